@@ -1,0 +1,16 @@
+"""The shared platform every Vivres service stands on.
+
+settings   settings read once at start
+logging    structlog JSON logs, with topic/partition/offset bound per record
+schemas    the .avsc files: loading, history, backward-compatibility check
+compat     Avro schema-resolution rules (pure)
+registry   a client for any Confluent-compatible schema registry
+codec      the Confluent wire format (magic byte, schema id, Avro body)
+headers    CloudEvents Kafka binary-binding headers
+catalog    every topic in one place
+provision  create what is missing, report drift
+publisher  the idempotent producer side
+runtime    the consumer side: commit after effect, error policy, graceful drain
+deadletter what goes to <topic>.dlq, and how to read and replay it
+metrics    Prometheus counters and the /metrics endpoint
+"""

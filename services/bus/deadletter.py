@@ -1,0 +1,176 @@
+"""Dead letters: a record that cannot be decoded or handled goes, unchanged, to `<topic>.dlq`.
+
+Its headers say why and where it came from (`dlq_error`, `dlq_original_topic`,
+`dlq_original_partition`, `dlq_original_offset`, plus the stage, error type, service and time);
+its original headers are kept. Operators inspect them and, once the cause is fixed, replay them
+to their original topic.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+from services.bus.headers import Headers, format_time
+from services.bus.settings import BusSettings
+
+PREFIX = "dlq_"
+
+
+class Stage(StrEnum):
+    DECODE = "decode"
+    HANDLE = "handle"
+
+
+def dead_letter_headers(record: Any, stage: Stage, error: BaseException, service: str) -> Headers:
+    """The record's own headers (minus any earlier dead-letter ones) plus why and where from."""
+    kept = [(k, v) for k, v in (record.headers or ()) if not k.startswith(PREFIX)]
+    return kept + [
+        ("dlq_error", _describe(error).encode()),
+        ("dlq_error_type", type(error).__name__.encode()),
+        ("dlq_stage", stage.value.encode()),
+        ("dlq_original_topic", record.topic.encode()),
+        ("dlq_original_partition", str(record.partition).encode()),
+        ("dlq_original_offset", str(record.offset).encode()),
+        ("dlq_service", service.encode()),
+        ("dlq_failed_at", format_time(datetime.now(UTC)).encode()),
+    ]
+
+
+def _describe(error: BaseException) -> str:
+    return str(error)[:2000] or type(error).__name__
+
+
+async def send_to_dead_letter(
+    producer: AIOKafkaProducer, record: Any, stage: Stage, error: BaseException, service: str
+) -> None:
+    """Publish the record unchanged to `<its topic>.dlq`, waiting until the broker has it."""
+    await producer.send_and_wait(
+        f"{record.topic}.dlq", record.value, key=record.key,
+        headers=dead_letter_headers(record, stage, error, service),
+    )
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """One dead letter as an operator sees it."""
+
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    error: str
+    error_type: str
+    stage: str
+    original_topic: str
+    original_partition: int
+    original_offset: int
+    service: str
+    failed_at: str
+    original_headers: Headers
+
+    @classmethod
+    def from_record(cls, record: Any) -> DeadLetter:
+        headers = list(record.headers or ())
+        meta = {k[len(PREFIX):]: v.decode("utf-8", "replace")
+                for k, v in headers if k.startswith(PREFIX)}
+        return cls(
+            offset=record.offset, key=record.key, value=record.value,
+            error=meta.get("error", ""), error_type=meta.get("error_type", ""),
+            stage=meta.get("stage", ""), original_topic=meta.get("original_topic", ""),
+            original_partition=int(meta.get("original_partition", -1)),
+            original_offset=int(meta.get("original_offset", -1)),
+            service=meta.get("service", ""), failed_at=meta.get("failed_at", ""),
+            original_headers=[(k, v) for k, v in headers if not k.startswith(PREFIX)],
+        )
+
+
+async def _end_offsets(settings: BusSettings, consumer: AIOKafkaConsumer,
+                       topic: str) -> dict[TopicPartition, int]:
+    """The end offset of every partition of the topic (LookupError when it does not exist)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    await admin.start()
+    try:
+        [described] = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    if described["error_code"] != 0 or not described["partitions"]:
+        raise LookupError(f"topic {topic} does not exist")
+    tps = [TopicPartition(topic, p["partition"]) for p in described["partitions"]]
+    return await consumer.end_offsets(tps)
+
+
+async def read_dead_letters(settings: BusSettings, topic: str, limit: int = 20) -> list[DeadLetter]:
+    """The newest `limit` dead letters of `<topic>.dlq` per partition, oldest first."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers,
+                                enable_auto_commit=False, group_id=None)
+    await consumer.start()
+    try:
+        ends = await _end_offsets(settings, consumer, f"{topic}.dlq")
+        consumer.assign(list(ends))
+        starts = await consumer.beginning_offsets(list(ends))
+        for tp, end in ends.items():
+            consumer.seek(tp, max(starts[tp], end - limit))
+        letters = [DeadLetter.from_record(r) async for r in _until(consumer, ends)]
+    finally:
+        await consumer.stop()
+    return sorted(letters, key=lambda letter: letter.failed_at)
+
+
+async def replay_dead_letters(settings: BusSettings, topic: str, progress: Any = None) -> int:
+    """Send every dead letter of `<topic>.dlq` not replayed yet back to its original topic.
+
+    The position is kept by the consumer group `vivres-dlq-replay.<topic>`, so a letter is
+    replayed once; a replayed record carries `dlq_replayed_from` (the dead letter's offset).
+    """
+    dead_letter_topic = f"{topic}.dlq"
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers,
+                                group_id=f"vivres-dlq-replay.{topic}",
+                                enable_auto_commit=False, auto_offset_reset="earliest")
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers,
+                                enable_idempotence=True, acks="all")
+    await consumer.start()
+    await producer.start()
+    count = 0
+    try:
+        ends = await _end_offsets(settings, consumer, dead_letter_topic)
+        consumer.assign(list(ends))
+        committed = {tp: await consumer.committed(tp) for tp in ends}
+        starts = await consumer.beginning_offsets(list(ends))
+        for tp in ends:
+            consumer.seek(tp, committed[tp] if committed[tp] is not None else starts[tp])
+        if progress is not None:
+            positions = {tp: await consumer.position(tp) for tp in ends}
+            progress.length = sum(ends[tp] - positions[tp] for tp in ends)
+        async for record in _until(consumer, ends):
+            letter = DeadLetter.from_record(record)
+            await producer.send_and_wait(
+                letter.original_topic or topic, record.value, key=record.key,
+                headers=[*letter.original_headers,
+                         ("dlq_replayed_from", f"{record.partition}:{record.offset}".encode())])
+            await consumer.commit({TopicPartition(record.topic, record.partition):
+                                   record.offset + 1})
+            count += 1
+            if progress is not None:
+                progress.update(1)
+    finally:
+        await producer.stop()
+        await consumer.stop()
+    return count
+
+
+async def _until(consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]):
+    """The assigned partitions' records up to the given end offsets, then stop."""
+    remaining = {tp for tp, end in ends.items() if await consumer.position(tp) < end}
+    while remaining:
+        batch = await consumer.getmany(*remaining, timeout_ms=1000)
+        for tp, records in batch.items():
+            for record in records:
+                if record.offset < ends[tp]:
+                    yield record
+            if await consumer.position(tp) >= ends[tp]:
+                remaining.discard(tp)

@@ -1,0 +1,66 @@
+"""CloudEvents 1.0 metadata in the Kafka binary binding: one `ce_` header per attribute.
+
+The event body stays pure Avro; id, source, type and time travel beside it so that any consumer,
+Vivres or not, can route and de-duplicate without decoding. `ce_correlationid` (an extension
+attribute: CloudEvents allows lowercase alphanumerics only) ties together everything one request
+caused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+SPEC_VERSION = "1.0"
+Headers = list[tuple[str, bytes]]
+
+
+class HeaderError(ValueError):
+    """A record lacks a CloudEvents attribute or carries an unreadable one."""
+
+
+@dataclass(frozen=True)
+class CloudEvent:
+    """The CloudEvents attributes of one record."""
+
+    id: str
+    source: str
+    type: str
+    time: datetime
+    correlation_id: str
+
+    def to_headers(self) -> Headers:
+        return [
+            ("ce_specversion", SPEC_VERSION.encode()),
+            ("ce_id", self.id.encode()),
+            ("ce_source", self.source.encode()),
+            ("ce_type", self.type.encode()),
+            ("ce_time", format_time(self.time).encode()),
+            ("ce_correlationid", self.correlation_id.encode()),
+        ]
+
+    @classmethod
+    def from_headers(cls, headers: Iterable[tuple[str, bytes]]) -> CloudEvent:
+        values = {key: value.decode("utf-8", "replace") for key, value in headers or ()}
+        missing = [k for k in ("ce_specversion", "ce_id", "ce_source", "ce_type", "ce_time")
+                   if k not in values]
+        if missing:
+            raise HeaderError(f"missing CloudEvents headers: {', '.join(missing)}")
+        if values["ce_specversion"] != SPEC_VERSION:
+            raise HeaderError(f"unsupported ce_specversion {values['ce_specversion']!r}")
+        try:
+            time = datetime.fromisoformat(values["ce_time"].replace("Z", "+00:00"))
+        except ValueError as err:
+            raise HeaderError(f"ce_time is not RFC 3339: {values['ce_time']!r}") from err
+        return cls(
+            id=values["ce_id"], source=values["ce_source"], type=values["ce_type"], time=time,
+            correlation_id=values.get("ce_correlationid", values["ce_id"]),
+        )
+
+
+def format_time(moment: datetime) -> str:
+    """RFC 3339 in UTC with millisecond precision, e.g. 2026-11-25T18:04:05.123Z."""
+    if moment.tzinfo is None:
+        raise ValueError("naive datetime: event times must carry a timezone")
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

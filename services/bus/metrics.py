@@ -1,0 +1,77 @@
+"""Prometheus metrics of one service, and the small HTTP server that exposes them at /metrics."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    ProcessCollector,
+    generate_latest,
+)
+
+_LATENCY_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+_AGE_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600, 86400, 14 * 86400)
+
+
+class Metrics:
+    """The counters every bus service keeps, in a registry of its own (no global state)."""
+
+    def __init__(self, service: str) -> None:
+        self.service = service
+        self.registry = CollectorRegistry()
+        ProcessCollector(registry=self.registry)
+        labels = ["service", "topic"]
+        self.consumed = Counter("vivres_records_consumed_total", "Records consumed",
+                                labels, registry=self.registry)
+        self.handled = Counter("vivres_records_handled_total", "Records handled successfully",
+                               labels, registry=self.registry)
+        self.dead_lettered = Counter("vivres_records_dead_lettered_total",
+                                     "Records sent to the dead-letter topic",
+                                     [*labels, "stage"], registry=self.registry)
+        self.retries = Counter("vivres_handler_retries_total", "Handler attempts retried",
+                               labels, registry=self.registry)
+        self.published = Counter("vivres_records_published_total", "Records published",
+                                 labels, registry=self.registry)
+        self.handler_seconds = Histogram("vivres_handler_seconds", "Time to handle one record",
+                                         labels, buckets=_LATENCY_BUCKETS, registry=self.registry)
+        self.event_age = Histogram("vivres_event_age_seconds",
+                                   "Processing time minus event time (end-to-end latency)",
+                                   labels, buckets=_AGE_BUCKETS, registry=self.registry)
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class MetricsServer:
+    """Serves GET /metrics (Prometheus text format) on host:port; port 0 picks a free one."""
+
+    def __init__(self, metrics: Metrics, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.metrics = metrics
+        self.host = host
+        self.port = port
+        self._runner: web.AppRunner | None = None
+
+    async def __aenter__(self) -> MetricsServer:
+        app = web.Application()
+        app.router.add_get("/metrics", self._serve)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # the port actually bound
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}/metrics"
+
+    async def _serve(self, _request: web.Request) -> web.Response:
+        return web.Response(body=self.metrics.exposition(),
+                            headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -1,0 +1,90 @@
+"""The platform one service process stands on: settings, logs, registry, producer, metrics.
+
+    async with Platform("stock", settings) as platform:
+        async with platform.consumer("stock", routes) as consumer:
+            await consumer.run()
+
+SIGTERM and SIGINT ask every consumer of the platform to drain: finish the record in hand,
+commit, and return, after which the producer flushes and everything closes in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Sequence
+from typing import Any
+
+import structlog
+
+from services.bus.logging import configure_logging
+from services.bus.metrics import Metrics, MetricsServer
+from services.bus.publisher import Publisher, make_producer
+from services.bus.registry import SchemaRegistry
+from services.bus.runtime import Consumer, Route
+from services.bus.settings import BusSettings
+
+log = structlog.get_logger("vivres.platform")
+
+
+class Platform:
+    """An async context owning one service's shared resources."""
+
+    def __init__(self, service: str, settings: BusSettings | None = None, *,
+                 handle_signals: bool = True) -> None:
+        self.service = service
+        self.settings = settings or BusSettings()
+        self.handle_signals = handle_signals
+        self.metrics = Metrics(service)
+        self.registry = SchemaRegistry(self.settings.schema_registry_url)
+        self.producer = make_producer(self.settings, client_id=service)
+        self.publisher = Publisher(self.producer, self.registry, self.metrics)
+        self.metrics_server = MetricsServer(self.metrics, self.settings.metrics_host,
+                                            self.settings.metrics_port)
+        self._consumers: list[Consumer] = []
+        self._signals: list[int] = []
+
+    async def __aenter__(self) -> Platform:
+        await self.producer.start()
+        await self.metrics_server.__aenter__()
+        if self.handle_signals:
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, self.stop)
+                self._signals.append(sig)
+        log.info("service started", service=self.service, metrics=self.metrics_server.url)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in self._signals:
+            loop.remove_signal_handler(sig)
+        await self.producer.stop()  # flushes what is in flight
+        await self.metrics_server.__aexit__(*exc)
+        await self.registry.aclose()
+        log.info("service stopped", service=self.service)
+
+    def consumer(self, group_id: str, routes: Sequence[Route], **options: Any) -> Consumer:
+        consumer = Consumer(service=self.service, group_id=group_id, routes=routes,
+                            settings=self.settings, registry=self.registry,
+                            producer=self.producer, metrics=self.metrics, **options)
+        self._consumers.append(consumer)
+        return consumer
+
+    def stop(self) -> None:
+        """Ask every consumer to drain (what SIGTERM does)."""
+        log.info("stop requested, draining", service=self.service)
+        for consumer in self._consumers:
+            consumer.stop()
+
+
+def run_service(main, service: str) -> None:
+    """Entry point of a service process: settings once, JSON logs, then `await main(platform)`."""
+    settings = BusSettings()
+    configure_logging(settings.log_level, settings.log_format)
+
+    async def _run() -> None:
+        async with Platform(service, settings) as platform:
+            await main(platform)
+
+    asyncio.run(_run())

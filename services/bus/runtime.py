@@ -1,0 +1,229 @@
+"""The consuming side every aiokafka service shares.
+
+For each record: decode (Avro through the registry, then the topic's pydantic event), hand it to
+the route's handler, and only then commit its offset (commit after the effect; handlers are
+idempotent, so a record redelivered after a crash is harmless). A record that cannot be decoded
+goes straight to `<topic>.dlq`; a handler failure is retried, then dead-lettered or stops the
+service, as the route's ErrorPolicy says. A registry or broker outage is not the record's fault:
+it is retried until it passes or the service is asked to stop. Logs carry topic, partition, offset.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Generic, Literal, TypeVar
+
+import structlog
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import (
+    CommitFailedError,
+    ConsumerStoppedError,
+    IllegalStateError,
+    KafkaError,
+)
+from pydantic import ValidationError
+
+from services.bus.catalog import Topic
+from services.bus.codec import AvroCodec, DecodeError
+from services.bus.deadletter import Stage, send_to_dead_letter
+from services.bus.headers import CloudEvent, HeaderError
+from services.bus.metrics import Metrics
+from services.bus.registry import RegistryError, SchemaRegistry
+from services.bus.schemas import schema
+from services.bus.settings import BusSettings
+from services.events.base import Event
+
+E = TypeVar("E", bound=Event)
+log = structlog.get_logger("vivres.runtime")
+
+TRANSIENT_BACKOFF_MAX_S = 10.0
+
+
+@dataclass(frozen=True)
+class Received(Generic[E]):
+    """A decoded record, as a handler sees it."""
+
+    event: E
+    key: str | None
+    meta: CloudEvent | None  # None when a producer sent no CloudEvents headers
+    topic: str
+    partition: int
+    offset: int
+    timestamp_ms: int
+
+
+Handler = Callable[[Received[Any]], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class ErrorPolicy:
+    """What to do when a handler raises: retry with backoff, then dead-letter or stop."""
+
+    retries: int = 3
+    backoff_s: float = 0.1
+    then: Literal["dead_letter", "stop"] = "dead_letter"
+
+
+@dataclass(frozen=True)
+class Route:
+    topic: Topic
+    handler: Handler
+    policy: ErrorPolicy = field(default_factory=ErrorPolicy)
+
+
+class ServiceStopped(Exception):
+    """A handler failed under a `stop` policy: the service must not go past this record."""
+
+
+class Consumer:
+    """Consumes the routes' topics as one group. `async with` starts and stops it; `run()` loops
+    until `stop()` is called (e.g. on SIGTERM), then finishes the record in hand and commits."""
+
+    def __init__(self, *, service: str, group_id: str, routes: Sequence[Route],
+                 settings: BusSettings, registry: SchemaRegistry, producer: AIOKafkaProducer,
+                 metrics: Metrics, max_batch: int = 500, **consumer_options: Any) -> None:
+        self.service = service
+        self.group_id = group_id
+        self.routes = {route.topic.name: route for route in routes}
+        self.settings = settings
+        self.producer = producer
+        self.metrics = metrics
+        self.max_batch = max_batch
+        self._codecs = {name: AvroCodec(registry, r.topic.subject, schema(r.topic.schema_name))
+                        for name, r in self.routes.items()}
+        self._options = consumer_options
+        self._consumer: AIOKafkaConsumer | None = None
+        self._stopping = asyncio.Event()
+
+    async def __aenter__(self) -> Consumer:
+        options: dict[str, Any] = {
+            "bootstrap_servers": self.settings.kafka_bootstrap_servers,
+            "group_id": self.group_id,
+            "client_id": f"{self.service}-{self.group_id}",
+            "enable_auto_commit": False,
+            "auto_offset_reset": "earliest",
+            "isolation_level": "read_committed",
+        }
+        options.update(self._options)
+        self._consumer = AIOKafkaConsumer(*self.routes, **options)
+        await self._consumer.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._consumer is not None:
+            await self._consumer.stop()
+
+    def stop(self) -> None:
+        """Ask run() to finish the record in hand, commit, and return."""
+        self._stopping.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
+    async def run(self) -> None:
+        assert self._consumer is not None, "use `async with consumer:` first"
+        log.info("consumer started", group=self.group_id, topics=sorted(self.routes))
+        while not self.stopping:
+            try:
+                batch = await self._consumer.getmany(timeout_ms=250, max_records=self.max_batch)
+            except ConsumerStoppedError:
+                break
+            for partition, records in batch.items():
+                done = None
+                try:
+                    for record in records:
+                        if self.stopping or not await self._process(record):
+                            break
+                        done = record.offset
+                finally:  # commit what is done, even when a `stop` policy raises
+                    if done is not None:
+                        await self._commit(partition, done + 1)
+                if self.stopping:
+                    break
+        log.info("consumer drained", group=self.group_id)
+
+    async def _commit(self, partition: TopicPartition, next_offset: int) -> None:
+        try:
+            await self._consumer.commit({partition: next_offset})
+        except (CommitFailedError, IllegalStateError) as err:
+            # The partition moved to another member during a rebalance: it will redeliver from
+            # the last commit, which idempotent handlers absorb.
+            log.warning("commit refused after rebalance", topic=partition.topic,
+                        partition=partition.partition, offset=next_offset, error=str(err))
+
+    async def _process(self, record: Any) -> bool:
+        """Handle or dead-letter one record; False when it was left for redelivery."""
+        route = self.routes[record.topic]
+        with structlog.contextvars.bound_contextvars(
+            topic=record.topic, partition=record.partition, offset=record.offset
+        ):
+            self.metrics.consumed.labels(self.service, record.topic).inc()
+            try:
+                received = await self._transient_retry(lambda: self._decode(route, record))
+            except (DecodeError, ValidationError, HeaderError, UnicodeDecodeError) as err:
+                await self._dead_letter(record, Stage.DECODE, err)
+                return True
+            if received is None:  # asked to stop while the registry was unreachable
+                return False
+            await self._handle(route, record, received)
+            return True
+
+    async def _decode(self, route: Route, record: Any) -> Received[Any]:
+        data = await self._codecs[record.topic].decode(record.value)
+        event = route.topic.event.from_avro(data)
+        headers = record.headers or ()
+        meta = (CloudEvent.from_headers(headers)
+                if any(key.startswith("ce_") for key, _ in headers) else None)
+        return Received(event=event, key=record.key.decode() if record.key else None, meta=meta,
+                        topic=record.topic, partition=record.partition, offset=record.offset,
+                        timestamp_ms=record.timestamp)
+
+    async def _handle(self, route: Route, record: Any, received: Received[Any]) -> None:
+        policy = route.policy
+        for attempt in range(policy.retries + 1):
+            started = time.perf_counter()
+            try:
+                await route.handler(received)
+            except Exception as err:  # noqa: BLE001 - the error policy decides, per route
+                if attempt < policy.retries:
+                    self.metrics.retries.labels(self.service, record.topic).inc()
+                    log.warning("handler failed, retrying", attempt=attempt + 1, error=repr(err))
+                    await asyncio.sleep(policy.backoff_s * 2**attempt)
+                    continue
+                if policy.then == "stop":
+                    log.error("handler failed, stopping", error=repr(err))
+                    raise ServiceStopped(f"{record.topic}[{record.partition}]@{record.offset}: "
+                                         f"{err!r}") from err
+                await self._dead_letter(record, Stage.HANDLE, err)
+                return
+            labels = (self.service, record.topic)
+            self.metrics.handler_seconds.labels(*labels).observe(time.perf_counter() - started)
+            self.metrics.handled.labels(*labels).inc()
+            self.metrics.event_age.labels(*labels).observe(
+                max(0.0, datetime.now(UTC).timestamp() - received.event.event_time.timestamp()))
+            return
+
+    async def _transient_retry(
+        self, attempt: Callable[[], Awaitable[Received[Any]]]
+    ) -> Received[Any] | None:
+        delay = 0.2
+        while True:
+            try:
+                return await attempt()
+            except (RegistryError, KafkaError) as err:
+                if self.stopping:
+                    return None
+                log.warning("infrastructure unavailable, retrying", error=str(err), delay=delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, TRANSIENT_BACKOFF_MAX_S)
+
+    async def _dead_letter(self, record: Any, stage: Stage, error: BaseException) -> None:
+        log.warning("record dead-lettered", stage=stage.value, error=str(error)[:500],
+                    dead_letter_topic=f"{record.topic}.dlq")
+        await send_to_dead_letter(self.producer, record, stage, error, self.service)
+        self.metrics.dead_lettered.labels(self.service, record.topic, stage.value).inc()

@@ -1,0 +1,128 @@
+"""`vivres`: the command line of the bus, for operators, shop staff and the committee."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+import click
+
+from services.bus import schemas as schema_files
+from services.bus.catalog import TOPICS
+from services.bus.settings import BusSettings
+from services.cli.messages import t
+
+
+@click.group()
+def main() -> None:
+    """Vivres — bus d'intégration des systèmes alimentaires solidaires."""
+
+
+@main.group()
+def schemas() -> None:
+    """Schémas Avro (schemas/*.avsc) : vérifier, enregistrer une version."""
+
+
+_SCHEMA_DIR = click.option(
+    "--dir", "root", type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=schema_files.SCHEMA_DIR, show_default=True, help="Dossier des schémas.")
+
+
+@schemas.command("check")
+@_SCHEMA_DIR
+def schemas_check(root: Path) -> None:
+    """Vérifie que chaque schéma lit toutes ses versions antérieures (BACKWARD_TRANSITIVE)."""
+    problems = schema_files.check(root)
+    if problems:
+        click.echo(t("schemas.problems", count=len(problems)), err=True)
+        for problem in problems:
+            click.echo(f"  - {problem}", err=True)
+        sys.exit(1)
+    click.echo(t("schemas.ok", count=len(schema_files.load_current(root))))
+
+
+@schemas.command("freeze")
+@_SCHEMA_DIR
+def schemas_freeze(root: Path) -> None:
+    """Enregistre comme nouvelle version chaque schéma modifié (s'il est compatible)."""
+    incompatible = schema_files.incompatibilities(root)
+    if incompatible:
+        for problem in incompatible:
+            click.echo(f"  - {problem}", err=True)
+        click.echo(t("schemas.refuse_freeze"), err=True)
+        sys.exit(1)
+    written = schema_files.freeze(root)
+    for path in written:
+        click.echo(t("schemas.frozen", path=path.relative_to(root.parent)))
+    if not written:
+        click.echo(t("schemas.nothing_to_freeze"))
+
+
+@main.group()
+def topics() -> None:
+    """Topics Kafka du catalogue : créer ce qui manque, signaler les écarts."""
+
+
+@topics.command("list")
+def topics_list() -> None:
+    """Affiche le catalogue des topics."""
+    for topic in TOPICS:
+        retention = "∞" if topic.retention_ms < 0 else f"{topic.retention_ms // 86_400_000} j"
+        click.echo(f"{topic.name:<24} {topic.partitions:>3} part.  clé={topic.key:<10} "
+                   f"{topic.cleanup:<8} rétention={retention:<6} {topic.schema_name}  "
+                   f"rejets={topic.dead_letter}")
+
+
+@topics.command("provision")
+def topics_provision() -> None:
+    """Crée les topics manquants, enregistre les schémas, signale les écarts (idempotent)."""
+    from services.bus.provision import provision_catalog
+
+    report = asyncio.run(provision_catalog(BusSettings()))
+    for name in report.created:
+        click.echo(t("topics.created", name=name))
+    for subject, schema_id in report.subjects.items():
+        click.echo(t("topics.subject", subject=subject, id=schema_id))
+    for what in report.drift:
+        click.echo(t("topics.drift", what=what), err=True)
+    if not report.ok:
+        sys.exit(2)
+    click.echo(t("topics.ok", count=len(TOPICS)))
+
+
+@main.group()
+def dlq() -> None:
+    """Files de rejets (<topic>.dlq) : consulter, renvoyer."""
+
+
+@dlq.command("show")
+@click.argument("topic")
+@click.option("--limit", default=20, show_default=True, help="Nombre de rejets affichés.")
+def dlq_show(topic: str, limit: int) -> None:
+    """Affiche les derniers rejets d'un topic, avec leur cause."""
+    from services.bus.deadletter import read_dead_letters
+
+    letters = asyncio.run(read_dead_letters(BusSettings(), topic, limit))
+    if not letters:
+        click.echo(t("dlq.empty", topic=f"{topic}.dlq"))
+        return
+    for letter in letters:
+        click.echo(f"#{letter.offset}  {letter.failed_at}  {letter.stage:<6} "
+                   f"{letter.original_topic}[{letter.original_partition}]@"
+                   f"{letter.original_offset}  {letter.error_type}: {letter.error}")
+
+
+@dlq.command("replay")
+@click.argument("topic")
+def dlq_replay(topic: str) -> None:
+    """Renvoie vers leur topic d'origine les rejets pas encore renvoyés."""
+    from services.bus.deadletter import replay_dead_letters
+
+    with click.progressbar(length=0, label=t("dlq.replaying")) as bar:
+        count = asyncio.run(replay_dead_letters(BusSettings(), topic, progress=bar))
+    click.echo(t("dlq.replayed", count=count))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,13 @@
+"""Every event on the bus as an immutable pydantic model, one per .avsc schema.
+
+EVENT_TYPES maps each Avro full name to its model; tests check each model against its schema.
+"""
+
+from services.events.base import Event
+from services.events.sales import SaleRecorded, SaleRefunded
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    model.schema_name: model for model in (SaleRecorded, SaleRefunded)
+}
+
+__all__ = ["EVENT_TYPES", "Event", "SaleRecorded", "SaleRefunded"]

@@ -1,0 +1,40 @@
+"""What every event on the bus is: an immutable pydantic value tied to one .avsc schema."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, ClassVar, Self
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Event(BaseModel):
+    """An immutable fact, named in the past tense, whose wire form is its `.avsc` schema.
+
+    Subclasses name their schema and say which of their fields give the event's stable id (so a
+    repeat is recognised as a repeat), its source and its time.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", use_enum_values=False)
+
+    schema_name: ClassVar[str]  # the Avro full name, e.g. "org.vivres.sales.SaleRecorded"
+
+    @property
+    def event_id(self) -> str:
+        raise NotImplementedError
+
+    @property
+    def event_source(self) -> str:
+        raise NotImplementedError
+
+    @property
+    def event_time(self) -> datetime:
+        raise NotImplementedError
+
+    def to_avro(self) -> dict[str, Any]:
+        """The record as fastavro writes it (enums as their symbols, times as aware datetimes)."""
+        return self.model_dump(mode="python")
+
+    @classmethod
+    def from_avro(cls, record: dict[str, Any]) -> Self:
+        return cls.model_validate(record)

@@ -1,0 +1,56 @@
+"""Helpers shared by the test tiers: waiting for effects with a deadline, sample events."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from services.events.sales import (
+    CodeKind,
+    Payment,
+    PaymentMethod,
+    QuantityUnit,
+    SaleLine,
+    SaleRecorded,
+    ticket_id,
+)
+
+
+async def eventually(check: Callable[[], object], *, timeout: float = 20.0,
+                     interval: float = 0.1, what: str = "condition") -> object:
+    """Poll `check` (sync or async) until it returns something truthy; fail at the deadline."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        result = check()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return result
+        if loop.time() > deadline:
+            pytest.fail(f"{what} not reached within {timeout:.0f}s")
+        await asyncio.sleep(interval)
+
+
+def sale(shop_id: str = "lyon-graine", number: int = 1, *, till_id: str = "t1",
+         at: datetime | None = None, card_id: str | None = "card-7f3a") -> SaleRecorded:
+    """A two-line ticket paid half cash, half caisse allowance."""
+    occurred = at or datetime(2026, 11, 24, 16, 30, tzinfo=UTC) + timedelta(minutes=number)
+    lines = (
+        SaleLine(line_number=1, product_code="2001", code_kind=CodeKind.PLU,
+                 label="Tomates anciennes", quantity=750, unit=QuantityUnit.GRAM,
+                 unit_price_cents=480, paid_cents=72),
+        SaleLine(line_number=2, product_code="3760123450012", code_kind=CodeKind.EAN,
+                 label="Pain de campagne", quantity=1, unit=QuantityUnit.PIECE,
+                 unit_price_cents=350, paid_cents=70),
+    )
+    payments = (
+        Payment(method=PaymentMethod.CASH, amount_cents=42),
+        Payment(method=PaymentMethod.CAISSE, amount_cents=100, card_id=card_id),
+    )
+    return SaleRecorded(ticket_id=ticket_id(shop_id, till_id, number), shop_id=shop_id,
+                        till_id=till_id, ticket_number=number, occurred_at=occurred,
+                        timezone="Europe/Paris", lines=lines, payments=payments)

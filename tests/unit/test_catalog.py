@@ -1,0 +1,27 @@
+"""The topic catalog is consistent with the schemas and events."""
+
+from __future__ import annotations
+
+from services.bus.catalog import TOPICS, by_name
+from services.bus.provision import specs
+from services.bus.schemas import load_current
+
+
+def test_every_topic_names_a_schema_and_a_key_field() -> None:
+    current = load_current()
+    for topic in TOPICS:
+        assert topic.schema_name in current, topic.name
+        assert topic.key in topic.event.model_fields, f"{topic.name}: key {topic.key}"
+
+
+def test_names_are_unique_and_dead_letters_follow_the_convention() -> None:
+    names = [spec.name for spec in specs(TOPICS)]
+    assert len(names) == len(set(names))
+    assert all(by_name(t.name).dead_letter == f"{t.name}.dlq" for t in TOPICS)
+    assert {t.subject for t in TOPICS} == {f"{t.name}-value" for t in TOPICS}
+
+
+def test_source_of_truth_topics_are_kept_forever() -> None:
+    for topic in (by_name("sales.tickets"), by_name("sales.refunds")):
+        assert topic.config()["retention.ms"] == "-1"
+        assert topic.cleanup == "delete"

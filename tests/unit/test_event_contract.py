@@ -1,0 +1,83 @@
+"""Each pydantic event model matches its .avsc file, and every schema-valid record round-trips."""
+
+from __future__ import annotations
+
+import io
+import types
+import typing
+from datetime import datetime
+from enum import Enum
+
+import fastavro
+import pytest
+from fastavro.utils import generate_many
+from pydantic import BaseModel
+
+from services.bus.schemas import load_current
+from services.events import EVENT_TYPES
+
+CURRENT = load_current()
+MODELS = sorted(EVENT_TYPES.items())
+
+
+def test_every_schema_has_a_model_and_every_model_a_schema() -> None:
+    assert set(EVENT_TYPES) == set(CURRENT)
+
+
+def _inner(annotation: object) -> tuple[object, bool]:
+    """(the non-None type, whether None is allowed) of a field annotation."""
+    args = typing.get_args(annotation)
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType) and type(None) in args:
+        rest = [a for a in args if a is not type(None)]
+        return rest[0], True
+    return annotation, False
+
+
+def _assert_matches(model: type[BaseModel], record: dict, path: str) -> None:
+    avro_fields = {f["name"]: f for f in record["fields"]}
+    assert set(model.model_fields) == set(avro_fields), f"{path}: fields differ"
+    for name, info in model.model_fields.items():
+        avro = avro_fields[name]
+        where = f"{path}.{name}"
+        assert info.is_required() == ("default" not in avro), f"{where}: default differs"
+        annotation, nullable = _inner(info.annotation)
+        avro_type = avro["type"]
+        if isinstance(avro_type, list):
+            assert nullable and avro_type[0] == "null", f"{where}: nullability differs"
+            avro_type = avro_type[1]
+        else:
+            assert not nullable, f"{where}: model allows None, schema does not"
+        _assert_type(annotation, avro_type, where)
+
+
+def _assert_type(annotation: object, avro_type: object, where: str) -> None:
+    if isinstance(avro_type, dict) and avro_type.get("type") == "array":
+        assert typing.get_origin(annotation) is tuple, f"{where}: arrays are tuples"
+        _assert_type(typing.get_args(annotation)[0], avro_type["items"], f"{where}[]")
+    elif isinstance(avro_type, dict) and avro_type.get("type") == "record":
+        _assert_matches(annotation, avro_type, where)
+    elif isinstance(avro_type, dict) and avro_type.get("type") == "enum":
+        assert issubclass(annotation, Enum), f"{where}: enums are Enum types"
+        assert [m.value for m in annotation] == avro_type["symbols"], f"{where}: symbols"
+    elif isinstance(avro_type, dict) and avro_type.get("logicalType") == "timestamp-millis":
+        assert annotation is datetime or "Aware" in str(annotation), f"{where}: timestamps"
+    else:
+        expected = {"string": str, "long": int, "int": int, "boolean": bool}[avro_type]
+        assert annotation is expected, f"{where}: {annotation} is not {avro_type}"
+
+
+@pytest.mark.parametrize(("name", "model"), MODELS)
+def test_model_fields_match_the_schema(name: str, model: type) -> None:
+    _assert_matches(model, CURRENT[name].schema, name)
+
+
+@pytest.mark.parametrize(("name", "model"), MODELS)
+def test_random_records_round_trip_through_model_and_avro(name: str, model: type) -> None:
+    parsed = fastavro.parse_schema(CURRENT[name].schema)
+    for record in generate_many(parsed, 50):
+        event = model.from_avro(record)
+        buffer = io.BytesIO()
+        fastavro.schemaless_writer(buffer, parsed, event.to_avro())
+        buffer.seek(0)
+        again = model.from_avro(fastavro.schemaless_reader(buffer, parsed))
+        assert again == event
