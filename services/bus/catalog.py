@@ -21,7 +21,7 @@ class Topic:
 
     name: str
     event: type[Event]
-    key: str  # what the UTF-8 key is, e.g. "shop_id": records with one key keep their order
+    key: str  # the event attribute that is the UTF-8 key: records with one key keep their order
     partitions: int = 6
     cleanup: Literal["delete", "compact"] = "delete"
     retention_ms: int = FOREVER
@@ -29,6 +29,9 @@ class Topic:
     dead_letter_partitions: int = 1
     dead_letter_retention_ms: int = 30 * DAY_MS
     extra_config: dict[str, str] = field(default_factory=dict)
+
+    def key_of(self, event: Event) -> str:
+        return str(getattr(event, self.key))
 
     @property
     def subject(self) -> str:
@@ -54,20 +57,52 @@ class Topic:
         return {"cleanup.policy": "delete", "retention.ms": str(self.dead_letter_retention_ms)}
 
 
+def _compacted(name: str, event: type[Event], key: str, doc: str) -> Topic:
+    return Topic(name=name, event=event, key=key, partitions=3, cleanup="compact", doc=doc,
+                 extra_config={"min.compaction.lag.ms": "0", "segment.ms": str(DAY_MS)})
+
+
+SUBMITTED_RETENTION_MS = 14 * DAY_MS
+
+SALES_SUBMITTED = Topic(
+    name="sales.tickets.submitted",
+    event=EVENT_TYPES["org.vivres.sales.SaleRecorded"],
+    key="shop_id",
+    retention_ms=SUBMITTED_RETENTION_MS,
+    doc="Tickets as received (HTTP, CSV, tills producing directly), repeats included.",
+)
+REFUNDS_SUBMITTED = Topic(
+    name="sales.refunds.submitted",
+    event=EVENT_TYPES["org.vivres.sales.SaleRefunded"],
+    key="shop_id",
+    retention_ms=SUBMITTED_RETENTION_MS,
+    doc="Refund tickets as received, repeats included.",
+)
 SALES = Topic(
     name="sales.tickets",
     event=EVENT_TYPES["org.vivres.sales.SaleRecorded"],
     key="shop_id",
-    doc="Every till ticket. Kept forever: replaying it rebuilds every derived state.",
+    doc="Every till ticket once (de-duplicated by ticket_id). Kept forever: replaying it "
+        "rebuilds every derived state.",
 )
 REFUNDS = Topic(
     name="sales.refunds",
     event=EVENT_TYPES["org.vivres.sales.SaleRefunded"],
     key="shop_id",
-    doc="Refund tickets, each pointing at the ticket it corrects. Kept forever.",
+    doc="Every refund ticket once, each pointing at the ticket it corrects. Kept forever.",
 )
+PRODUCTS = _compacted("catalog.products", EVENT_TYPES["org.vivres.catalog.ProductDefined"],
+                      "product_id", "The shared catalog of canonical products.")
+MAPPINGS = _compacted("catalog.mappings", EVENT_TYPES["org.vivres.catalog.TillCodeMapped"],
+                      "code_key", "Each shop's till codes mapped to canonical products.")
+UNMAPPED = _compacted("catalog.unmapped", EVENT_TYPES["org.vivres.catalog.TillCodeUnmapped"],
+                      "code_key", "Till codes seen on tickets without a mapping.")
+TOKENS = _compacted("auth.tokens", EVENT_TYPES["org.vivres.auth.TokenIssued"], "token_sha256",
+                    "API tokens, as SHA-256 digests, with their role and subject.")
 
-TOPICS: tuple[Topic, ...] = (SALES, REFUNDS)
+TOPICS: tuple[Topic, ...] = (
+    SALES_SUBMITTED, REFUNDS_SUBMITTED, SALES, REFUNDS, PRODUCTS, MAPPINGS, UNMAPPED, TOKENS,
+)
 
 
 def by_name(name: str) -> Topic:

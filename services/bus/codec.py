@@ -13,6 +13,7 @@ from typing import Any
 import fastavro
 
 from services.bus.registry import NotFound, SchemaRegistry
+from services.bus.schemas import schema
 
 MAGIC = 0
 _HEADER = struct.Struct(">bI")
@@ -47,6 +48,11 @@ class AvroCodec:
         self._parsed = fastavro.parse_schema(schema)
         self._schema_id: int | None = None
         self._readers: dict[int, Any] = {}
+
+    @classmethod
+    def for_topic(cls, registry: SchemaRegistry, topic: Any) -> AvroCodec:
+        """The codec of a catalog topic's values: its subject and its current schema."""
+        return cls(registry, topic.subject, schema(topic.schema_name))
 
     async def schema_id(self) -> int:
         """The registry id of this codec's schema (registered on first use)."""

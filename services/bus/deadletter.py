@@ -14,8 +14,8 @@ from enum import StrEnum
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 
+from services.bus.admin import partitions_of
 from services.bus.headers import Headers, format_time
 from services.bus.settings import BusSettings
 
@@ -91,17 +91,7 @@ class DeadLetter:
 
 async def _end_offsets(settings: BusSettings, consumer: AIOKafkaConsumer,
                        topic: str) -> dict[TopicPartition, int]:
-    """The end offset of every partition of the topic (LookupError when it does not exist)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
-    await admin.start()
-    try:
-        [described] = await admin.describe_topics([topic])
-    finally:
-        await admin.close()
-    if described["error_code"] != 0 or not described["partitions"]:
-        raise LookupError(f"topic {topic} does not exist")
-    tps = [TopicPartition(topic, p["partition"]) for p in described["partitions"]]
-    return await consumer.end_offsets(tps)
+    return await consumer.end_offsets(await partitions_of(settings, topic))
 
 
 async def read_dead_letters(settings: BusSettings, topic: str, limit: int = 20) -> list[DeadLetter]:

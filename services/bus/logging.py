@@ -38,8 +38,9 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    # aiokafka is chatty at INFO about every rebalance and coordinator hop.
-    logging.getLogger("aiokafka").setLevel(max(logging.WARNING, root.level))
+    # Chatty at INFO: aiokafka on every coordinator hop, httpx on every registry call.
+    for chatty in ("aiokafka", "httpx", "uvicorn.error"):
+        logging.getLogger(chatty).setLevel(max(logging.WARNING, root.level))
 
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.structs import RecordMetadata
@@ -13,7 +14,6 @@ from services.bus.codec import AvroCodec
 from services.bus.headers import CloudEvent
 from services.bus.metrics import Metrics
 from services.bus.registry import SchemaRegistry
-from services.bus.schemas import schema
 from services.bus.settings import BusSettings
 from services.events.base import Event
 
@@ -43,22 +43,27 @@ class Publisher:
 
     def codec(self, topic: Topic) -> AvroCodec:
         if topic.name not in self._codecs:
-            self._codecs[topic.name] = AvroCodec(self.registry, topic.subject,
-                                                 schema(topic.schema_name))
+            self._codecs[topic.name] = AvroCodec.for_topic(self.registry, topic)
         return self._codecs[topic.name]
 
-    async def publish(self, topic: Topic, event: Event, *, key: str,
-                      correlation_id: str | None = None) -> RecordMetadata:
-        """Send one event and wait for its acknowledgement."""
-        [metadata] = await self.publish_many(topic, [(key, event)], correlation_id=correlation_id)
+    async def publish(self, topic: Topic, event: Event, *, correlation_id: str | None = None,
+                      partition: int | None = None) -> RecordMetadata:
+        """Send one event, keyed as its topic says, and wait for its acknowledgement."""
+        [metadata] = await self.publish_many(topic, [event], correlation_id=correlation_id,
+                                             partition=partition)
         return metadata
 
-    async def publish_many(self, topic: Topic, events: Sequence[tuple[str, Event]], *,
-                           correlation_id: str | None = None) -> list[RecordMetadata]:
-        """Send keyed events together and wait until every one is acknowledged."""
+    async def publish_many(self, topic: Topic, events: Sequence[Event], *,
+                           correlation_id: str | None = None,
+                           partition: int | None = None) -> list[RecordMetadata]:
+        """Send events together and wait until every one is acknowledged.
+
+        `partition` pins the records to one partition instead of hashing their key (a stage
+        that must stay the single writer of an output partition uses its input partition).
+        """
         codec = self.codec(topic)
         futures = []
-        for key, event in events:
+        for event in events:
             if not isinstance(event, topic.event):
                 raise TypeError(f"{topic.name} carries {topic.event.__name__}, "
                                 f"not {type(event).__name__}")
@@ -67,8 +72,22 @@ class Publisher:
                               type=event.schema_name, time=event.event_time,
                               correlation_id=correlation_id or event.event_id)
             futures.append(await self.producer.send(
-                topic.name, value, key=key.encode(), headers=meta.to_headers()))
+                topic.name, value, key=topic.key_of(event).encode(), partition=partition,
+                headers=meta.to_headers()))
         acknowledged = list(await asyncio.gather(*futures))
         if self.metrics is not None:
             self.metrics.published.labels(self.metrics.service, topic.name).inc(len(acknowledged))
         return acknowledged
+
+
+@asynccontextmanager
+async def open_publisher(settings: BusSettings) -> AsyncIterator[Publisher]:
+    """A publisher for one-shot work (CLI commands): started, then flushed and closed."""
+    producer = make_producer(settings)
+    registry = SchemaRegistry(settings.schema_registry_url)
+    await producer.start()
+    try:
+        yield Publisher(producer, registry)
+    finally:
+        await producer.stop()
+        await registry.aclose()

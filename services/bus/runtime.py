@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any, Generic, Literal, TypeVar
 
 import structlog
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import (
     CommitFailedError,
     ConsumerStoppedError,
@@ -33,7 +33,6 @@ from services.bus.deadletter import Stage, send_to_dead_letter
 from services.bus.headers import CloudEvent, HeaderError
 from services.bus.metrics import Metrics
 from services.bus.registry import RegistryError, SchemaRegistry
-from services.bus.schemas import schema
 from services.bus.settings import BusSettings
 from services.events.base import Event
 
@@ -75,6 +74,23 @@ class Route:
     policy: ErrorPolicy = field(default_factory=ErrorPolicy)
 
 
+class _Listener(ConsumerRebalanceListener):
+    """Lets a service rebuild per-partition state before it sees a newly assigned partition."""
+
+    def __init__(self, on_assigned: Callable[[set[TopicPartition]], Awaitable[None]] | None):
+        self.on_assigned = on_assigned
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        log.info("partitions revoked", partitions=sorted(f"{tp.topic}[{tp.partition}]"
+                                                         for tp in revoked))
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        log.info("partitions assigned", partitions=sorted(f"{tp.topic}[{tp.partition}]"
+                                                          for tp in assigned))
+        if self.on_assigned is not None:
+            await self.on_assigned(assigned)
+
+
 class ServiceStopped(Exception):
     """A handler failed under a `stop` policy: the service must not go past this record."""
 
@@ -85,7 +101,9 @@ class Consumer:
 
     def __init__(self, *, service: str, group_id: str, routes: Sequence[Route],
                  settings: BusSettings, registry: SchemaRegistry, producer: AIOKafkaProducer,
-                 metrics: Metrics, max_batch: int = 500, **consumer_options: Any) -> None:
+                 metrics: Metrics, max_batch: int = 500,
+                 on_assigned: Callable[[set[TopicPartition]], Awaitable[None]] | None = None,
+                 **consumer_options: Any) -> None:
         self.service = service
         self.group_id = group_id
         self.routes = {route.topic.name: route for route in routes}
@@ -93,9 +111,10 @@ class Consumer:
         self.producer = producer
         self.metrics = metrics
         self.max_batch = max_batch
-        self._codecs = {name: AvroCodec(registry, r.topic.subject, schema(r.topic.schema_name))
+        self._codecs = {name: AvroCodec.for_topic(registry, r.topic)
                         for name, r in self.routes.items()}
         self._options = consumer_options
+        self._on_assigned = on_assigned
         self._consumer: AIOKafkaConsumer | None = None
         self._stopping = asyncio.Event()
 
@@ -109,8 +128,9 @@ class Consumer:
             "isolation_level": "read_committed",
         }
         options.update(self._options)
-        self._consumer = AIOKafkaConsumer(*self.routes, **options)
+        self._consumer = AIOKafkaConsumer(**options)
         await self._consumer.start()
+        self._consumer.subscribe(list(self.routes), listener=_Listener(self._on_assigned))
         return self
 
     async def __aexit__(self, *exc: object) -> None:

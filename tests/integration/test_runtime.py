@@ -73,9 +73,9 @@ async def test_garbage_goes_to_the_dead_letter_topic_and_the_consumer_goes_on(
         handled.append(received)
 
     async with Platform("rt-test", settings, handle_signals=False) as platform:
-        await platform.publisher.publish(sales_topic, sale(number=1), key="lyon-graine")
+        await platform.publisher.publish(sales_topic, sale(number=1))
         await _send_raw(settings.kafka_bootstrap_servers, sales_topic.name, b"\xde\xad\xbe\xef garbage")
-        await platform.publisher.publish(sales_topic, sale(number=2), key="lyon-graine")
+        await platform.publisher.publish(sales_topic, sale(number=2))
 
         group = unique_name("grp")
         async with platform.consumer(group, [Route(sales_topic, handler)]) as consumer:
@@ -120,7 +120,7 @@ async def test_a_failing_handler_is_retried_then_dead_lettered_and_can_be_replay
     policy = ErrorPolicy(retries=2, backoff_s=0.01)
     async with Platform("rt-test", settings, handle_signals=False) as platform:
         for number in (1, 2):
-            await platform.publisher.publish(sales_topic, sale(number=number), key="lyon-graine")
+            await platform.publisher.publish(sales_topic, sale(number=number))
         group = unique_name("grp")
         async with platform.consumer(group, [Route(sales_topic, handler, policy)]) as consumer:
             task = asyncio.create_task(consumer.run())
@@ -151,7 +151,7 @@ async def test_stop_policy_halts_before_the_record_and_commits_only_what_was_don
     group = unique_name("grp")
     async with Platform("rt-test", settings, handle_signals=False) as platform:
         for number in (1, 2, 3, 4):
-            await platform.publisher.publish(sales_topic, sale(number=number), key="lyon-graine")
+            await platform.publisher.publish(sales_topic, sale(number=number))
         route = Route(sales_topic, handler, ErrorPolicy(retries=1, backoff_s=0.01, then="stop"))
         async with platform.consumer(group, [route]) as consumer:
             with pytest.raises(ServiceStopped, match="ledger invariant broken"):
@@ -175,7 +175,7 @@ async def test_sigterm_drains_then_a_restart_resumes_after_the_last_effect(
     group = unique_name("grp")
     async with Platform("rt-test", settings) as platform:
         await platform.publisher.publish_many(
-            sales_topic, [("lyon-graine", sale(number=n)) for n in range(1, 41)])
+            sales_topic, [sale(number=n) for n in range(1, 41)])
         async with platform.consumer(group, [Route(sales_topic, handler)]) as consumer:
             task = asyncio.create_task(consumer.run())
             await asyncio.wait_for(first_seen.wait(), timeout=20)

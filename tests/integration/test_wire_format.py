@@ -49,8 +49,7 @@ async def test_third_party_avro_consumer_decodes_our_events(
     await producer.start()
     try:
         event = sale("marseille-3e-la-cabane", 12)
-        await Publisher(producer, registry).publish(topic, event, key=event.shop_id,
-                                                    correlation_id="corr-1")
+        await Publisher(producer, registry).publish(topic, event, correlation_id="corr-1")
     finally:
         await producer.stop()
 

@@ -1,0 +1,74 @@
+# Vivres — the two commands a newcomer needs are `make run` and `make test`.
+# Everything is set up by this file: a virtualenv in .venv, Kafka and the registry from Maven
+# Central (cached in ~/.cache/vivres), the topics and schemas.
+
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+STACK := $(PYTHON) deploy/local/stack.py
+PROCS := $(PYTHON) deploy/local/procs.py
+PYTEST := $(BIN)/python -m pytest
+
+.DEFAULT_GOAL := help
+.PHONY: help venv fetch up down run status test test-unit test-integration test-e2e \
+        schemas-check bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+
+venv: $(STAMP) ## create .venv and install Vivres with its pinned dependencies
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -n "$(PYTHON)" || { echo "Python 3.11 is required"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	@touch $(STAMP)
+
+fetch: ## download Kafka and Apicurio Registry with Maven (once)
+	$(STACK) fetch
+
+up: venv ## start the stack and every service in the background
+	$(STACK) start
+	$(BIN)/vivres topics provision
+	$(PROCS) up
+
+down: ## stop every service and the stack; leaves no process behind
+	$(PROCS) down
+	$(STACK) stop
+
+status: ## what runs, and where
+	-$(STACK) status
+	-$(PROCS) status
+
+run: venv ## set up and run the whole system in the foreground; Ctrl-C stops everything
+	$(STACK) start
+	$(BIN)/vivres topics provision
+	$(PROCS) run; rc=$$?; $(STACK) stop; exit $$rc
+
+schemas-check: venv ## every schema reads all its earlier versions (names the offending field)
+	$(BIN)/vivres schemas check
+
+# `make test` starts the stack only if it is not already up, and stops it only if it started it.
+test: venv schemas-check ## set up and run the whole suite (unit, integration, e2e)
+	@started=0; \
+	if ! $(STACK) status --quiet; then $(STACK) start || exit 1; started=1; fi; \
+	$(PYTEST) tests; rc=$$?; \
+	if [ $$started = 1 ]; then $(STACK) stop; fi; \
+	exit $$rc
+
+test-unit: venv ## the fast tier: no broker
+	$(PYTEST) tests/unit
+
+test-integration: venv ## needs the stack (make up)
+	$(PYTEST) tests/integration
+
+test-e2e: venv ## needs the stack (make up)
+	$(PYTEST) tests/e2e
+
+bench: venv ## run the benchmarks under bench/ (needs the stack)
+	$(BIN)/python -m bench
+
+clean: down ## remove the virtualenv and the local stack's data (keeps the Maven cache)
+	rm -rf $(VENV) .vivres

@@ -1,0 +1,143 @@
+#!/usr/bin/env python3
+"""Runs the Vivres services of the local stack, as listed in deploy/local/services.toml.
+
+    procs.py up       start every service in the background (logs and pids under .vivres/)
+    procs.py down     stop them (SIGTERM: each drains and commits; SIGKILL after a grace period)
+    procs.py status   say which run
+    procs.py run      start them, print where to look, and stop everything on Ctrl-C
+
+Each `[[service]]` there has a name, a command (run from the repository root with .venv/bin on
+the PATH) and optionally the URL people open. Standard library only, like stack.py.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+import tomllib
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+sys.path.insert(0, str(HERE))
+
+from stack import Layout, Server, say  # noqa: E402 - stack.py sits beside this file
+
+SERVICES = HERE / "services.toml"
+STARTUP_GRACE_S = 3.0
+
+
+def services() -> list[dict[str, str]]:
+    """Every service of services.toml, in start order."""
+    return tomllib.loads(SERVICES.read_text(encoding="utf-8")).get("service", [])
+
+
+def server(name: str) -> Server:
+    return Server(name, Layout.from_env().state.parent / "services" / name)
+
+
+def environment() -> dict[str, str]:
+    layout = Layout.from_env()
+    env = dict(os.environ)
+    env.setdefault("KAFKA_BOOTSTRAP_SERVERS", layout.bootstrap)
+    env.setdefault("SCHEMA_REGISTRY_URL", layout.registry_url)
+    env["PATH"] = f"{ROOT / '.venv' / 'bin'}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
+def up() -> int:
+    env = environment()
+    started = []
+    for entry in services():
+        name, command = entry["name"], entry["command"]
+        proc = server(name)
+        if proc.pid() is not None:
+            say(f"{name} already running (pid {proc.pid()})")
+            continue
+        pid = proc.launch(["/bin/sh", "-c", f"exec {command}"], cwd=ROOT, env=env)
+        started.append((name, proc))
+        say(f"{name} started (pid {pid}), logs: {proc.console}")
+    deadline = time.monotonic() + STARTUP_GRACE_S
+    while started and time.monotonic() < deadline:
+        time.sleep(0.2)
+    failed = [name for name, proc in started if proc.pid() is None]
+    for name in failed:
+        say(f"{name} exited at start-up; see {server(name).console}")
+    return 1 if failed else 0
+
+
+def down() -> int:
+    for entry in reversed(services()):
+        server(entry["name"]).stop()
+    return 0
+
+
+def status() -> int:
+    healthy = True
+    for entry in services():
+        name = entry["name"]
+        pid = server(name).pid()
+        healthy &= pid is not None
+        print(f"{name:<9} {'up' if pid else 'down':<8} {f'pid {pid}' if pid else '-':<10} "
+              f"{server(name).console}")
+    return 0 if healthy else 3
+
+
+def run() -> int:
+    """Start everything, say where to look, wait for Ctrl-C (or SIGTERM), stop everything."""
+    stopping = False
+
+    def request_stop(_signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    try:
+        if up() != 0:
+            return 1
+        print_where_to_look()
+        while not stopping:
+            time.sleep(0.5)
+            dead = [e["name"] for e in services() if server(e["name"]).pid() is None]
+            if dead:
+                say(f"stopped unexpectedly: {', '.join(dead)}; see .vivres/services/*/console.log")
+                return 1
+        return 0
+    finally:
+        say("Ctrl-C: stopping everything")
+        down()
+
+
+def print_where_to_look() -> None:
+    layout = Layout.from_env()
+    env = environment()
+    lines = [
+        "",
+        "Vivres is running. Where to look:",
+        f"  Kafka bootstrap         {env['KAFKA_BOOTSTRAP_SERVERS']}",
+        f"  Schema registry         {env['SCHEMA_REGISTRY_URL']}/subjects",
+        f"  Broker log              {layout.state / 'kafka' / 'logs' / 'kafka.log'}",
+    ]
+    for entry in services():
+        name = entry["name"]
+        if "url" in entry:
+            lines.append(f"  {entry.get('title', name):<23} {entry['url']}")
+        lines.append(f"  {name + ' log':<23} {server(name).console}")
+    lines += ["  Topics                  .venv/bin/vivres topics list",
+              "Press Ctrl-C to stop everything.", ""]
+    print("\n".join(lines), flush=True)
+
+
+def main(argv: list[str]) -> int:
+    commands = {"up": up, "down": down, "status": status, "run": run}
+    if len(argv) != 1 or argv[0] not in commands:
+        print(__doc__, file=sys.stderr)
+        return 2
+    return commands[argv[0]]()
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

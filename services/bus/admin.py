@@ -1,0 +1,21 @@
+"""Small questions to the cluster that several parts of the platform ask."""
+
+from __future__ import annotations
+
+from aiokafka import TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+from services.bus.settings import BusSettings
+
+
+async def partitions_of(settings: BusSettings, topic: str) -> list[TopicPartition]:
+    """Every partition of a topic (LookupError when the topic does not exist)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    await admin.start()
+    try:
+        [described] = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    if described["error_code"] != 0 or not described["partitions"]:
+        raise LookupError(f"topic {topic} does not exist")
+    return sorted(TopicPartition(topic, p["partition"]) for p in described["partitions"])

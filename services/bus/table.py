@@ -1,0 +1,106 @@
+"""A compacted topic held in memory: the newest event per key, kept up to date.
+
+Small reference tables (tokens, the product catalog, till-code mappings) are read whole at start
+by every process that needs them, and then followed, like a global table. Reading does not join
+a consumer group, so every replica sees every partition.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any, Generic, TypeVar
+
+import structlog
+from aiokafka import AIOKafkaConsumer
+from aiokafka.errors import KafkaError
+
+from services.bus.admin import partitions_of
+from services.bus.catalog import Topic
+from services.bus.codec import AvroCodec, DecodeError
+from services.bus.registry import SchemaRegistry
+from services.bus.settings import BusSettings
+from services.events.base import Event
+
+E = TypeVar("E", bound=Event)
+log = structlog.get_logger("vivres.table")
+
+
+class TableView(Generic[E]):
+    """`async with TableView(...) as view:` returns once the topic has been read to its end."""
+
+    def __init__(self, settings: BusSettings, registry: SchemaRegistry, topic: Topic) -> None:
+        self.settings = settings
+        self.topic = topic
+        self._codec = AvroCodec.for_topic(registry, topic)
+        self._rows: dict[str, E] = {}
+        self._consumer: AIOKafkaConsumer | None = None
+        self._follower: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> TableView[E]:
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.settings.kafka_bootstrap_servers, group_id=None,
+            enable_auto_commit=False, isolation_level="read_committed")
+        await self._consumer.start()
+        partitions = await partitions_of(self.settings, self.topic.name)
+        self._consumer.assign(partitions)
+        await self._consumer.seek_to_beginning(*partitions)
+        ends = await self._consumer.end_offsets(partitions)
+        while not await self._caught_up(ends):
+            await self._apply_batch(timeout_ms=500)
+        self._follower = asyncio.create_task(self._follow(), name=f"table:{self.topic.name}")
+        log.info("table loaded", topic=self.topic.name, rows=len(self._rows))
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._follower is not None:
+            self._follower.cancel()
+            await asyncio.gather(self._follower, return_exceptions=True)
+        if self._consumer is not None:
+            await self._consumer.stop()
+
+    async def _caught_up(self, ends: dict) -> bool:
+        for tp, end in ends.items():
+            if await self._consumer.position(tp) < end:
+                return False
+        return True
+
+    async def _follow(self) -> None:
+        while True:
+            try:
+                await self._apply_batch(timeout_ms=1000)
+            except KafkaError as err:  # the broker is away: keep serving what we have
+                log.warning("table follow paused", topic=self.topic.name, error=str(err))
+                await asyncio.sleep(1.0)
+
+    async def _apply_batch(self, timeout_ms: int) -> None:
+        batch = await self._consumer.getmany(timeout_ms=timeout_ms)
+        for records in batch.values():
+            for record in records:
+                await self._apply_record(record)
+
+    async def _apply_record(self, record: Any) -> None:
+        key = record.key.decode() if record.key else None
+        if key is None:
+            return
+        if record.value is None:  # a tombstone deletes the row
+            self._rows.pop(key, None)
+            return
+        try:
+            self._rows[key] = self.topic.event.from_avro(await self._codec.decode(record.value))
+        except (DecodeError, ValueError) as err:
+            log.warning("table record skipped", topic=record.topic, partition=record.partition,
+                        offset=record.offset, error=str(err)[:300])
+
+    def put(self, event: E) -> None:
+        """Apply an event this process just published (read your own writes at once)."""
+        self._rows[self.topic.key_of(event)] = event
+
+    def get(self, key: str) -> E | None:
+        return self._rows.get(key)
+
+    def values(self) -> Iterator[E]:
+        return iter(list(self._rows.values()))
+
+    def __len__(self) -> int:
+        return len(self._rows)
