@@ -2,7 +2,13 @@
 
 `can_read(reader, writer)` lists everything that stops data written with `writer` from being read
 with `reader`; each finding names the field it is about, so a failing check says what to fix.
+`check_backward_transitive(new, earlier)` does the same against every earlier version.
 Pure: schemas are the parsed JSON of .avsc files.
+
+Named types match as the specification (and the Java and fastavro readers) says: same unqualified
+name, or the writer's full name listed in the reader's `aliases`. A reader union takes the first
+branch that matches the writer's type, promotions included. A decimal matches another decimal
+only with the same precision and scale; other logical types resolve on their underlying type.
 """
 
 from __future__ import annotations
@@ -12,21 +18,27 @@ from dataclasses import dataclass
 from typing import Any
 
 Schema = dict[str, Any] | list[Any] | str
+Namespaces = tuple[str | None, str | None]  # enclosing namespace on the reader, writer side
 
 PRIMITIVES = {"null", "boolean", "int", "long", "float", "double", "bytes", "string"}
-PROMOTIONS = {
+PROMOTIONS = {  # writer type -> reader types that can read it
     "int": {"long", "float", "double"},
     "long": {"float", "double"},
     "float": {"double"},
     "string": {"bytes"},
     "bytes": {"string"},
 }
-NAMED = {"record", "enum", "fixed", "error"}
+NAMED = {"record", "error", "enum", "fixed"}
+KINDS = PRIMITIVES | NAMED | {"array", "map", "union"}
 
 
 @dataclass(frozen=True)
 class Incompatibility:
-    """One reason data written with the old schema cannot be read with the new one."""
+    """One reason data written with the old schema cannot be read with the new one.
+
+    `path` is the dotted path from the top-level type to the value concerned: record field names,
+    "[]" for array items, "{}" for map values, "|<type>" for a branch of a writer union.
+    """
 
     path: str
     message: str
@@ -35,8 +47,16 @@ class Incompatibility:
         return f"{self.path}: {self.message}"
 
 
+def _full(name: str, namespace: str | None) -> str:
+    return name if "." in name or not namespace else f"{namespace}.{name}"
+
+
+def _namespace(full_name: str) -> str | None:
+    return full_name.rpartition(".")[0] or None
+
+
 class _Names:
-    """Named types of one schema by full name, so references by name resolve."""
+    """The named types one schema defines, by full name, so references by name resolve."""
 
     def __init__(self, schema: Schema) -> None:
         self.types: dict[str, dict[str, Any]] = {}
@@ -48,181 +68,178 @@ class _Names:
                 self._collect(branch, namespace)
         elif isinstance(schema, dict):
             kind = schema.get("type")
-            if kind in NAMED:
+            if isinstance(kind, dict | list):
+                self._collect(kind, namespace)
+            elif kind in NAMED:
                 name = _full(schema["name"], schema.get("namespace", namespace))
                 self.types[name] = {**schema, "_full": name}
-                namespace = name.rpartition(".")[0] or None
                 for field in schema.get("fields", ()):
-                    self._collect(field["type"], namespace)
+                    self._collect(field["type"], _namespace(name))
             elif kind == "array":
                 self._collect(schema["items"], namespace)
             elif kind == "map":
                 self._collect(schema["values"], namespace)
-            elif isinstance(kind, dict | list):
-                self._collect(kind, namespace)
 
-    def resolve(self, schema: Schema, namespace: str | None = None) -> Schema:
-        """The schema with a name reference replaced by the named type it refers to."""
-        if isinstance(schema, str) and schema not in PRIMITIVES:
-            return self.types.get(schema) or self.types.get(_full(schema, namespace)) or schema
+    def resolve(self, schema: Schema, namespace: str | None) -> Schema:
+        """The type itself: a reference by name or a {"type": <type>} wrapper replaced by what it
+        stands for (an unknown name is returned unchanged)."""
+        if isinstance(schema, str):
+            if schema in PRIMITIVES:
+                return schema
+            return self.types.get(_full(schema, namespace)) or self.types.get(schema) or schema
         if isinstance(schema, dict):
             kind = schema.get("type")
+            if isinstance(kind, dict | list) or kind not in KINDS:
+                return self.resolve(kind, namespace)
             if kind in NAMED:
                 return self.types.get(_full(schema["name"], schema.get("namespace", namespace)),
                                       schema)
-            if isinstance(kind, str) and kind not in PRIMITIVES and kind not in ("array", "map"):
-                return self.resolve(kind, namespace)
         return schema
-
-
-def _full(name: str, namespace: str | None) -> str:
-    return name if "." in name or not namespace else f"{namespace}.{name}"
 
 
 def _kind(schema: Schema) -> str:
+    """The kind of a resolved type: "union", a type name such as "record" or "long", or the
+    unknown name it refers to."""
     if isinstance(schema, list):
         return "union"
-    if isinstance(schema, str):
-        return schema
-    kind = schema["type"]
-    return kind if isinstance(kind, str) else _kind(kind)
+    kind = schema if isinstance(schema, str) else schema["type"]
+    return "record" if kind == "error" else kind
 
 
 def _label(schema: Schema) -> str:
     if isinstance(schema, dict) and "_full" in schema:
         return schema["_full"]
+    if isinstance(schema, dict) and schema.get("logicalType") == "decimal":
+        return f"{schema['type']} (decimal({schema.get('precision')},{schema.get('scale', 0)}))"
     if isinstance(schema, dict) and schema.get("logicalType"):
         return f"{schema['type']} ({schema['logicalType']})"
-    return "union" if isinstance(schema, list) else _kind(schema)
+    return _kind(schema)
+
+
+def _subject(field: str | None) -> str:
+    return f"field '{field}'" if field else "the top-level value"
 
 
 class _Checker:
+    """Walks a reader and a writer schema side by side, collecting incompatibilities."""
+
     def __init__(self, reader: Schema, writer: Schema) -> None:
-        self.readers = _Names(reader)
-        self.writers = _Names(writer)
-        self.seen: set[tuple[str, str]] = set()  # record pairs in progress (recursive types)
+        self.readers, self.writers = _Names(reader), _Names(writer)
+        self.seen: set[tuple[str, str]] = set()  # record pairs already checked (recursive types)
         self.found: list[Incompatibility] = []
 
     def fail(self, path: str, message: str) -> None:
         self.found.append(Incompatibility(path, message))
 
-    def check(self, reader: Schema, writer: Schema, path: str, namespace: tuple = (None, None)):
-        reader = self.readers.resolve(reader, namespace[0])
-        writer = self.writers.resolve(writer, namespace[1])
+    def check(self, reader: Schema, writer: Schema, path: str, field: str | None,
+              ns: Namespaces) -> None:
+        reader, writer = self.readers.resolve(reader, ns[0]), self.writers.resolve(writer, ns[1])
         r_kind, w_kind = _kind(reader), _kind(writer)
+        for side, kind in (("new", r_kind), ("earlier", w_kind)):
+            if kind not in KINDS:
+                return self.fail(path, f"{_subject(field)} refers to type '{kind}', which the "
+                                       f"{side} schema does not define")
         if w_kind == "union":
             for branch in writer:
-                branch = self.writers.resolve(branch, namespace[1])
-                if not self.matches(reader, branch, namespace):
-                    self.fail(path, f"the new type {_label(reader)} cannot hold the earlier "
-                                    f"union branch {_label(branch)}")
+                branch = self.writers.resolve(branch, ns[1])
+                where = f"{path}|{_label(branch)}"
+                if self.matches(reader, branch, ns):
+                    self.check(reader, branch, where, field, ns)
                 else:
-                    self.check(reader, branch, f"{path}|{_label(branch)}", namespace)
-            return
-        if r_kind == "union":
-            branch = next((b for b in reader if self.matches(b, writer, namespace)), None)
+                    self.fail(where, f"{_subject(field)} may hold a {_label(branch)} in earlier "
+                                     f"data, which its new type {_label(reader)} cannot read")
+        elif r_kind == "union":
+            branch = next((b for b in reader if self.matches(b, writer, ns)), None)
             if branch is None:
-                self.fail(path, f"type changed from {_label(writer)} to a union without it")
+                self.fail(path, f"type changed from {_label(writer)} to a union with no branch "
+                                f"that can read it, so {_subject(field)} cannot be read")
             else:
-                self.check(branch, writer, path, namespace)
-            return
-        if r_kind != w_kind and r_kind not in PROMOTIONS.get(w_kind, ()):
-            self.fail(path, f"type changed from {_label(writer)} to {_label(reader)}, "
-                            "which Avro cannot promote")
-            return
-        if r_kind in ("record", "error"):
+                self.check(branch, writer, path, field, ns)
+        elif r_kind != w_kind and r_kind not in PROMOTIONS.get(w_kind, ()):
+            self.fail(path, f"type changed from {_label(writer)} to {_label(reader)}, which "
+                            f"Avro cannot promote, so {_subject(field)} cannot be read")
+        elif r_kind in NAMED and not self.same_name(reader, writer):
+            self.fail(path, f"type of {_subject(field)} renamed from {writer['_full']} to "
+                            f"{reader['_full']} without an alias: list \"{writer['_full']}\" "
+                            f"in the \"aliases\" of {reader['_full']}")
+        elif r_kind == "record":
             self.record(reader, writer, path)
         elif r_kind == "enum":
-            self.enum(reader, writer, path)
-        elif r_kind == "fixed":
-            self.named(reader, writer, path)
-            if reader.get("size") != writer.get("size"):
-                self.fail(path, f"fixed size changed from {writer.get('size')} to "
-                                f"{reader.get('size')}")
+            missing = [s for s in writer["symbols"] if s not in reader["symbols"]]
+            if missing and "default" not in reader:
+                self.fail(path, f"symbol(s) {', '.join(missing)} removed from enum "
+                                f"{reader['_full']} of {_subject(field)}, which has no default "
+                                "symbol to read them as")
         elif r_kind == "array":
-            self.check(reader["items"], writer["items"], f"{path}[]", namespace)
+            self.check(reader["items"], writer["items"], f"{path}[]", field, ns)
         elif r_kind == "map":
-            self.check(reader["values"], writer["values"], f"{path}{{}}", namespace)
+            self.check(reader["values"], writer["values"], f"{path}{{}}", field, ns)
         else:
-            self.logical(reader, writer, path)
+            if r_kind == "fixed" and reader["size"] != writer["size"]:
+                self.fail(path, f"fixed {reader['_full']} of {_subject(field)} changed size "
+                                f"from {writer['size']} to {reader['size']} bytes")
+            self.decimal(reader, writer, path, field)
 
-    def matches(self, reader: Schema, writer: Schema, namespace: tuple) -> bool:
-        """Whether a writer branch can be read by this reader branch at all (by kind and name)."""
-        reader = self.readers.resolve(reader, namespace[0])
-        writer = self.writers.resolve(writer, namespace[1])
+    def matches(self, reader: Schema, writer: Schema, ns: Namespaces) -> bool:
+        """Whether this reader type can take this (non-union) writer type at all: same kind,
+        a promotion, or for a named type the same name."""
+        reader, writer = self.readers.resolve(reader, ns[0]), self.writers.resolve(writer, ns[1])
         r_kind, w_kind = _kind(reader), _kind(writer)
         if r_kind == "union":
-            return any(self.matches(b, writer, namespace) for b in reader)
+            return any(self.matches(branch, writer, ns) for branch in reader)
         if r_kind in NAMED and r_kind == w_kind:
-            return self._same_name(reader, writer)
+            return self.same_name(reader, writer)
         return r_kind == w_kind or r_kind in PROMOTIONS.get(w_kind, ())
 
-    def _same_name(self, reader: dict[str, Any], writer: dict[str, Any]) -> bool:
-        names = {reader.get("_full"), reader.get("name")}
-        namespace = (reader.get("_full") or "").rpartition(".")[0] or None
-        names |= {_full(alias, namespace) for alias in reader.get("aliases", ())}
-        names |= set(reader.get("aliases", ()))
-        return writer.get("_full") in names or writer.get("name") in names
-
-    def named(self, reader: dict[str, Any], writer: dict[str, Any], path: str) -> bool:
-        if self._same_name(reader, writer):
-            return True
-        self.fail(path, f"type renamed from {writer.get('_full')} to {reader.get('_full')} "
-                        "without an alias")
-        return False
+    def same_name(self, reader: dict[str, Any], writer: dict[str, Any]) -> bool:
+        """Same unqualified name, or the writer's name among the reader's aliases."""
+        r_full, w_full = reader["_full"], writer["_full"]
+        aliases = {_full(alias, _namespace(r_full)) for alias in reader.get("aliases", ())}
+        return r_full.rpartition(".")[2] == w_full.rpartition(".")[2] or w_full in aliases
 
     def record(self, reader: dict[str, Any], writer: dict[str, Any], path: str) -> None:
-        if not self.named(reader, writer, path):
-            return
         key = (reader["_full"], writer["_full"])
         if key in self.seen:
             return
         self.seen.add(key)
         written = {f["name"]: f for f in writer["fields"]}
-        namespaces = (reader["_full"].rpartition(".")[0] or None,
-                      writer["_full"].rpartition(".")[0] or None)
+        ns = (_namespace(reader["_full"]), _namespace(writer["_full"]))
         for field in reader["fields"]:
-            where = f"{path}.{field['name']}"
-            source = written.get(field["name"]) or next(
+            name = field["name"]
+            source = written.get(name) or next(
                 (written[a] for a in field.get("aliases", ()) if a in written), None)
             if source is not None:
-                self.check(field["type"], source["type"], where, namespaces)
+                self.check(field["type"], source["type"], f"{path}.{name}", name, ns)
             elif "default" not in field:
-                self.fail(where, f"field '{field['name']}' was added without a default: data "
-                                 "written with the earlier schema has no value for it")
+                self.fail(f"{path}.{name}", f"field '{name}' was added without a default: data "
+                                            "written with the earlier schema has no value for it")
 
-    def enum(self, reader: dict[str, Any], writer: dict[str, Any], path: str) -> None:
-        if not self.named(reader, writer, path):
-            return
-        missing = [s for s in writer["symbols"] if s not in reader["symbols"]]
-        if missing and "default" not in reader:
-            self.fail(path, f"enum {reader['_full']} lost symbol(s) {', '.join(missing)} "
-                            "and has no default to read them as")
-
-    def logical(self, reader: Schema, writer: Schema, path: str) -> None:
+    def decimal(self, reader: Schema, writer: Schema, path: str, field: str | None) -> None:
         if not (isinstance(reader, dict) and isinstance(writer, dict)):
             return
         if reader.get("logicalType") == writer.get("logicalType") == "decimal":
             for attribute in ("precision", "scale"):
-                if reader.get(attribute, 0) != writer.get(attribute, 0):
-                    self.fail(path, f"decimal {attribute} changed from "
-                                    f"{writer.get(attribute, 0)} to {reader.get(attribute, 0)}: "
-                                    "the stored numbers would change meaning")
+                old, new = writer.get(attribute, 0), reader.get(attribute, 0)
+                if old != new:
+                    self.fail(path, f"decimal {attribute} of {_subject(field)} changed from "
+                                    f"{old} to {new}: the stored numbers would change meaning")
 
 
 def can_read(reader: Schema, writer: Schema) -> list[Incompatibility]:
-    """Everything that stops data written with `writer` from being read with `reader`."""
+    """Everything that stops data written with `writer` from being read with `reader`
+    (an empty list: compatible). Paths start with the reader's top-level type name."""
     checker = _Checker(reader, writer)
-    root = checker.readers.resolve(reader)
-    path = root["_full"] if isinstance(root, dict) and "_full" in root else _label(root)
-    checker.check(reader, writer, path)
+    root = checker.readers.resolve(reader, None)
+    checker.check(reader, writer, _label(root), None, (None, None))
     return checker.found
 
 
 def check_backward_transitive(new: Schema, earlier: Sequence[Schema]) -> list[Incompatibility]:
-    """What stops `new` from reading data written by any earlier version (v1 is earlier[0]);
-    each finding's path starts with the version it concerns, e.g. "v2 org.x.Sale.price"."""
-    found: list[Incompatibility] = []
-    for number, old in enumerate(earlier, start=1):
-        found += [Incompatibility(f"v{number} {i.path}", i.message) for i in can_read(new, old)]
-    return found
+    """Everything that stops `new` from reading data written by any earlier version
+    (BACKWARD_TRANSITIVE). Versions are numbered from 1 (v1 is earlier[0]) and each finding's
+    message starts with the version it concerns: "[v2] field 'price' ..."."""
+    return [
+        Incompatibility(issue.path, f"[v{number}] {issue.message}")
+        for number, old in enumerate(earlier, start=1)
+        for issue in can_read(new, old)
+    ]
