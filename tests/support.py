@@ -54,3 +54,37 @@ def sale(shop_id: str = "lyon-graine", number: int = 1, *, till_id: str = "t1",
     return SaleRecorded(ticket_id=ticket_id(shop_id, till_id, number), shop_id=shop_id,
                         till_id=till_id, ticket_number=number, occurred_at=occurred,
                         timezone="Europe/Paris", lines=lines, payments=payments)
+
+
+
+async def records_since(settings, topic: str, since: datetime, *, key: str, expected: int,
+                        timeout: float = 20.0) -> list:
+    """The records of `topic` with this key written since `since`, once there are `expected`
+    of them; then half a second more, so that an unexpected extra one is seen too."""
+    from aiokafka import AIOKafkaConsumer
+
+    from services.bus.admin import partitions_of
+
+    partitions = await partitions_of(settings, topic)
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers,
+                                enable_auto_commit=False, isolation_level="read_committed")
+    await consumer.start()
+    found: list = []
+    try:
+        consumer.assign(partitions)
+        starts = await consumer.offsets_for_times(
+            {tp: int(since.timestamp() * 1000) for tp in partitions})
+        ends = await consumer.end_offsets(partitions)
+        for tp in partitions:
+            consumer.seek(tp, starts[tp].offset if starts[tp] else ends[tp])
+
+        async def enough() -> bool:
+            batch = await consumer.getmany(timeout_ms=200)
+            found.extend(r for rs in batch.values() for r in rs if r.key == key.encode())
+            return len(found) >= expected
+        await eventually(enough, timeout=timeout, what=f"{expected} records for {key} on {topic}")
+        extra = await consumer.getmany(timeout_ms=500)
+        found.extend(r for rs in extra.values() for r in rs if r.key == key.encode())
+    finally:
+        await consumer.stop()
+    return found

@@ -22,6 +22,7 @@ class Metrics:
     def __init__(self, service: str) -> None:
         self.service = service
         self.registry = CollectorRegistry()
+        self._own: dict[str, Counter] = {}
         ProcessCollector(registry=self.registry)
         labels = ["service", "topic"]
         self.consumed = Counter("vivres_records_consumed_total", "Records consumed",
@@ -40,6 +41,12 @@ class Metrics:
         self.event_age = Histogram("vivres_event_age_seconds",
                                    "Processing time minus event time (end-to-end latency)",
                                    labels, buckets=_AGE_BUCKETS, registry=self.registry)
+
+    def counter(self, name: str, documentation: str, labels: tuple[str, ...] = ()) -> Counter:
+        """A service's own counter, created once per registry whoever asks for it."""
+        if name not in self._own:
+            self._own[name] = Counter(name, documentation, labels, registry=self.registry)
+        return self._own[name]
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

@@ -11,6 +11,7 @@ import click
 from services.bus import schemas as schema_files
 from services.bus.catalog import TOPICS
 from services.bus.settings import BusSettings
+from services.cli import sales as sales_cli
 from services.cli.messages import t
 
 
@@ -123,6 +124,21 @@ def dlq_replay(topic: str) -> None:
         count = asyncio.run(replay_dead_letters(BusSettings(), topic, progress=bar))
     click.echo(t("dlq.replayed", count=count))
 
+
+@main.command("serve")
+@click.argument("service", type=click.Choice(["gateway", "ingest"]))
+def serve(service: str) -> None:
+    """Lance un service : la passerelle HTTP ou l'étape d'ingestion des ventes."""
+    if service == "gateway":
+        from services.gateway.main import main as run
+    else:
+        from services.sales.ingest import main as run
+    run()
+
+
+main.add_command(sales_cli.import_)
+main.add_command(sales_cli.tokens)
+main.add_command(sales_cli.catalog)
 
 if __name__ == "__main__":
     main()

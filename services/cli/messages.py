@@ -44,6 +44,32 @@ CATALOG: dict[str, dict[str, str]] = {
         "en": "{count} dead letter(s) sent back to their original topic.",
     },
     "dlq.replaying": {"fr": "Renvoi des rejets", "en": "Replaying dead letters"},
+    "import.row_error": {"fr": "ligne {line} : {message}", "en": "line {line}: {message}"},
+    "import.refused": {
+        "fr": "ticket {ticket} refusé par la passerelle : {message}",
+        "en": "ticket {ticket} refused by the gateway: {message}",
+    },
+    "import.summary": {
+        "fr": "{tickets} ticket(s) importé(s) sur {rows} ligne(s) lues ; {errors} erreur(s).",
+        "en": "{tickets} ticket(s) imported from {rows} row(s); {errors} error(s).",
+    },
+    "import.progress": {"fr": "Envoi des tickets", "en": "Sending tickets"},
+    "import.gateway": {"fr": "La passerelle a refusé l'envoi : {error}",
+                       "en": "The gateway refused the upload: {error}"},
+    "import.no_token": {
+        "fr": "Aucun jeton pour l'épicerie {shop} : donnez --token ou VIVRES_TOKEN.",
+        "en": "No token for shop {shop}: pass --token or set VIVRES_TOKEN.",
+    },
+    "tokens.issued": {
+        "fr": "Jeton créé (rôle {role}, pour {subject}). Il ne sera plus jamais affiché :",
+        "en": "Token issued (role {role}, for {subject}). It will never be shown again:",
+    },
+    "tokens.revoked": {"fr": "Jeton révoqué.", "en": "Token revoked."},
+    "tokens.unknown": {"fr": "Jeton inconnu.", "en": "Unknown token."},
+    "catalog.none_unmapped": {
+        "fr": "Tous les codes vendus par {shop} ont une correspondance au catalogue.",
+        "en": "Every code sold by {shop} is mapped to the catalog.",
+    },
     "unreachable": {
         "fr": "Impossible de joindre {what} : {error}",
         "en": "Cannot reach {what}: {error}",

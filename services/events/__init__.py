@@ -3,11 +3,15 @@
 EVENT_TYPES maps each Avro full name to its model; tests check each model against its schema.
 """
 
+from services.events.auth import TokenIssued
 from services.events.base import Event
+from services.events.catalog import ProductDefined, TillCodeMapped, TillCodeUnmapped
 from services.events.sales import SaleRecorded, SaleRefunded
 
 EVENT_TYPES: dict[str, type[Event]] = {
-    model.schema_name: model for model in (SaleRecorded, SaleRefunded)
+    model.schema_name: model
+    for model in (SaleRecorded, SaleRefunded, ProductDefined, TillCodeMapped, TillCodeUnmapped,
+                  TokenIssued)
 }
 
-__all__ = ["EVENT_TYPES", "Event", "SaleRecorded", "SaleRefunded"]
+__all__ = ["EVENT_TYPES", "Event"]

@@ -1,0 +1,1 @@
+"""Who may do what: API tokens (stored as digests) and the roles they carry."""

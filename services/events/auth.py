@@ -1,0 +1,42 @@
+"""Access tokens, stored as digests. Wire form: schemas/auth/TokenIssued.avsc (compacted topic)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import ClassVar
+
+from pydantic import AwareDatetime
+
+from services.events.base import Event
+
+
+class Role(StrEnum):
+    SHOP = "SHOP"
+    PRODUCER = "PRODUCER"
+    HUB = "HUB"
+    COMMITTEE = "COMMITTEE"
+    OPERATOR = "OPERATOR"
+
+
+class TokenIssued(Event):
+    schema_name: ClassVar[str] = "org.vivres.auth.TokenIssued"
+
+    token_sha256: str
+    role: Role
+    subject: str | None = None
+    label: str
+    issued_at: AwareDatetime
+    revoked: bool = False
+
+    @property
+    def event_id(self) -> str:
+        return f"token/{self.token_sha256[:16]}/{'revoked' if self.revoked else 'issued'}"
+
+    @property
+    def event_source(self) -> str:
+        return "/auth/tokens"
+
+    @property
+    def event_time(self) -> datetime:
+        return self.issued_at

@@ -1,0 +1,93 @@
+"""Shared product catalog events. Wire form: schemas/catalog/*.avsc (compacted topics)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import ClassVar
+
+from pydantic import AwareDatetime
+
+from services.events.base import Event
+from services.events.sales import CodeKind, QuantityUnit
+
+
+def code_key(shop_id: str, code_kind: CodeKind, code: str) -> str:
+    """The key of a shop's till code: one mapping (or unmapped flag) per shop, kind and code."""
+    return f"{shop_id}/{code_kind.value}/{code}"
+
+
+class ProductDefined(Event):
+    schema_name: ClassVar[str] = "org.vivres.catalog.ProductDefined"
+
+    product_id: str
+    name: str
+    category: str
+    unit: QuantityUnit
+    organic: bool
+    labels: tuple[str, ...]
+    defined_at: AwareDatetime
+
+    @property
+    def event_id(self) -> str:
+        return f"product/{self.product_id}/{int(self.defined_at.timestamp() * 1000)}"
+
+    @property
+    def event_source(self) -> str:
+        return "/catalog/products"
+
+    @property
+    def event_time(self) -> datetime:
+        return self.defined_at
+
+
+class TillCodeMapped(Event):
+    schema_name: ClassVar[str] = "org.vivres.catalog.TillCodeMapped"
+
+    shop_id: str
+    code: str
+    code_kind: CodeKind
+    product_id: str
+    mapped_at: AwareDatetime
+
+    @property
+    def code_key(self) -> str:
+        return code_key(self.shop_id, self.code_kind, self.code)
+
+    @property
+    def event_id(self) -> str:
+        return f"mapping/{self.code_key}/{int(self.mapped_at.timestamp() * 1000)}"
+
+    @property
+    def event_source(self) -> str:
+        return f"/shops/{self.shop_id}/catalog"
+
+    @property
+    def event_time(self) -> datetime:
+        return self.mapped_at
+
+
+class TillCodeUnmapped(Event):
+    schema_name: ClassVar[str] = "org.vivres.catalog.TillCodeUnmapped"
+
+    shop_id: str
+    code: str
+    code_kind: CodeKind
+    label: str
+    ticket_id: str
+    first_seen_at: AwareDatetime
+
+    @property
+    def code_key(self) -> str:
+        return code_key(self.shop_id, self.code_kind, self.code)
+
+    @property
+    def event_id(self) -> str:
+        return f"unmapped/{self.code_key}"
+
+    @property
+    def event_source(self) -> str:
+        return f"/shops/{self.shop_id}/catalog"
+
+    @property
+    def event_time(self) -> datetime:
+        return self.first_seen_at

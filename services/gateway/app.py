@@ -1,0 +1,58 @@
+"""The gateway's FastAPI application, built from its dependencies (nothing at import time)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from services.bus.publisher import Publisher
+from services.gateway import catalog, sales
+
+
+@dataclass
+class GatewayDeps:
+    """What the handlers need: a publisher, the reference tables, a clock."""
+
+    publisher: Publisher
+    tokens: Any  # TableView[TokenIssued], or any object with .get(digest)
+    products: Any
+    mappings: Any
+    unmapped: Any
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+
+
+_UNION_TAGS = {"ticket", "batch"}
+
+
+def _where(loc: tuple[Any, ...]) -> list[Any]:
+    """A field path without pydantic's union tags: ['body', 'lines', 0, 'quantity']."""
+    return [part for i, part in enumerate(loc) if not (i == 1 and part in _UNION_TAGS)]
+
+
+async def _unprocessable(_request: Request, error: RequestValidationError) -> JSONResponse:
+    detail = [{"loc": _where(tuple(e.get("loc", ()))), "msg": e.get("msg", ""),
+               "type": e.get("type", "value_error")} for e in error.errors()]
+    return JSONResponse(status_code=422, content={"detail": detail})
+
+
+def create_app(deps: GatewayDeps) -> FastAPI:
+    app = FastAPI(title="Vivres", version="0.1.0",
+                  description="Public API of the Vivres bus: tills, shops, producers, the hub, "
+                              "the caisse committee and operators, on one base URL.")
+    app.state.deps = deps
+    app.add_exception_handler(RequestValidationError, _unprocessable)
+    app.include_router(sales.router)
+    app.include_router(catalog.router)
+
+    @app.get("/healthz", tags=["health"])
+    async def healthz() -> dict[str, Any]:
+        """Liveness, and how much reference data is loaded."""
+        return {"status": "ok", "tokens": len(deps.tokens), "products": len(deps.products)}
+
+    return app

@@ -1,0 +1,27 @@
+"""Bearer tokens on every request that writes or reads people's data."""
+
+from __future__ import annotations
+
+from fastapi import HTTPException, Request, status
+
+from services.auth.tokens import Principal, authenticate
+from services.events.auth import Role
+
+
+def principal(request: Request) -> Principal:
+    """The caller, from `Authorization: Bearer <token>` (401 when missing, unknown or revoked)."""
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    who = authenticate(request.app.state.deps.tokens.get, token.strip()
+                       if scheme.lower() == "bearer" else None)
+    if who is None:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing, unknown or revoked token",
+                            headers={"WWW-Authenticate": "Bearer"})
+    return who
+
+
+def require(who: Principal, *roles: Role) -> None:
+    if who.role not in roles:
+        raise HTTPException(status.HTTP_403_FORBIDDEN,
+                            f"a {who.role.value} token cannot do this "
+                            f"(needs {' or '.join(r.value for r in roles)})")

@@ -1,0 +1,98 @@
+"""The shared product catalog: canonical products, each shop's till-code mappings, and the codes
+seen on tickets that nobody has mapped yet."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.auth.tokens import Principal
+from services.bus.catalog import MAPPINGS, PRODUCTS
+from services.events.auth import Role
+from services.events.catalog import ProductDefined, TillCodeMapped, TillCodeUnmapped
+from services.events.sales import CodeKind, QuantityUnit
+from services.gateway.auth import principal, require
+
+router = APIRouter(prefix="/v1/catalog", tags=["catalog"])
+Slug = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9-]*$")]
+
+
+class ProductIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    product_id: Slug
+    name: Annotated[str, Field(min_length=1, max_length=120)]
+    category: Slug
+    unit: QuantityUnit
+    organic: bool = False
+    labels: list[Slug] = []
+
+
+class MappingIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    shop_id: Annotated[str, Field(min_length=1, max_length=64)]
+    code: Annotated[str, Field(min_length=1, max_length=64)]
+    code_kind: CodeKind = CodeKind.INTERNAL
+    product_id: Slug
+
+
+def _shop_or_staff(who: Principal, shop_id: str) -> None:
+    if not (who.is_shop(shop_id) or who.role in (Role.HUB, Role.OPERATOR)):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, f"not allowed for shop {shop_id}")
+
+
+@router.post("/products", status_code=status.HTTP_201_CREATED, response_model=ProductDefined)
+async def define_product(request: Request, product: ProductIn,
+                         who: Annotated[Principal, Depends(principal)]) -> ProductDefined:
+    """Create or update a canonical product (hub coordinator or operator)."""
+    require(who, Role.HUB, Role.OPERATOR)
+    deps = request.app.state.deps
+    event = ProductDefined(**product.model_dump(), defined_at=deps.clock())
+    await deps.publisher.publish(PRODUCTS, event)
+    deps.products.put(event)
+    return event
+
+
+@router.get("/products", response_model=list[ProductDefined])
+async def list_products(request: Request, category: str | None = None) -> list[ProductDefined]:
+    """The canonical products, optionally of one category."""
+    products = request.app.state.deps.products.values()
+    return sorted((p for p in products if category in (None, p.category)),
+                  key=lambda p: p.product_id)
+
+
+@router.post("/mappings", status_code=status.HTTP_201_CREATED, response_model=TillCodeMapped)
+async def map_code(request: Request, mapping: MappingIn,
+                   who: Annotated[Principal, Depends(principal)]) -> TillCodeMapped:
+    """Map a shop's till code to a canonical product (the shop itself, the hub or an operator)."""
+    _shop_or_staff(who, mapping.shop_id)
+    deps = request.app.state.deps
+    if deps.products.get(mapping.product_id) is None:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                            [{"loc": ["body", "product_id"], "type": "value_error",
+                              "msg": f"unknown product {mapping.product_id!r}"}])
+    event = TillCodeMapped(**mapping.model_dump(), mapped_at=deps.clock())
+    await deps.publisher.publish(MAPPINGS, event)
+    deps.mappings.put(event)
+    return event
+
+
+@router.get("/mappings", response_model=list[TillCodeMapped])
+async def list_mappings(request: Request, who: Annotated[Principal, Depends(principal)],
+                        shop: Annotated[str, Query()]) -> list[TillCodeMapped]:
+    """A shop's till-code mappings."""
+    _shop_or_staff(who, shop)
+    return sorted((m for m in request.app.state.deps.mappings.values() if m.shop_id == shop),
+                  key=lambda m: m.code_key)
+
+
+@router.get("/unmapped", response_model=list[TillCodeUnmapped])
+async def list_unmapped(request: Request, who: Annotated[Principal, Depends(principal)],
+                        shop: Annotated[str, Query()]) -> list[TillCodeUnmapped]:
+    """Till codes sold by a shop that no mapping covers yet (the lines are kept, flagged)."""
+    _shop_or_staff(who, shop)
+    deps = request.app.state.deps
+    return sorted((u for u in deps.unmapped.values()
+                   if u.shop_id == shop and deps.mappings.get(u.code_key) is None),
+                  key=lambda u: u.first_seen_at)

@@ -1,0 +1,48 @@
+"""Composition root of the gateway process: platform, reference tables, HTTP server."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+
+import uvicorn
+
+from services.bus.catalog import MAPPINGS, PRODUCTS, TOKENS, UNMAPPED
+from services.bus.logging import configure_logging
+from services.bus.platform import Platform
+from services.bus.settings import BusSettings
+from services.bus.table import TableView
+from services.gateway.app import GatewayDeps, create_app
+
+
+async def serve(settings: BusSettings, host: str, port: int) -> None:
+    # On SIGTERM/SIGINT uvicorn stops accepting, finishes the requests in flight and returns;
+    # then the tables close and the producer flushes.
+    async with Platform("gateway", settings, handle_signals=False) as platform:
+        registry = platform.registry
+        async with TableView(settings, registry, TOKENS) as tokens, \
+                TableView(settings, registry, PRODUCTS) as products, \
+                TableView(settings, registry, MAPPINGS) as mappings, \
+                TableView(settings, registry, UNMAPPED) as unmapped:
+            app = create_app(GatewayDeps(platform.publisher, tokens, products, mappings,
+                                         unmapped))
+            config = uvicorn.Config(app, host=host, port=port, log_config=None,
+                                    access_log=False, lifespan="off")
+            server = uvicorn.Server(config)
+            # Our handlers, not uvicorn's: uvicorn re-raises the signal after serving, which
+            # would kill the process before the producer flushes.
+            server.capture_signals = contextlib.nullcontext
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
+            await server.serve()
+
+
+def main() -> None:
+    settings = BusSettings()
+    configure_logging(settings.log_level, settings.log_format)
+    host = os.environ.get("VIVRES_HTTP_HOST", "127.0.0.1")
+    port = int(os.environ.get("VIVRES_HTTP_PORT", "8080"))
+    asyncio.run(serve(settings, host, port))

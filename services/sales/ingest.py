@@ -1,0 +1,154 @@
+"""The ingest stage: submitted tickets become the sales topics, each ticket exactly once, and till
+codes with no catalog mapping are flagged.
+
+`sales.tickets.submitted` (what the gateway, the CSV importer and tills producing directly sent,
+repeats included) becomes `sales.tickets`, and likewise for refunds. The stage writes each record
+to the same partition number it read it from, so one consumer owns each output partition; the
+output partition itself is the memory of what was written: on assignment it is re-read over the
+upload window, and a record written just before a crash is recognised when it is redelivered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import structlog
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from services.bus.admin import partitions_of
+from services.bus.catalog import (
+    MAPPINGS,
+    REFUNDS,
+    REFUNDS_SUBMITTED,
+    SALES,
+    SALES_SUBMITTED,
+    UNMAPPED,
+    Topic,
+)
+from services.bus.headers import CloudEvent, HeaderError
+from services.bus.platform import Platform
+from services.bus.runtime import ErrorPolicy, Received, Route
+from services.bus.table import TableView
+from services.events.catalog import TillCodeMapped, TillCodeUnmapped, code_key
+from services.events.sales import SaleRecorded
+from services.sales.dedup import SeenTickets
+from services.sales.intake import UPLOAD_WINDOW
+
+OUTPUT: dict[str, Topic] = {SALES_SUBMITTED.name: SALES, REFUNDS_SUBMITTED.name: REFUNDS}
+GROUP = "vivres-sales-ingest"
+log = structlog.get_logger("vivres.sales.ingest")
+
+
+class SalesIngest:
+    """Handlers and per-partition memory of the ingest stage."""
+
+    def __init__(self, platform: Platform, mappings: TableView[TillCodeMapped],
+                 unmapped: TableView[TillCodeUnmapped], *, window: timedelta = UPLOAD_WINDOW,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self.platform = platform
+        self.mappings = mappings
+        self.unmapped = unmapped
+        self.window = window
+        self.clock = clock
+        self.seen: dict[tuple[str, int], SeenTickets] = {}
+        self.duplicates = platform.metrics.counter(
+            "vivres_sales_duplicates_total", "Repeated tickets dropped", ("topic",))
+        self.flagged = platform.metrics.counter(
+            "vivres_sales_unmapped_codes_total", "Till codes flagged as not mapped to the catalog")
+
+    def routes(self) -> list[Route]:
+        policy = ErrorPolicy(retries=5, backoff_s=0.2, then="stop")  # never skip a ticket
+        return [Route(SALES_SUBMITTED, self.handle, policy),
+                Route(REFUNDS_SUBMITTED, self.handle, policy)]
+
+    async def check_partitions(self) -> None:
+        """Input and output must have as many partitions: partition p feeds partition p."""
+        for source, target in OUTPUT.items():
+            given = len(await partitions_of(self.platform.settings, source))
+            wanted = len(await partitions_of(self.platform.settings, target.name))
+            if given != wanted:
+                raise RuntimeError(f"{source} has {given} partitions but {target.name} has "
+                                   f"{wanted}: they must match (see the topic catalog)")
+
+    async def on_assigned(self, assigned: set[TopicPartition]) -> None:
+        """Re-read what each newly assigned partition's output holds: while it was elsewhere,
+        another instance may have written to it."""
+        for tp in assigned:
+            target = OUTPUT[tp.topic].name
+            self.seen[(target, tp.partition)] = await self._written(target, tp.partition)
+
+    async def _memory(self, target: str, partition: int) -> SeenTickets:
+        if (target, partition) not in self.seen:
+            self.seen[(target, partition)] = await self._written(target, partition)
+        return self.seen[(target, partition)]
+
+    async def _written(self, topic: str, partition: int) -> SeenTickets:
+        """What an output partition already holds within the window, from its ce_id headers."""
+        seen = SeenTickets(self.window)
+        tp = TopicPartition(topic, partition)
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.platform.settings.kafka_bootstrap_servers,
+                                    group_id=None, enable_auto_commit=False,
+                                    isolation_level="read_committed")
+        await consumer.start()
+        try:
+            consumer.assign([tp])
+            since = int((self.clock() - self.window).timestamp() * 1000)
+            start = (await consumer.offsets_for_times({tp: since}))[tp]
+            end = (await consumer.end_offsets([tp]))[tp]
+            consumer.seek(tp, start.offset if start is not None else end)
+            while await consumer.position(tp) < end:
+                for record in (await consumer.getmany(tp, timeout_ms=500)).get(tp, []):
+                    try:
+                        meta = CloudEvent.from_headers(record.headers)
+                    except HeaderError:
+                        continue
+                    seen.add(meta.id, meta.time)
+        finally:
+            await consumer.stop()
+        log.info("partition memory rebuilt", topic=topic, partition=partition, tickets=len(seen))
+        return seen
+
+    async def handle(self, received: Received) -> None:
+        target = OUTPUT[received.topic]
+        seen = await self._memory(target.name, received.partition)
+        event = received.event
+        if event.event_id in seen:
+            self.duplicates.labels(received.topic).inc()
+            return
+        correlation = received.meta.correlation_id if received.meta else None
+        await self.platform.publisher.publish(target, event, correlation_id=correlation,
+                                              partition=received.partition)
+        seen.add(event.event_id, event.event_time)
+        if isinstance(event, SaleRecorded):
+            await self._flag_unmapped(event)
+
+    async def _flag_unmapped(self, sale: SaleRecorded) -> None:
+        for line in sale.lines:
+            key = code_key(sale.shop_id, line.code_kind, line.product_code)
+            if self.mappings.get(key) is not None or self.unmapped.get(key) is not None:
+                continue
+            flag = TillCodeUnmapped(shop_id=sale.shop_id, code=line.product_code,
+                                    code_kind=line.code_kind, label=line.label,
+                                    ticket_id=sale.ticket_id, first_seen_at=sale.occurred_at)
+            await self.platform.publisher.publish(UNMAPPED, flag)
+            self.unmapped.put(flag)
+            self.flagged.inc()
+
+
+async def serve(platform: Platform) -> None:
+    """Run the ingest stage until SIGTERM."""
+    settings, registry = platform.settings, platform.registry
+    async with TableView(settings, registry, MAPPINGS) as mappings, \
+            TableView(settings, registry, UNMAPPED) as unmapped:
+        ingest = SalesIngest(platform, mappings, unmapped)
+        await ingest.check_partitions()
+        consumer = platform.consumer(GROUP, ingest.routes(), on_assigned=ingest.on_assigned)
+        async with consumer:
+            await consumer.run()
+
+
+def main() -> None:
+    from services.bus.platform import run_service
+
+    run_service(serve, "sales-ingest")
