@@ -1,0 +1,1 @@
+"""Benchmarks. Each module says what it measures and the command that reproduces it."""
