@@ -32,6 +32,7 @@ fetch: ## download Kafka and Apicurio Registry with Maven (once)
 up: venv ## start the stack and every service in the background
 	$(STACK) start
 	$(BIN)/vivres topics provision
+	$(BIN)/vivres demo seed
 	$(PROCS) up
 
 down: ## stop every service and the stack; leaves no process behind
@@ -45,7 +46,8 @@ status: ## what runs, and where
 run: venv ## set up and run the whole system in the foreground; Ctrl-C stops everything
 	$(STACK) start
 	$(BIN)/vivres topics provision
-	$(PROCS) run; rc=$$?; $(STACK) stop; exit $$rc
+	$(BIN)/vivres demo seed
+	$(PROCS) run --stop-stack
 
 schemas-check: venv ## every schema reads all its earlier versions (names the offending field)
 	$(BIN)/vivres schemas check

@@ -5,9 +5,11 @@
     procs.py down     stop them (SIGTERM: each drains and commits; SIGKILL after a grace period)
     procs.py status   say which run
     procs.py run      start them, print where to look, and stop everything on Ctrl-C
+                      (with --stop-stack, Kafka and the registry too)
 
 Each `[[service]]` there has a name, a command (run from the repository root with .venv/bin on
-the PATH) and optionally the URL people open. Standard library only, like stack.py.
+the PATH), optionally the URL people open, and `follow = true` to show its output under
+`run`. Standard library only, like stack.py.
 """
 
 from __future__ import annotations
@@ -23,7 +25,14 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(HERE))
 
-from stack import Layout, Server, say  # noqa: E402 - stack.py sits beside this file
+from stack import Layout, Server  # noqa: E402 - stack.py sits beside this file
+
+
+def say(message: str) -> None:
+    try:
+        print(f"[services] {message}", flush=True)
+    except OSError:  # the terminal or pipe is gone (Ctrl-C on `make run | tee`): carry on
+        pass
 
 SERVICES = HERE / "services.toml"
 STARTUP_GRACE_S = 3.0
@@ -85,7 +94,7 @@ def status() -> int:
     return 0 if healthy else 3
 
 
-def run() -> int:
+def run(stop_stack: bool = False) -> int:
     """Start everything, say where to look, wait for Ctrl-C (or SIGTERM), stop everything."""
     stopping = False
 
@@ -99,16 +108,46 @@ def run() -> int:
         if up() != 0:
             return 1
         print_where_to_look()
+        followed = [Follow(server(e["name"]).console) for e in services() if e.get("follow")]
         while not stopping:
             time.sleep(0.5)
+            for follow in followed:
+                follow.echo()
             dead = [e["name"] for e in services() if server(e["name"]).pid() is None]
             if dead:
-                say(f"stopped unexpectedly: {', '.join(dead)}; see .vivres/services/*/console.log")
+                say(_(f"arrêt inattendu : {', '.join(dead)} ; voir .vivres/services/*/console.log",
+                      f"stopped unexpectedly: {', '.join(dead)}; see .vivres/services/*/console.log"))
                 return 1
         return 0
     finally:
-        say("Ctrl-C: stopping everything")
+        say(_("Arrêt de tout…", "Stopping everything…"))
         down()
+        if stop_stack:
+            from stack import cmd_stop
+
+            cmd_stop(Layout.from_env())
+
+
+class Follow:
+    """Echoes what a service appends to its console log (e.g. the simulator's live tickets)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.offset = path.stat().st_size if path.exists() else 0
+
+    def echo(self) -> None:
+        if not self.path.exists():
+            return
+        with open(self.path, "rb") as log:
+            log.seek(self.offset)
+            chunk = log.read()
+        self.offset += len(chunk)
+        if chunk:
+            try:
+                sys.stdout.write(chunk.decode("utf-8", "replace"))
+                sys.stdout.flush()
+            except OSError:
+                pass
 
 
 def print_where_to_look() -> None:
@@ -116,24 +155,32 @@ def print_where_to_look() -> None:
     env = environment()
     lines = [
         "",
-        "Vivres is running. Where to look:",
-        f"  Kafka bootstrap         {env['KAFKA_BOOTSTRAP_SERVERS']}",
-        f"  Schema registry         {env['SCHEMA_REGISTRY_URL']}/subjects",
-        f"  Broker log              {layout.state / 'kafka' / 'logs' / 'kafka.log'}",
+        _("Vivres tourne. Où regarder :", "Vivres is running. Where to look:"),
+        f"  {'Kafka':<23} {env['KAFKA_BOOTSTRAP_SERVERS']}",
+        f"  {_('Registre de schémas', 'Schema registry'):<23} {env['SCHEMA_REGISTRY_URL']}/subjects",
+        f"  {_('Journal du broker', 'Broker log'):<23} "
+        f"{layout.state / 'kafka' / 'logs' / 'kafka.log'}",
+        f"  {_('Jetons de démo', 'Demo tokens'):<23} {ROOT / '.vivres' / 'demo-tokens.json'}",
     ]
     for entry in services():
         name = entry["name"]
         if "url" in entry:
             lines.append(f"  {entry.get('title', name):<23} {entry['url']}")
-        lines.append(f"  {name + ' log':<23} {server(name).console}")
-    lines += ["  Topics                  .venv/bin/vivres topics list",
-              "Press Ctrl-C to stop everything.", ""]
+        lines.append(f"  {_('journal ', 'log ') + name:<23} {server(name).console}")
+    lines += [f"  {'Topics':<23} .venv/bin/vivres topics list",
+              _("Ctrl-C arrête tout.", "Press Ctrl-C to stop everything."), ""]
     print("\n".join(lines), flush=True)
 
 
+def _(french: str, english: str) -> str:
+    """French first; English with VIVRES_LANG=en."""
+    return english if os.environ.get("VIVRES_LANG", "fr").startswith("en") else french
+
+
 def main(argv: list[str]) -> int:
-    commands = {"up": up, "down": down, "status": status, "run": run}
-    if len(argv) != 1 or argv[0] not in commands:
+    commands = {"up": up, "down": down, "status": status,
+                "run": lambda: run(stop_stack="--stop-stack" in argv[1:])}
+    if not argv or argv[0] not in commands:
         print(__doc__, file=sys.stderr)
         return 2
     return commands[argv[0]]()

@@ -87,7 +87,10 @@ class Layout:
 
 
 def say(message: str) -> None:
-    print(f"[stack] {message}", flush=True)
+    try:
+        print(f"[stack] {message}", flush=True)
+    except OSError:  # stdout is gone (e.g. Ctrl-C on a pipe): stopping must still happen
+        pass
 
 
 def external_stack() -> tuple[str, str] | None:

@@ -67,7 +67,8 @@ class Platform:
     def consumer(self, group_id: str, routes: Sequence[Route], **options: Any) -> Consumer:
         consumer = Consumer(service=self.service, group_id=group_id, routes=routes,
                             settings=self.settings, registry=self.registry,
-                            producer=self.producer, metrics=self.metrics, **options)
+                            producer=self.producer, metrics=self.metrics,
+                            publisher=self.publisher, **options)
         self._consumers.append(consumer)
         return consumer
 

@@ -40,6 +40,7 @@ class Publisher:
         self.registry = registry
         self.metrics = metrics
         self._codecs: dict[str, AvroCodec] = {}
+        self._pending: list[asyncio.Future[RecordMetadata]] = []
 
     def codec(self, topic: Topic) -> AvroCodec:
         if topic.name not in self._codecs:
@@ -61,23 +62,34 @@ class Publisher:
         `partition` pins the records to one partition instead of hashing their key (a stage
         that must stay the single writer of an output partition uses its input partition).
         """
-        codec = self.codec(topic)
-        futures = []
-        for event in events:
-            if not isinstance(event, topic.event):
-                raise TypeError(f"{topic.name} carries {topic.event.__name__}, "
-                                f"not {type(event).__name__}")
-            value = await codec.encode(event.to_avro())
-            meta = CloudEvent(id=event.event_id, source=event.event_source,
-                              type=event.schema_name, time=event.event_time,
-                              correlation_id=correlation_id or event.event_id)
-            futures.append(await self.producer.send(
-                topic.name, value, key=topic.key_of(event).encode(), partition=partition,
-                headers=meta.to_headers()))
-        acknowledged = list(await asyncio.gather(*futures))
+        futures = [await self._send(topic, event, correlation_id, partition) for event in events]
+        return list(await asyncio.gather(*futures))
+
+    async def enqueue(self, topic: Topic, event: Event, *, correlation_id: str | None = None,
+                      partition: int | None = None) -> None:
+        """Send without waiting for the acknowledgement: `settle()` waits for everything
+        enqueued. Consumers settle before they commit, so effects still precede commits."""
+        self._pending.append(await self._send(topic, event, correlation_id, partition))
+
+    async def settle(self) -> None:
+        """Wait until every enqueued event is acknowledged; raise the first failure."""
+        pending, self._pending = self._pending, []
+        if pending:
+            await asyncio.gather(*pending)
+
+    async def _send(self, topic: Topic, event: Event, correlation_id: str | None,
+                    partition: int | None) -> asyncio.Future[RecordMetadata]:
+        if not isinstance(event, topic.event):
+            raise TypeError(f"{topic.name} carries {topic.event.__name__}, "
+                            f"not {type(event).__name__}")
+        value = await self.codec(topic).encode(event.to_avro())
+        meta = CloudEvent(id=event.event_id, source=event.event_source, type=event.schema_name,
+                          time=event.event_time, correlation_id=correlation_id or event.event_id)
+        future = await self.producer.send(topic.name, value, key=topic.key_of(event).encode(),
+                                          partition=partition, headers=meta.to_headers())
         if self.metrics is not None:
-            self.metrics.published.labels(self.metrics.service, topic.name).inc(len(acknowledged))
-        return acknowledged
+            self.metrics.published.labels(self.metrics.service, topic.name).inc()
+        return future
 
 
 @asynccontextmanager

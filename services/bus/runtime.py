@@ -32,6 +32,7 @@ from services.bus.codec import AvroCodec, DecodeError
 from services.bus.deadletter import Stage, send_to_dead_letter
 from services.bus.headers import CloudEvent, HeaderError
 from services.bus.metrics import Metrics
+from services.bus.publisher import Publisher
 from services.bus.registry import RegistryError, SchemaRegistry
 from services.bus.settings import BusSettings
 from services.events.base import Event
@@ -101,7 +102,7 @@ class Consumer:
 
     def __init__(self, *, service: str, group_id: str, routes: Sequence[Route],
                  settings: BusSettings, registry: SchemaRegistry, producer: AIOKafkaProducer,
-                 metrics: Metrics, max_batch: int = 500,
+                 metrics: Metrics, publisher: Publisher | None = None, max_batch: int = 500,
                  on_assigned: Callable[[set[TopicPartition]], Awaitable[None]] | None = None,
                  **consumer_options: Any) -> None:
         self.service = service
@@ -109,6 +110,7 @@ class Consumer:
         self.routes = {route.topic.name: route for route in routes}
         self.settings = settings
         self.producer = producer
+        self.publisher = publisher
         self.metrics = metrics
         self.max_batch = max_batch
         self._codecs = {name: AvroCodec.for_topic(registry, r.topic)
@@ -162,6 +164,8 @@ class Consumer:
                         done = record.offset
                 finally:  # commit what is done, even when a `stop` policy raises
                     if done is not None:
+                        if self.publisher is not None:
+                            await self.publisher.settle()  # effects acknowledged, then commit
                         await self._commit(partition, done + 1)
                 if self.stopping:
                     break

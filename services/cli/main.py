@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from pathlib import Path
 
@@ -10,14 +11,19 @@ import click
 
 from services.bus import schemas as schema_files
 from services.bus.catalog import TOPICS
+from services.bus.logging import configure_logging
 from services.bus.settings import BusSettings
 from services.cli import sales as sales_cli
+from services.cli.demo import demo
 from services.cli.messages import t
+from services.simulator.cli import simulate
 
 
 @click.group()
 def main() -> None:
     """Vivres — bus d'intégration des systèmes alimentaires solidaires."""
+    # People read this terminal: only warnings, readable. Services reconfigure for JSON.
+    configure_logging(os.environ.get("VIVRES_LOG_LEVEL", "WARNING"), "console")
 
 
 @main.group()
@@ -139,6 +145,8 @@ def serve(service: str) -> None:
 main.add_command(sales_cli.import_)
 main.add_command(sales_cli.tokens)
 main.add_command(sales_cli.catalog)
+main.add_command(simulate)
+main.add_command(demo)
 
 if __name__ == "__main__":
     main()

@@ -70,6 +70,80 @@ CATALOG: dict[str, dict[str, str]] = {
         "fr": "Tous les codes vendus par {shop} ont une correspondance au catalogue.",
         "en": "Every code sold by {shop} is mapped to the catalog.",
     },
+"simulate.speed.invalid": {
+        "fr": "« {value} » : donnez fast ou un facteur positif (1 = temps réel, "
+              "60 = 60× plus vite).",
+        "en": "'{value}': give fast or a positive factor (1 = real time, 60 = 60× faster).",
+    },
+    "simulate.tokens.missing_file": {
+        "fr": "Fichier de jetons illisible : {path} ({error}). Créez les jetons des épiceries "
+              "(vivres tokens issue --role shop --shop <id>) ou donnez --tokens.",
+        "en": "Cannot read the token file {path} ({error}). Issue the shops' tokens "
+              "(vivres tokens issue --role shop --shop <id>) or pass --tokens.",
+    },
+    "simulate.tokens.none": {
+        "fr": "Aucun jeton dans {path} pour les épiceries simulées.",
+        "en": "No token in {path} for the simulated shops.",
+    },
+    "simulate.tokens.skipped": {
+        "fr": "Pas de jeton pour {count} épicerie(s), leurs tickets ne seront pas envoyés : "
+              "{shops}",
+        "en": "No token for {count} shop(s), their tickets will not be sent: {shops}",
+    },
+    "simulate.window": {
+        "fr": "Attention : la passerelle refuse les tickets futurs ou de plus de {days} jours ; "
+              "la période {first} → {last} en contient.",
+        "en": "Warning: the gateway refuses tickets in the future or older than {days} days; "
+              "the period {first} → {last} has some.",
+    },
+    "simulate.progress": {"fr": "Envoi des tickets simulés", "en": "Sending simulated tickets"},
+    "simulate.sent": {
+        "fr": "{tickets} ticket(s) et {refunds} remboursement(s) acceptés en {uploads} envoi(s) ; "
+              "{errors} erreur(s).",
+        "en": "{tickets} ticket(s) and {refunds} refund(s) accepted in {uploads} upload(s); "
+              "{errors} error(s).",
+    },
+    "simulate.errors_by_shop": {
+        "fr": "Envois en erreur par épicerie (détail dans le journal) : {shops}",
+        "en": "Failed uploads per shop (details in the log): {shops}",
+    },
+    "simulate.failed": {
+        "fr": "Tous les envois ont échoué ({errors}) : la passerelle {url} est-elle lancée, les "
+              "jetons sont-ils valides ?",
+        "en": "Every upload failed ({errors}): is the gateway {url} running, are the tokens "
+              "valid?",
+    },
+    "simulate.dry.title": {
+        "fr": "Simulation (rien n'est envoyé) : {first} → {last}, graine {seed}, "
+              "{shops} épicerie(s)",
+        "en": "Simulation (nothing sent): {first} → {last}, seed {seed}, {shops} shop(s)",
+    },
+    "simulate.dry.header": {
+        "fr": "territoire     épiceries  épic.-jours    tickets  tickets/j  lignes  lignes/t  "
+              "rembourst  caisse/j  envois-tardifs (tickets)",
+        "en": "territory      shops      shop-days      tickets  tickets/d  lines   lines/t   "
+              "refunds    caisse/d  late-uploads (tickets)",
+    },
+    "simulate.dry.total": {"fr": "total", "en": "total"},
+    "simulate.dry.uploads": {
+        "fr": "{uploads} envoi(s) au total, du {first_at} au {last_at}.",
+        "en": "{uploads} upload(s) in all, from {first_at} to {last_at}.",
+    },
+    "simulate.live_ticket": {
+        "fr": "{at}  {shop:<34} {lines:>2} lignes  payé {paid}{caisse}{late}",
+        "en": "{at}  {shop:<34} {lines:>2} lines  paid {paid}{caisse}{late}",
+    },
+    "simulate.live_late": {"fr": "  [envoi tardif]", "en": "  [late upload]"},
+    "simulate.live_refund": {
+        "fr": "{at}  {shop:<34} remboursement du ticket {original}",
+        "en": "{at}  {shop:<34} refund of ticket {original}",
+    },
+    "demo.seeded": {
+        "fr": "Démo prête : jetons de {shops} épiceries et {producers} producteurs, plus hub, "
+              "comité et opérateur, dans {path} ; {created} éléments de catalogue créés.",
+        "en": "Demo ready: tokens for {shops} shops and {producers} producers, plus hub, "
+              "committee and operator, in {path}; {created} catalog items created.",
+    },
     "unreachable": {
         "fr": "Impossible de joindre {what} : {error}",
         "en": "Cannot reach {what}: {error}",

@@ -117,7 +117,7 @@ class SalesIngest:
             self.duplicates.labels(received.topic).inc()
             return
         correlation = received.meta.correlation_id if received.meta else None
-        await self.platform.publisher.publish(target, event, correlation_id=correlation,
+        await self.platform.publisher.enqueue(target, event, correlation_id=correlation,
                                               partition=received.partition)
         seen.add(event.event_id, event.event_time)
         if isinstance(event, SaleRecorded):
@@ -131,7 +131,7 @@ class SalesIngest:
             flag = TillCodeUnmapped(shop_id=sale.shop_id, code=line.product_code,
                                     code_kind=line.code_kind, label=line.label,
                                     ticket_id=sale.ticket_id, first_seen_at=sale.occurred_at)
-            await self.platform.publisher.publish(UNMAPPED, flag)
+            await self.platform.publisher.enqueue(UNMAPPED, flag)
             self.unmapped.put(flag)
             self.flagged.inc()
 

@@ -242,3 +242,14 @@ async def test_the_ingest_memory_is_rebuilt_from_what_it_wrote(stack, settings, 
     restarted = SalesIngest(stack.platform, stack.deps.mappings, stack.deps.unmapped)
     await restarted.on_assigned({TopicPartition(SALES_SUBMITTED.name, record.partition)})
     assert f"{shop}/t1/5" in restarted.seen[(SALES.name, record.partition)]
+
+
+async def test_a_till_producing_avro_directly_is_ingested_like_http(stack, settings, shop) -> None:
+    from examples.till_kafka_producer import send_ticket
+
+    since = datetime.now(UTC) - timedelta(seconds=1)
+    for _ in range(2):  # a resend after a lost acknowledgement is harmless
+        await asyncio.to_thread(send_ticket, settings.kafka_bootstrap_servers,
+                                settings.schema_registry_url, shop, "t9", 77)
+    [record] = await records_since(settings, SALES.name, since, key=shop, expected=1)
+    assert dict(record.headers)["ce_id"] == f"{shop}/t9/77".encode()

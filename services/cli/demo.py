@@ -1,0 +1,111 @@
+"""`vivres demo seed`: the demo territory's tokens, catalog and till-code mappings, once.
+
+Tokens go to `.vivres/demo-tokens.json` (the simulator and `vivres import sales` read it);
+running it again reuses them. About one till code in twenty is left unmapped on purpose, so the
+operators' list of unmapped codes has something to show.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import zlib
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+
+from services.auth.tokens import digest, issue
+from services.bus.catalog import MAPPINGS, PRODUCTS, TOKENS
+from services.bus.publisher import open_publisher
+from services.bus.registry import SchemaRegistry
+from services.bus.settings import BusSettings
+from services.bus.table import TableView
+from services.cli.messages import t
+from services.events.auth import Role
+from services.events.catalog import ProductDefined, TillCodeMapped, code_key
+from services.simulator.territories import PRODUCTS as DEMO_PRODUCTS
+from services.simulator.territories import SHOPS, till_code
+
+DEMO_TOKENS = Path(".vivres/demo-tokens.json")
+DEMO_PRODUCERS = ("ferme-des-quatre-vents", "gaec-du-vallon", "maraichers-de-la-durance",
+                  "fournil-de-la-croix-rousse", "jardins-de-cocagne-toulouse")
+
+
+def left_unmapped(shop_id: str, product_id: str) -> bool:
+    """About one pair in twenty, the same every run."""
+    return zlib.crc32(f"{shop_id}/{product_id}".encode()) % 20 == 0
+
+
+@click.group()
+def demo() -> None:
+    """Données de démonstration (jetons, catalogue, correspondances)."""
+
+
+@demo.command("seed")
+@click.option("--tokens", "path", type=click.Path(dir_okay=False, path_type=Path),
+              default=DEMO_TOKENS, show_default=True, help="Où écrire les jetons de démo.")
+def seed(path: Path) -> None:
+    """Crée (une fois) les jetons, le catalogue et les correspondances de la démo."""
+    tokens, created = asyncio.run(_seed(BusSettings(), path))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(tokens, indent=2, ensure_ascii=False), encoding="utf-8")
+    path.chmod(0o600)
+    click.echo(t("demo.seeded", shops=len(tokens["shops"]), producers=len(tokens["producers"]),
+                 created=created, path=path))
+
+
+async def _seed(settings: BusSettings, path: Path) -> tuple[dict, int]:
+    now = datetime.now(UTC)
+    async with SchemaRegistry(settings.schema_registry_url) as registry, \
+            TableView(settings, registry, TOKENS) as known_tokens, \
+            TableView(settings, registry, PRODUCTS) as known_products, \
+            TableView(settings, registry, MAPPINGS) as known_mappings, \
+            open_publisher(settings) as publisher:
+        previous = _read(path)
+
+        async def token(role: Role, subject: str | None, label: str, old: str | None) -> str:
+            if old and (record := known_tokens.get(digest(old))) and not record.revoked:
+                return old
+            new, event = issue(role, subject, label, now)
+            await publisher.publish(TOKENS, event)
+            return new
+
+        tokens = {
+            "shops": {s.id: await token(Role.SHOP, s.id, f"démo : {s.name}",
+                                        previous.get("shops", {}).get(s.id)) for s in SHOPS},
+            "producers": {p: await token(Role.PRODUCER, p, "démo",
+                                         previous.get("producers", {}).get(p))
+                          for p in DEMO_PRODUCERS},
+            **{role.value.lower(): await token(role, None, "démo",
+                                               previous.get(role.value.lower()))
+               for role in (Role.HUB, Role.COMMITTEE, Role.OPERATOR)},
+        }
+        created = 0
+        for product in DEMO_PRODUCTS:
+            if known_products.get(product.id) is None:
+                labels = (*product.labels, *(("local",) if product.local else ()))
+                await publisher.publish(PRODUCTS, ProductDefined(
+                    product_id=product.id, name=product.name, category=product.category,
+                    unit=product.unit, organic=product.organic, labels=tuple(labels),
+                    defined_at=now))
+                created += 1
+        for shop in SHOPS:
+            for product in DEMO_PRODUCTS:
+                code, kind = till_code(shop.id, product.id)
+                if left_unmapped(shop.id, product.id) or \
+                        known_mappings.get(code_key(shop.id, kind, code)) is not None:
+                    continue
+                await publisher.enqueue(MAPPINGS, TillCodeMapped(
+                    shop_id=shop.id, code=code, code_kind=kind, product_id=product.id,
+                    mapped_at=now))
+                created += 1
+        await publisher.settle()
+    return tokens, created
+
+
+def _read(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
