@@ -13,7 +13,7 @@ PYTEST := $(BIN)/python -m pytest
 
 .DEFAULT_GOAL := help
 .PHONY: help venv fetch up down run status test test-unit test-integration test-e2e \
-        schemas-check bench clean
+        lint schemas-check bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -52,8 +52,11 @@ run: venv ## set up and run the whole system in the foreground; Ctrl-C stops eve
 schemas-check: venv ## every schema reads all its earlier versions (names the offending field)
 	$(BIN)/vivres schemas check
 
+lint: venv ## ruff: blocking calls in async code, naive datetimes, blind excepts, prints
+	$(BIN)/ruff check services tests bench examples deploy
+
 # `make test` starts the stack only if it is not already up, and stops it only if it started it.
-test: venv schemas-check ## set up and run the whole suite (unit, integration, e2e)
+test: venv lint schemas-check ## set up and run the whole suite (unit, integration, e2e)
 	@started=0; \
 	if ! $(STACK) status --quiet; then $(STACK) start || exit 1; started=1; fi; \
 	$(PYTEST) tests; rc=$$?; \

@@ -115,8 +115,9 @@ def run(stop_stack: bool = False) -> int:
                 follow.echo()
             dead = [e["name"] for e in services() if server(e["name"]).pid() is None]
             if dead:
-                say(_(f"arrêt inattendu : {', '.join(dead)} ; voir .vivres/services/*/console.log",
-                      f"stopped unexpectedly: {', '.join(dead)}; see .vivres/services/*/console.log"))
+                names = ", ".join(dead)
+                say(_(f"arrêt inattendu : {names} ; voir .vivres/services/*/console.log",
+                      f"stopped unexpectedly: {names}; see .vivres/services/*/console.log"))
                 return 1
         return 0
     finally:
@@ -157,7 +158,8 @@ def print_where_to_look() -> None:
         "",
         _("Vivres tourne. Où regarder :", "Vivres is running. Where to look:"),
         f"  {'Kafka':<23} {env['KAFKA_BOOTSTRAP_SERVERS']}",
-        f"  {_('Registre de schémas', 'Schema registry'):<23} {env['SCHEMA_REGISTRY_URL']}/subjects",
+        f"  {_('Registre de schémas', 'Schema registry'):<23} "
+        f"{env['SCHEMA_REGISTRY_URL']}/subjects",
         f"  {_('Journal du broker', 'Broker log'):<23} "
         f"{layout.state / 'kafka' / 'logs' / 'kafka.log'}",
         f"  {_('Jetons de démo', 'Demo tokens'):<23} {ROOT / '.vivres' / 'demo-tokens.json'}",

@@ -105,7 +105,8 @@ def external_stack() -> tuple[str, str] | None:
 
 def _mvn(*args: str) -> None:
     if shutil.which("mvn") is None:
-        sys.exit("[stack] Maven (mvn) is required to fetch Kafka and the registry: apt-get install maven")
+        sys.exit("[stack] Maven (mvn) is required to fetch Kafka and the registry: "
+                 "apt-get install maven")
     command = ["mvn", "-B", "-q", "--no-transfer-progress", "-f", str(HERE / "pom.xml"), *args]
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
@@ -280,7 +281,8 @@ def wait_until(check, server: Server, what: str) -> None:
         if check():
             return
         if server.pid() is None:
-            tail = server.console.read_text(errors="replace")[-3000:] if server.console.exists() else ""
+            console = server.console
+            tail = console.read_text(errors="replace")[-3000:] if console.exists() else ""
             sys.exit(f"[stack] {server.name} exited during start-up; last output:\n{tail}")
         time.sleep(0.5)
     sys.exit(f"[stack] {what} did not answer within {START_TIMEOUT_S:.0f}s; see {server.console}")
@@ -411,7 +413,8 @@ def cmd_status(layout: Layout, quiet: bool) -> int:
         kafka_ok = kafka_answers(layout.kafka_port)
         registry_ok = registry_answers(layout.registry_url)
         rows = [
-            ("kafka", layout.bootstrap, _pid_text(kafka_server(layout)), "up" if kafka_ok else "down"),
+            ("kafka", layout.bootstrap, _pid_text(kafka_server(layout)),
+             "up" if kafka_ok else "down"),
             ("registry", layout.registry_url, _pid_text(registry_server(layout)),
              "up" if registry_ok else "down"),
         ]

@@ -22,8 +22,8 @@ def digest(token: str) -> str:
 def issue(role: Role, subject: str | None, label: str, now: datetime) -> tuple[str, TokenIssued]:
     """A new token (shown once) and the event that records its digest."""
     if (role in ROLES_WITH_SUBJECT) != bool(subject):
-        raise ValueError(f"a {role.value} token {'needs' if role in ROLES_WITH_SUBJECT else 'takes no'}"
-                         " subject (shop or producer id)")
+        needs = "needs" if role in ROLES_WITH_SUBJECT else "takes no"
+        raise ValueError(f"a {role.value} token {needs} subject (shop or producer id)")
     token = PREFIX + secrets.token_urlsafe(32)
     return token, TokenIssued(token_sha256=digest(token), role=role, subject=subject,
                               label=label, issued_at=now)

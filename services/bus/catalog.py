@@ -1,4 +1,4 @@
-"""Every topic of the bus in one place: name, partitions, key, value schema, retention, dead letters.
+"""Every topic of the bus in one place: name, partitions, key, schema, retention, dead letters.
 
 Services declare which of these they read and write; provisioning creates them; the registry
 subject of a topic's values is `<topic>-value` (TopicNameStrategy). Keys are UTF-8 strings.

@@ -87,9 +87,9 @@ class SalesIngest:
         """What an output partition already holds within the window, from its ce_id headers."""
         seen = SeenTickets(self.window)
         tp = TopicPartition(topic, partition)
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.platform.settings.kafka_bootstrap_servers,
-                                    group_id=None, enable_auto_commit=False,
-                                    isolation_level="read_committed")
+        bootstrap = self.platform.settings.kafka_bootstrap_servers
+        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
+                                    enable_auto_commit=False, isolation_level="read_committed")
         await consumer.start()
         try:
             consumer.assign([tp])

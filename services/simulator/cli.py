@@ -84,7 +84,8 @@ def _tokens(path: Path, shops: list[Shop]) -> dict[str, str]:
         raise click.UsageError(t("simulate.tokens.none", path=path))
     missing = [s.id for s in shops if s.id not in tokens]
     if missing:
-        click.echo(t("simulate.tokens.skipped", count=len(missing), shops=", ".join(missing)), err=True)
+        click.echo(t("simulate.tokens.skipped", count=len(missing), shops=", ".join(missing)),
+                   err=True)
     return tokens
 
 
@@ -147,7 +148,8 @@ def _summarise(uploads: list[model.Upload], shops: list[Shop], first: date, days
             row["tickets"] += 1
             row["lines"] += len(ticket.lines)
             row["caisse"] += any(p.method is PaymentMethod.CAISSE for p in ticket.payments)
-    click.echo(t("simulate.dry.title", first=first, last=first + timedelta(days=days - 1), seed=seed,
+    click.echo(t("simulate.dry.title", first=first, last=first + timedelta(days=days - 1),
+                 seed=seed,
                   shops=len(shops)))
     click.echo(t("simulate.dry.header"))
     total: Counter[str] = Counter()

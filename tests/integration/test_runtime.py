@@ -74,7 +74,8 @@ async def test_garbage_goes_to_the_dead_letter_topic_and_the_consumer_goes_on(
 
     async with Platform("rt-test", settings, handle_signals=False) as platform:
         await platform.publisher.publish(sales_topic, sale(number=1))
-        await _send_raw(settings.kafka_bootstrap_servers, sales_topic.name, b"\xde\xad\xbe\xef garbage")
+        await _send_raw(settings.kafka_bootstrap_servers, sales_topic.name,
+                        b"\xde\xad\xbe\xef garbage")
         await platform.publisher.publish(sales_topic, sale(number=2))
 
         group = unique_name("grp")

@@ -170,7 +170,8 @@ async def test_an_unmapped_code_is_kept_and_flagged(stack, settings, shop) -> No
         created = await http.post("/v1/catalog/products", json=product,
                                   headers={"Authorization": f"Bearer {hub}"})
         assert created.status_code == 201, created.text
-        mapped = await http.post("/v1/catalog/mappings", headers={"Authorization": f"Bearer {token}"},
+        mapped = await http.post("/v1/catalog/mappings",
+                                 headers={"Authorization": f"Bearer {token}"},
                                  json={"shop_id": shop, "code": "2001", "code_kind": "PLU",
                                        "product_id": "tomate-ancienne"})
         assert mapped.status_code == 201, mapped.text
@@ -190,7 +191,8 @@ async def test_an_unmapped_code_is_kept_and_flagged(stack, settings, shop) -> No
     assert dict(flag.headers)["ce_type"] == b"org.vivres.catalog.TillCodeUnmapped"
 
 
-CSV = """till_id;ticket_number;occurred_at;timezone;product_code;code_kind;label;quantity;unit;unit_price_cents;paid_cents;cash_cents;card_cents;caisse_cents;caisse_card_id;voucher_cents
+CSV = """till_id;ticket_number;occurred_at;timezone;product_code;code_kind;label;quantity;unit;\
+unit_price_cents;paid_cents;cash_cents;card_cents;caisse_cents;caisse_card_id;voucher_cents
 t2;10;{day}T10:05:00;Europe/Paris;2001;PLU;Tomates;750;GRAM;480;72;142;0;0;;0
 t2;10;{day}T10:05:00;Europe/Paris;3760123450012;EAN;Pain;1;PIECE;350;70;142;0;0;;0
 t2;11;{day}T10:09:00;Europe/Paris;2001;PLU;Tomates;-5;GRAM;480;72;72;0;0;;0

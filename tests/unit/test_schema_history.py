@@ -71,7 +71,8 @@ def test_the_cli_fails_the_build_and_names_the_field(repo_schemas: Path) -> None
     assert result.returncode == 1
     assert f"{SALE}.ticket_number: type changed from long to string" in result.stderr
     refused = subprocess.run(
-        [sys.executable, "-m", "services.cli.main", "schemas", "freeze", "--dir", str(repo_schemas)],
+        [sys.executable, "-m", "services.cli.main", "schemas", "freeze",
+         "--dir", str(repo_schemas)],
         capture_output=True, text=True)
     assert refused.returncode == 1
     assert not (repo_schemas / "history" / SALE / "v2.avsc").exists()
