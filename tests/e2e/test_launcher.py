@@ -1,0 +1,72 @@
+"""The local launcher on its own ports and state: start and stop are idempotent, start waits
+until both servers answer, stop leaves no process behind, and named servers are never launched."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+STACK = Path(__file__).resolve().parents[2] / "deploy" / "local" / "stack.py"
+
+
+def free_ports(count: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def stack(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(STACK), *args], env=env, capture_output=True,
+                          text=True, timeout=300)
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_start_twice_stop_twice_leaves_nothing_running(tmp_path: Path) -> None:
+    kafka, controller, registry = free_ports(3)
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("KAFKA_BOOTSTRAP_SERVERS", "SCHEMA_REGISTRY_URL")}
+    env.update(VIVRES_STATE_DIR=str(tmp_path / "stack"), VIVRES_KAFKA_PORT=str(kafka),
+               VIVRES_CONTROLLER_PORT=str(controller), VIVRES_REGISTRY_PORT=str(registry))
+    try:
+        first = stack(env, "start")
+        assert first.returncode == 0, first.stdout + first.stderr
+        assert f"kafka answers on 127.0.0.1:{kafka}" in first.stdout
+        again = stack(env, "start")
+        assert "kafka already running" in again.stdout
+        assert "registry already running" in again.stdout
+        assert stack(env, "status").returncode == 0
+        pids = [int((tmp_path / "stack" / name / "pid").read_text())
+                for name in ("kafka", "registry")]
+        assert all(alive(pid) for pid in pids)
+    finally:
+        stopped = stack(env, "stop")
+    assert stopped.returncode == 0
+    assert not any(alive(pid) for pid in pids)
+    assert stack(env, "stop").returncode == 0  # nothing to stop is fine
+    assert stack(env, "status").returncode == 3
+
+
+def test_named_servers_are_used_and_nothing_is_launched(tmp_path: Path) -> None:
+    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1",
+           "SCHEMA_REGISTRY_URL": "http://127.0.0.1:1/apis/ccompat/v7",
+           "VIVRES_STATE_DIR": str(tmp_path / "stack")}
+    started = stack(env, "start")
+    assert started.returncode == 0
+    assert "using the servers from the environment" in started.stdout
+    assert not (tmp_path / "stack").exists()
+    assert stack(env, "status").returncode == 3  # and it says they do not answer
