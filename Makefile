@@ -10,6 +10,9 @@ STAMP := $(VENV)/.installed
 STACK := $(PYTHON) deploy/local/stack.py
 PROCS := $(PYTHON) deploy/local/procs.py
 PYTEST := $(BIN)/python -m pytest
+# The servers the Python side talks to: those named by KAFKA_BOOTSTRAP_SERVERS and
+# SCHEMA_REGISTRY_URL, else the local stack on its ports (VIVRES_KAFKA_PORT, ...).
+BUS_ENV = env $(shell $(STACK) env)
 
 .DEFAULT_GOAL := help
 .PHONY: help venv fetch up down run status test test-unit test-integration test-e2e \
@@ -31,8 +34,8 @@ fetch: ## download Kafka and Apicurio Registry with Maven (once)
 
 up: venv ## start the stack and every service in the background
 	$(STACK) start
-	$(BIN)/vivres topics provision
-	$(BIN)/vivres demo seed
+	$(BUS_ENV) $(BIN)/vivres topics provision
+	$(BUS_ENV) $(BIN)/vivres demo seed
 	$(PROCS) up
 
 down: ## stop every service and the stack; leaves no process behind
@@ -45,8 +48,8 @@ status: ## what runs, and where
 
 run: venv ## set up and run the whole system in the foreground; Ctrl-C stops everything
 	$(STACK) start
-	$(BIN)/vivres topics provision
-	$(BIN)/vivres demo seed
+	$(BUS_ENV) $(BIN)/vivres topics provision
+	$(BUS_ENV) $(BIN)/vivres demo seed
 	$(PROCS) run --stop-stack
 
 schemas-check: venv ## every schema reads all its earlier versions (names the offending field)
@@ -59,7 +62,7 @@ lint: venv ## ruff: blocking calls in async code, naive datetimes, blind excepts
 test: venv lint schemas-check ## set up and run the whole suite (unit, integration, e2e)
 	@started=0; \
 	if ! $(STACK) status --quiet; then $(STACK) start || exit 1; started=1; fi; \
-	$(PYTEST) tests; rc=$$?; \
+	$(BUS_ENV) $(PYTEST) tests; rc=$$?; \
 	if [ $$started = 1 ]; then $(STACK) stop; fi; \
 	exit $$rc
 
@@ -67,13 +70,13 @@ test-unit: venv ## the fast tier: no broker
 	$(PYTEST) tests/unit
 
 test-integration: venv ## needs the stack (make up)
-	$(PYTEST) tests/integration
+	$(BUS_ENV) $(PYTEST) tests/integration
 
 test-e2e: venv ## needs the stack (make up)
-	$(PYTEST) tests/e2e
+	$(BUS_ENV) $(PYTEST) tests/e2e
 
 bench: venv ## run the benchmarks under bench/ (needs the stack)
-	$(BIN)/python -m bench
+	$(BUS_ENV) $(BIN)/python -m bench
 
 clean: down ## remove the virtualenv and the local stack's data (keeps the Maven cache)
 	rm -rf $(VENV) .vivres

@@ -88,3 +88,27 @@ async def records_since(settings, topic: str, since: datetime, *, key: str, expe
     finally:
         await consumer.stop()
     return found
+
+
+async def consumed_to_end(settings, group: str, topics: list[str]) -> None:
+    """Wait until `group` has committed everything the topics hold now: whatever it would
+    write for those records has been written."""
+    from aiokafka import AIOKafkaConsumer
+
+    from services.bus.admin import partitions_of
+
+    partitions = [tp for topic in topics for tp in await partitions_of(settings, topic)]
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers,
+                                group_id=group, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        ends = await consumer.end_offsets(partitions)
+
+        async def caught_up() -> bool:
+            for tp, end in ends.items():
+                if end and (await consumer.committed(tp) or 0) < end:
+                    return False
+            return True
+        await eventually(caught_up, timeout=30, what=f"{group} caught up with {topics}")
+    finally:
+        await consumer.stop()

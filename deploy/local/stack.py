@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
+import fcntl
 import os
 import shutil
 import signal
@@ -215,8 +217,11 @@ class Server:
         return self.workdir / "console.log"
 
     def pid(self) -> int | None:
+        """The server's pid while it runs: the pidfile names the process and its start time, so
+        a pid reused by another program after a reboot is not taken for ours."""
         try:
-            pid = int(self.pidfile.read_text())
+            pid_text, _, started = self.pidfile.read_text().partition(" ")
+            pid = int(pid_text)
         except (OSError, ValueError):
             return None
         try:
@@ -224,12 +229,9 @@ class Server:
                 return None
         except ChildProcessError:
             pass  # started by another process (e.g. an earlier `make up`)
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+        state = _proc_stat(pid)
+        if state is None or state[0] == "Z" or (started and state[1] != started):
             return None
-        except PermissionError:
-            pass
         return pid
 
     def launch(self, command: list[str], cwd: Path, env: dict[str, str] | None = None) -> int:
@@ -237,7 +239,8 @@ class Server:
         with open(self.console, "ab") as log:
             process = subprocess.Popen(command, cwd=cwd, stdout=log, stderr=subprocess.STDOUT,
                                        stdin=subprocess.DEVNULL, start_new_session=True, env=env)
-        self.pidfile.write_text(str(process.pid))
+        stat = _proc_stat(process.pid)
+        self.pidfile.write_text(f"{process.pid} {stat[1] if stat else ''}".strip())
         return process.pid
 
     def stop(self) -> None:
@@ -253,9 +256,19 @@ class Server:
         if self.pid() is not None:
             say(f"{self.name} did not stop within {STOP_GRACE_S:.0f}s: SIGKILL")
             _signal_group(pid, signal.SIGKILL)
-            while self.pid() is not None:
+            deadline = time.monotonic() + 10
+            while self.pid() is not None and time.monotonic() < deadline:
                 time.sleep(0.1)
         self.pidfile.unlink(missing_ok=True)
+
+
+def _proc_stat(pid: int) -> tuple[str, str] | None:
+    """(state letter, start time in clock ticks) of a live process, from /proc; None if gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return fields[0], fields[19]
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:
@@ -380,13 +393,22 @@ def _java() -> str:
 # --- commands -------------------------------------------------------------------------------------
 
 
+@contextlib.contextmanager
+def _exclusive(layout: Layout):
+    """One start or stop at a time per state directory (two `make test` at once wait in turn)."""
+    with open(_ensure_dir(layout.state) / "lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 def cmd_start(layout: Layout) -> int:
     if (external := external_stack()) is not None:
         say(f"using the servers from the environment: {external[0]} and {external[1]}")
         return 0
     fetch(layout)
-    start_kafka(layout)
-    start_registry(layout)
+    with _exclusive(layout):
+        start_kafka(layout)
+        start_registry(layout)
     for line in env_lines(layout):
         say(line)
     return 0
@@ -396,8 +418,9 @@ def cmd_stop(layout: Layout) -> int:
     if external_stack() is not None:
         say("the environment names external servers: nothing to stop")
         return 0
-    registry_server(layout).stop()
-    kafka_server(layout).stop()
+    with _exclusive(layout):
+        registry_server(layout).stop()
+        kafka_server(layout).stop()
     say("stopped")
     return 0
 

@@ -14,6 +14,7 @@ from enum import StrEnum
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from pydantic import ValidationError
 
 from services.bus.admin import partitions_of
 from services.bus.headers import Headers, format_time
@@ -31,7 +32,7 @@ def dead_letter_headers(record: Any, stage: Stage, error: BaseException, service
     """The record's own headers (minus any earlier dead-letter ones) plus why and where from."""
     kept = [(k, v) for k, v in (record.headers or ()) if not k.startswith(PREFIX)]
     return kept + [
-        ("dlq_error", _describe(error).encode()),
+        ("dlq_error", describe(error).encode()),
         ("dlq_error_type", type(error).__name__.encode()),
         ("dlq_stage", stage.value.encode()),
         ("dlq_original_topic", record.topic.encode()),
@@ -42,7 +43,11 @@ def dead_letter_headers(record: Any, stage: Stage, error: BaseException, service
     ]
 
 
-def _describe(error: BaseException) -> str:
+def describe(error: BaseException) -> str:
+    """What went wrong, without the record's values: a card id must not reach a log or a header."""
+    if isinstance(error, ValidationError):
+        return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
+                         for e in error.errors(include_input=False, include_url=False))[:2000]
     return str(error)[:2000] or type(error).__name__
 
 

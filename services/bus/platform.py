@@ -42,6 +42,7 @@ class Platform:
         self.metrics_server = MetricsServer(self.metrics, self.settings.metrics_host,
                                             self.settings.metrics_port)
         self._consumers: list[Consumer] = []
+        self._stopping = False
         self._signals: list[int] = []
 
     async def __aenter__(self) -> Platform:
@@ -65,16 +66,22 @@ class Platform:
         log.info("service stopped", service=self.service)
 
     def consumer(self, group_id: str, routes: Sequence[Route], **options: Any) -> Consumer:
+        """The service's consumer. One per platform: its commits settle the shared publisher."""
+        if self._consumers:
+            raise RuntimeError("one consumer per platform: route every topic through it")
         consumer = Consumer(service=self.service, group_id=group_id, routes=routes,
                             settings=self.settings, registry=self.registry,
                             producer=self.producer, metrics=self.metrics,
                             publisher=self.publisher, **options)
         self._consumers.append(consumer)
+        if self._stopping:  # SIGTERM arrived while the service was starting
+            consumer.stop()
         return consumer
 
     def stop(self) -> None:
         """Ask every consumer to drain (what SIGTERM does)."""
         log.info("stop requested, draining", service=self.service)
+        self._stopping = True
         for consumer in self._consumers:
             consumer.stop()
 

@@ -29,7 +29,7 @@ from pydantic import ValidationError
 
 from services.bus.catalog import Topic
 from services.bus.codec import AvroCodec, DecodeError
-from services.bus.deadletter import Stage, send_to_dead_letter
+from services.bus.deadletter import Stage, describe, send_to_dead_letter
 from services.bus.headers import CloudEvent, HeaderError
 from services.bus.metrics import Metrics
 from services.bus.publisher import Publisher
@@ -75,21 +75,37 @@ class Route:
     policy: ErrorPolicy = field(default_factory=ErrorPolicy)
 
 
-class _Listener(ConsumerRebalanceListener):
-    """Lets a service rebuild per-partition state before it sees a newly assigned partition."""
+PartitionHook = Callable[[set[TopicPartition]], Awaitable[None]]
 
-    def __init__(self, on_assigned: Callable[[set[TopicPartition]], Awaitable[None]] | None):
-        self.on_assigned = on_assigned
+
+class _Listener(ConsumerRebalanceListener):
+    """On revocation, waits for the record in hand, settles and commits what is done, so the
+    partition's next owner starts exactly after our last effect; on assignment, lets the service
+    rebuild per-partition state before it sees a record of the partition."""
+
+    def __init__(self, consumer: Consumer) -> None:
+        self.consumer = consumer
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        log.info("partitions revoked", partitions=sorted(f"{tp.topic}[{tp.partition}]"
-                                                         for tp in revoked))
+        log.info("partitions revoked", partitions=_names(revoked))
+        async with self.consumer.lock:
+            await self.consumer.commit_progress(revoked)
+        if revoked and self.consumer.on_revoked is not None:
+            await self.consumer.on_revoked(set(revoked))
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        log.info("partitions assigned", partitions=sorted(f"{tp.topic}[{tp.partition}]"
-                                                          for tp in assigned))
-        if self.on_assigned is not None:
-            await self.on_assigned(assigned)
+        log.info("partitions assigned", partitions=_names(assigned))
+        if self.consumer.on_assigned is not None:
+            await self.consumer.on_assigned(set(assigned))
+
+
+def _names(partitions: set[TopicPartition]) -> list[str]:
+    return sorted(f"{tp.topic}[{tp.partition}]" for tp in partitions)
+
+
+class Reject(Exception):
+    """Raised by a handler for a record that can never be handled: dead-lettered at once,
+    whatever the route's policy (no retry can help)."""
 
 
 class ServiceStopped(Exception):
@@ -103,7 +119,7 @@ class Consumer:
     def __init__(self, *, service: str, group_id: str, routes: Sequence[Route],
                  settings: BusSettings, registry: SchemaRegistry, producer: AIOKafkaProducer,
                  metrics: Metrics, publisher: Publisher | None = None, max_batch: int = 500,
-                 on_assigned: Callable[[set[TopicPartition]], Awaitable[None]] | None = None,
+                 on_assigned: PartitionHook | None = None, on_revoked: PartitionHook | None = None,
                  **consumer_options: Any) -> None:
         self.service = service
         self.group_id = group_id
@@ -116,7 +132,10 @@ class Consumer:
         self._codecs = {name: AvroCodec.for_topic(registry, r.topic)
                         for name, r in self.routes.items()}
         self._options = consumer_options
-        self._on_assigned = on_assigned
+        self.on_assigned = on_assigned
+        self.on_revoked = on_revoked
+        self.lock = asyncio.Lock()  # held while a record is handled and while progress commits
+        self._progress: dict[TopicPartition, int] = {}  # next offset to commit, per partition
         self._consumer: AIOKafkaConsumer | None = None
         self._stopping = asyncio.Event()
 
@@ -132,7 +151,7 @@ class Consumer:
         options.update(self._options)
         self._consumer = AIOKafkaConsumer(**options)
         await self._consumer.start()
-        self._consumer.subscribe(list(self.routes), listener=_Listener(self._on_assigned))
+        self._consumer.subscribe(list(self.routes), listener=_Listener(self))
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -156,29 +175,41 @@ class Consumer:
             except ConsumerStoppedError:
                 break
             for partition, records in batch.items():
-                done = None
                 try:
                     for record in records:
-                        if self.stopping or not await self._process(record):
+                        if self.stopping or not await self._process_owned(partition, record):
                             break
-                        done = record.offset
                 finally:  # commit what is done, even when a `stop` policy raises
-                    if done is not None:
-                        if self.publisher is not None:
-                            await self.publisher.settle()  # effects acknowledged, then commit
-                        await self._commit(partition, done + 1)
+                    async with self.lock:
+                        await self.commit_progress({partition})
                 if self.stopping:
                     break
         log.info("consumer drained", group=self.group_id)
 
-    async def _commit(self, partition: TopicPartition, next_offset: int) -> None:
+    async def _process_owned(self, partition: TopicPartition, record: Any) -> bool:
+        """Process a record of a partition we still own; False to leave the rest of the batch."""
+        async with self.lock:
+            if partition not in self._consumer.assignment():
+                return False  # revoked while the batch waited: its next owner redelivers it
+            if not await self._process(record):
+                return False
+            self._progress[partition] = record.offset + 1
+            return True
+
+    async def commit_progress(self, partitions: set[TopicPartition]) -> None:
+        """Settle the effects, then commit the offsets done on these partitions. Hold `lock`."""
+        offsets = {tp: self._progress.pop(tp) for tp in partitions if tp in self._progress}
+        if not offsets:
+            return
+        if self.publisher is not None:
+            await self.publisher.settle()  # effects acknowledged, then commit
         try:
-            await self._consumer.commit({partition: next_offset})
+            await self._consumer.commit(offsets)
         except (CommitFailedError, IllegalStateError) as err:
-            # The partition moved to another member during a rebalance: it will redeliver from
-            # the last commit, which idempotent handlers absorb.
-            log.warning("commit refused after rebalance", topic=partition.topic,
-                        partition=partition.partition, offset=next_offset, error=str(err))
+            # The group moved on without us (e.g. we were too slow): the new owner redelivers
+            # from the last commit, which idempotent handlers absorb.
+            log.warning("commit refused", offsets={f"{tp.topic}[{tp.partition}]": o
+                                                   for tp, o in offsets.items()}, error=str(err))
 
     async def _process(self, record: Any) -> bool:
         """Handle or dead-letter one record; False when it was left for redelivery."""
@@ -213,6 +244,9 @@ class Consumer:
             started = time.perf_counter()
             try:
                 await route.handler(received)
+            except Reject as err:
+                await self._dead_letter(record, Stage.HANDLE, err)
+                return
             except Exception as err:  # noqa: BLE001 - the error policy decides, per route
                 if attempt < policy.retries:
                     self.metrics.retries.labels(self.service, record.topic).inc()
@@ -247,7 +281,7 @@ class Consumer:
                 delay = min(delay * 2, TRANSIENT_BACKOFF_MAX_S)
 
     async def _dead_letter(self, record: Any, stage: Stage, error: BaseException) -> None:
-        log.warning("record dead-lettered", stage=stage.value, error=str(error)[:500],
+        log.warning("record dead-lettered", stage=stage.value, error=describe(error)[:500],
                     dead_letter_topic=f"{record.topic}.dlq")
         await send_to_dead_letter(self.producer, record, stage, error, self.service)
         self.metrics.dead_lettered.labels(self.service, record.topic, stage.value).inc()

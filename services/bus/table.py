@@ -18,7 +18,8 @@ from aiokafka.errors import KafkaError
 from services.bus.admin import partitions_of
 from services.bus.catalog import Topic
 from services.bus.codec import AvroCodec, DecodeError
-from services.bus.registry import SchemaRegistry
+from services.bus.deadletter import describe
+from services.bus.registry import RegistryError, SchemaRegistry
 from services.bus.settings import BusSettings
 from services.events.base import Event
 
@@ -36,6 +37,7 @@ class TableView(Generic[E]):
         self._rows: dict[str, E] = {}
         self._consumer: AIOKafkaConsumer | None = None
         self._follower: asyncio.Task[None] | None = None
+        self.healthy = True  # False while the broker or the registry keeps it from following
 
     async def __aenter__(self) -> TableView[E]:
         self._consumer = AIOKafkaConsumer(
@@ -69,7 +71,9 @@ class TableView(Generic[E]):
         while True:
             try:
                 await self._apply_batch(timeout_ms=1000)
+                self.healthy = True
             except KafkaError as err:  # the broker is away: keep serving what we have
+                self.healthy = False
                 log.warning("table follow paused", topic=self.topic.name, error=str(err))
                 await asyncio.sleep(1.0)
 
@@ -86,11 +90,27 @@ class TableView(Generic[E]):
         if record.value is None:  # a tombstone deletes the row
             self._rows.pop(key, None)
             return
+        delay = 0.2
+        while True:
+            try:
+                data = await self._codec.decode(record.value)
+                break
+            except RegistryError as err:
+                # Skipping would be worse than waiting: a skipped revocation leaves a token valid.
+                self.healthy = False
+                log.warning("table waits for the registry", topic=record.topic,
+                            partition=record.partition, offset=record.offset, error=str(err))
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+            except DecodeError as err:
+                log.warning("table record undecodable, skipped", topic=record.topic,
+                            partition=record.partition, offset=record.offset, error=str(err))
+                return
         try:
-            self._rows[key] = self.topic.event.from_avro(await self._codec.decode(record.value))
-        except (DecodeError, ValueError) as err:
-            log.warning("table record skipped", topic=record.topic, partition=record.partition,
-                        offset=record.offset, error=str(err)[:300])
+            self._rows[key] = self.topic.event.from_avro(data)
+        except ValueError as err:
+            log.warning("table record invalid, skipped", topic=record.topic,
+                        partition=record.partition, offset=record.offset, error=describe(err))
 
     def put(self, event: E) -> None:
         """Apply an event this process just published (read your own writes at once)."""

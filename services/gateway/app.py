@@ -51,8 +51,12 @@ def create_app(deps: GatewayDeps) -> FastAPI:
     app.include_router(catalog.router)
 
     @app.get("/healthz", tags=["health"])
-    async def healthz() -> dict[str, Any]:
-        """Liveness, and how much reference data is loaded."""
-        return {"status": "ok", "tokens": len(deps.tokens), "products": len(deps.products)}
+    async def healthz() -> JSONResponse:
+        """Up, and whether the reference tables follow Kafka (503 when they cannot)."""
+        tables = {"tokens": deps.tokens, "products": deps.products, "mappings": deps.mappings}
+        stale = [name for name, table in tables.items() if not getattr(table, "healthy", True)]
+        body = {"status": "degraded" if stale else "ok", "stale_tables": stale,
+                "tokens": len(deps.tokens), "products": len(deps.products)}
+        return JSONResponse(body, status_code=503 if stale else 200)
 
     return app

@@ -10,9 +10,13 @@ from services.events.auth import Role
 
 def principal(request: Request) -> Principal:
     """The caller, from `Authorization: Bearer <token>` (401 when missing, unknown or revoked)."""
+    tokens = request.app.state.deps.tokens
+    if not getattr(tokens, "healthy", True):  # a revocation could be missing: refuse, say why
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
+                            "the token table is not current (Kafka or the registry is away)")
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
-    who = authenticate(request.app.state.deps.tokens.get, token.strip()
+    who = authenticate(tokens.get, token.strip()
                        if scheme.lower() == "bearer" else None)
     if who is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing, unknown or revoked token",

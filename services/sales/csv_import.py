@@ -16,7 +16,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import ValidationError
@@ -53,8 +53,8 @@ def parse(lines: Iterable[str], shop_id: str) -> ParsedFile:
     if not text:
         result.errors.append(RowError(1, "empty file: a header line is expected"))
         return result
-    dialect = csv.Sniffer().sniff(text[0], delimiters=",;")
-    reader = csv.DictReader(text, dialect=dialect)
+    delimiter = ";" if text[0].count(";") > text[0].count(",") else ","
+    reader = csv.DictReader(text, delimiter=delimiter)
     missing = [c for c in REQUIRED if c not in (reader.fieldnames or [])]
     if missing:
         result.errors.append(RowError(1, f"missing column(s): {', '.join(missing)}"))
@@ -62,7 +62,8 @@ def parse(lines: Iterable[str], shop_id: str) -> ParsedFile:
     groups: dict[tuple[str, str], list[tuple[int, dict[str, str]]]] = {}
     for row in reader:
         result.rows += 1
-        key = ((row.get("till_id") or "").strip(), (row.get("ticket_number") or "").strip())
+        number = (row.get("ticket_number") or "").strip()
+        key = ((row.get("till_id") or "").strip(), str(int(number)) if number.isdigit() else number)
         groups.setdefault(key, []).append((reader.line_num, row))
     for rows in groups.values():
         ticket, errors = _ticket(shop_id, rows)
@@ -121,10 +122,14 @@ def _int(value: str | None) -> int:
 
 
 def _time(value: str, timezone: str) -> datetime:
-    moment = datetime.fromisoformat(value.strip())
-    if moment.tzinfo is None:
-        try:
-            moment = moment.replace(tzinfo=ZoneInfo(timezone))
-        except ZoneInfoNotFoundError:
-            raise ValueError(f"unknown timezone {timezone!r}") from None
+    local = datetime.fromisoformat(value.strip())
+    if local.tzinfo is not None:
+        return local
+    try:
+        zone = ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown timezone {timezone!r}") from None
+    moment = local.replace(tzinfo=zone)
+    if moment.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != local:
+        raise ValueError(f"{value.strip()} does not exist in {timezone} (clocks went forward)")
     return moment

@@ -28,7 +28,7 @@ from services.bus.catalog import (
 )
 from services.bus.headers import CloudEvent, HeaderError
 from services.bus.platform import Platform
-from services.bus.runtime import ErrorPolicy, Received, Route
+from services.bus.runtime import ErrorPolicy, Received, Reject, Route
 from services.bus.table import TableView
 from services.events.catalog import TillCodeMapped, TillCodeUnmapped, code_key
 from services.events.sales import SaleRecorded
@@ -37,6 +37,7 @@ from services.sales.intake import UPLOAD_WINDOW
 
 OUTPUT: dict[str, Topic] = {SALES_SUBMITTED.name: SALES, REFUNDS_SUBMITTED.name: REFUNDS}
 GROUP = "vivres-sales-ingest"
+PRUNE_EVERY = 10_000  # tickets written between two prunings of the memory
 log = structlog.get_logger("vivres.sales.ingest")
 
 
@@ -52,6 +53,7 @@ class SalesIngest:
         self.window = window
         self.clock = clock
         self.seen: dict[tuple[str, int], SeenTickets] = {}
+        self._since_prune = 0
         self.duplicates = platform.metrics.counter(
             "vivres_sales_duplicates_total", "Repeated tickets dropped", ("topic",))
         self.flagged = platform.metrics.counter(
@@ -73,10 +75,17 @@ class SalesIngest:
 
     async def on_assigned(self, assigned: set[TopicPartition]) -> None:
         """Re-read what each newly assigned partition's output holds: while it was elsewhere,
-        another instance may have written to it."""
+        another instance may have written to it. (aiokafka swallows a listener's errors: a
+        partition whose rebuild failed has no memory, and its first record rebuilds it.)"""
         for tp in assigned:
             target = OUTPUT[tp.topic].name
+            self.seen.pop((target, tp.partition), None)
             self.seen[(target, tp.partition)] = await self._written(target, tp.partition)
+
+    async def on_revoked(self, revoked: set[TopicPartition]) -> None:
+        """Forget what we knew of partitions we no longer own: it goes stale from now on."""
+        for tp in revoked:
+            self.seen.pop((OUTPUT[tp.topic].name, tp.partition), None)
 
     async def _memory(self, target: str, partition: int) -> SeenTickets:
         if (target, partition) not in self.seen:
@@ -111,8 +120,16 @@ class SalesIngest:
 
     async def handle(self, received: Received) -> None:
         target = OUTPUT[received.topic]
-        seen = await self._memory(target.name, received.partition)
         event = received.event
+        now = self.clock()
+        if event.event_time < now - self.window:
+            # Past the window the memory may have forgotten it: a repeat would slip through.
+            raise Reject(f"{event.event_id} occurred {event.event_time:%Y-%m-%d}, before the "
+                         f"{self.window.days}-day upload window")
+        if isinstance(event, SaleRecorded):
+            # Even for a repeat: a flag lost in a crash after its ticket was written comes back.
+            await self._flag_unmapped(event)
+        seen = await self._memory(target.name, received.partition)
         if event.event_id in seen:
             self.duplicates.labels(received.topic).inc()
             return
@@ -120,8 +137,11 @@ class SalesIngest:
         await self.platform.publisher.enqueue(target, event, correlation_id=correlation,
                                               partition=received.partition)
         seen.add(event.event_id, event.event_time)
-        if isinstance(event, SaleRecorded):
-            await self._flag_unmapped(event)
+        self._since_prune += 1
+        if self._since_prune >= PRUNE_EVERY:
+            self._since_prune = 0
+            for memory in self.seen.values():
+                memory.prune(now)
 
     async def _flag_unmapped(self, sale: SaleRecorded) -> None:
         for line in sale.lines:
@@ -143,7 +163,8 @@ async def serve(platform: Platform) -> None:
             TableView(settings, registry, UNMAPPED) as unmapped:
         ingest = SalesIngest(platform, mappings, unmapped)
         await ingest.check_partitions()
-        consumer = platform.consumer(GROUP, ingest.routes(), on_assigned=ingest.on_assigned)
+        consumer = platform.consumer(GROUP, ingest.routes(), on_assigned=ingest.on_assigned,
+                                     on_revoked=ingest.on_revoked)
         async with consumer:
             await consumer.run()
 

@@ -27,6 +27,8 @@ from services.events.sales import (
 
 Identifier = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
 Cents = Annotated[int, Field(ge=0, le=100_000_000)]
+Quantity = Annotated[int, Field(gt=0, le=10**9, description="Pieces, grams or millilitres.")]
+TicketNumber = Annotated[int, Field(ge=0, le=2**63 - 1)]  # an Avro long
 MAX_FUTURE = timedelta(minutes=10)  # till clocks drift; beyond this a time is an error
 UPLOAD_WINDOW = timedelta(days=60)  # how late a till may upload; repeats are caught within it
 MAX_BATCH = 1000
@@ -54,7 +56,7 @@ class PaymentIn(_In):
 class _TicketBase(_In):
     shop_id: Identifier
     till_id: Identifier
-    ticket_number: Annotated[int, Field(ge=0)]
+    ticket_number: TicketNumber
     occurred_at: AwareDatetime = Field(description="When the till closed the ticket (RFC 3339 "
                                                    "with offset); kept as is on late uploads.")
     timezone: str = Field("Europe/Paris", description="The shop's IANA timezone.")
@@ -84,7 +86,7 @@ class LineIn(_In):
     product_code: Annotated[str, Field(min_length=1, max_length=64)]
     code_kind: CodeKind = CodeKind.INTERNAL
     label: Annotated[str, Field(max_length=200)] = ""
-    quantity: Annotated[int, Field(gt=0, description="Pieces, grams or millilitres.")]
+    quantity: Quantity
     unit: QuantityUnit
     unit_price_cents: Cents = Field(description="Market price per piece, kilogram or litre.")
     paid_cents: Cents = Field(description="What the shopper paid for the line.")
@@ -112,10 +114,10 @@ class TicketIn(_TicketBase):
 
 
 class RefundLineIn(_In):
-    line_number: Annotated[int, Field(ge=1, description="The line on the original ticket.")]
+    line_number: Annotated[int, Field(ge=1, le=10_000, description="The original ticket's line.")]
     product_code: Annotated[str, Field(min_length=1, max_length=64)]
     code_kind: CodeKind = CodeKind.INTERNAL
-    quantity: Annotated[int, Field(gt=0)]
+    quantity: Quantity
     unit: QuantityUnit
     refunded_cents: Cents
 

@@ -63,7 +63,8 @@ async def running_sales_stack(settings: BusSettings) -> AsyncIterator[SalesStack
             server.capture_signals = contextlib.nullcontext  # leave pytest's signals alone
             serving = asyncio.create_task(server.serve())
             ingest = SalesIngest(platform, mappings, unmapped)
-            consumer = platform.consumer(GROUP, ingest.routes(), on_assigned=ingest.on_assigned)
+            consumer = platform.consumer(GROUP, ingest.routes(), on_assigned=ingest.on_assigned,
+                                         on_revoked=ingest.on_revoked)
             async with consumer:
                 running = asyncio.create_task(consumer.run())
                 await eventually(lambda: server.started, what="gateway started")

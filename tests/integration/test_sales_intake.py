@@ -21,10 +21,11 @@ from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
-from services.bus.catalog import SALES, UNMAPPED
+from services.bus.catalog import SALES, SALES_SUBMITTED, UNMAPPED
 from services.events.auth import Role
 from tests.integration.sales_stack import running_sales_stack
-from tests.support import eventually, records_since
+from services.sales.ingest import GROUP
+from tests.support import consumed_to_end, eventually, records_since
 
 pytestmark = pytest.mark.integration
 
@@ -94,6 +95,7 @@ async def test_an_http_ticket_reaches_kafka_once_and_a_third_party_decodes_it(
     assert first.status_code == 202, first.text
     assert first.json() == {"tickets": [f"{shop}/t1/1"], "refunds": []}
     assert again.status_code == 202
+    await consumed_to_end(settings, GROUP, [SALES_SUBMITTED.name])  # the repeat was handled
     [record] = await records_since(settings, SALES.name, since, key=shop, expected=1)
     assert dict(record.headers)["ce_id"] == f"{shop}/t1/1".encode()
     [decoded] = await asyncio.to_thread(_third_party_read, settings, SALES.name, since, shop)
@@ -225,6 +227,7 @@ async def test_a_csv_export_imports_good_rows_reports_bad_ones_and_reimports_not
 
     second = await asyncio.to_thread(_import, stack, token, export, shop)
     assert "2 ticket(s) imported" in second.stdout
+    await consumed_to_end(settings, GROUP, [SALES_SUBMITTED.name])
     records = await records_since(settings, SALES.name, since, key=shop, expected=2)
     assert sorted(dict(r.headers)["ce_id"] for r in records) == [
         f"{shop}/t2/10".encode(), f"{shop}/t2/12".encode()]
@@ -253,5 +256,42 @@ async def test_a_till_producing_avro_directly_is_ingested_like_http(stack, setti
     for _ in range(2):  # a resend after a lost acknowledgement is harmless
         await asyncio.to_thread(send_ticket, settings.kafka_bootstrap_servers,
                                 settings.schema_registry_url, shop, "t9", 77)
+    await consumed_to_end(settings, GROUP, [SALES_SUBMITTED.name])
     [record] = await records_since(settings, SALES.name, since, key=shop, expected=1)
     assert dict(record.headers)["ce_id"] == f"{shop}/t9/77".encode()
+
+
+async def test_no_ticket_is_doubled_while_ingest_instances_join_and_leave(
+    stack, settings, shop
+) -> None:
+    """Rebalances move partitions between instances mid-stream; repeats keep coming. The
+    output still holds each ticket once: a revoked partition's progress is committed before
+    its next owner starts, and the next owner re-reads what was written."""
+    from services.bus.platform import Platform
+    from services.sales.ingest import SalesIngest
+
+    token = await stack.token(Role.SHOP, shop)
+    since = datetime.now(UTC) - timedelta(seconds=1)
+    numbers = list(range(1, 121))
+
+    async def send(chunk: list[int]) -> None:
+        batch = {"tickets": [ticket(shop, n) for n in chunk]}
+        assert (await post(stack, token, batch)).status_code == 202
+
+    async with Platform("sales-test-2", settings, handle_signals=False) as second:
+        ingest = SalesIngest(second, stack.deps.mappings, stack.deps.unmapped)
+        consumer = second.consumer(GROUP, ingest.routes(), on_assigned=ingest.on_assigned,
+                                   on_revoked=ingest.on_revoked)
+        async with consumer:
+            running = asyncio.create_task(consumer.run())
+            for start in range(0, 120, 20):  # every ticket twice, while the group rebalances
+                await send(numbers[start:start + 20])
+                await send(numbers[max(0, start - 10):start + 10])
+            consumer.stop()
+            await running
+    for start in range(0, 120, 30):  # and again once the second instance has left
+        await send(numbers[start:start + 30])
+    await consumed_to_end(settings, GROUP, [SALES_SUBMITTED.name])
+    records = await records_since(settings, SALES.name, since, key=shop, expected=120)
+    ids = [dict(r.headers)["ce_id"] for r in records]
+    assert len(ids) == len(set(ids)) == 120

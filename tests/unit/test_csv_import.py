@@ -39,3 +39,19 @@ def test_semicolons_and_a_missing_column_are_understood() -> None:
     assert parse([HEADER.replace(",", ";")], "s").errors == []
     [error] = parse(["till_id;ticket_number"], "s").errors
     assert error.line == 1 and "occurred_at" in error.message
+
+
+def test_ticket_numbers_are_numbers_and_missing_local_times_are_refused() -> None:
+    row = "t1,{n},{at},Europe/Paris,2001,PLU,Tomates,750,GRAM,480,72,{cash},0,0,,0"
+    parsed = parse([HEADER, row.format(n="01", at="2026-07-03T10:05:00", cash=144),
+                    row.format(n="1", at="2026-07-03T10:05:00", cash=144),
+                    row.format(n="2", at="2026-03-29T02:30:00", cash=72)], "s")
+    [ticket] = parsed.tickets  # "01" and "1" are one ticket with two lines
+    assert len(ticket.lines) == 2
+    [error] = parsed.errors
+    assert error.line == 4 and "does not exist" in error.message
+
+
+def test_a_one_column_file_is_reported_not_raised() -> None:
+    [error] = parse(["nothing useful"], "s").errors
+    assert error.line == 1 and "missing column" in error.message
