@@ -319,7 +319,7 @@ def start_kafka(layout: Layout) -> None:
     java = _java()
     classpath = f"{layout.kafka_libs}/*"
     if not (data / "meta.properties").exists():
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        cluster_id = new_cluster_id()
         say(f"formatting KRaft storage in {data}")
         subprocess.run([java, "-cp", classpath, "kafka.tools.StorageTool", "format",
                         "-t", cluster_id, "-c", str(config)], check=True, capture_output=True)
@@ -332,6 +332,15 @@ def start_kafka(layout: Layout) -> None:
     say(f"kafka {KAFKA_VERSION} starting (pid {pid})")
     wait_until(lambda: kafka_answers(layout.kafka_port), server, "kafka")
     say(f"kafka answers on {layout.bootstrap}")
+
+
+def new_cluster_id() -> str:
+    """A KRaft cluster id: 16 random bytes, base64url. Like Kafka's own, never with a leading
+    '-', which the storage tool's argument parser would take for an option (1 time in 64)."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 def _kafka_properties(layout: Layout, data: Path) -> str:

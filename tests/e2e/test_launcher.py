@@ -70,3 +70,14 @@ def test_named_servers_are_used_and_nothing_is_launched(tmp_path: Path) -> None:
     assert "using the servers from the environment" in started.stdout
     assert not (tmp_path / "stack").exists()
     assert stack(env, "status").returncode == 3  # and it says they do not answer
+
+
+def test_cluster_ids_never_look_like_an_option() -> None:
+    sys.path.insert(0, str(STACK.parent))
+    try:
+        from stack import new_cluster_id
+    finally:
+        sys.path.remove(str(STACK.parent))
+    ids = [new_cluster_id() for _ in range(2000)]
+    assert all(len(i) == 22 and not i.startswith("-") for i in ids)
+    assert len(set(ids)) == len(ids)
