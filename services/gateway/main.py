@@ -6,6 +6,8 @@ import asyncio
 import contextlib
 import os
 import signal
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import uvicorn
 
@@ -17,27 +19,34 @@ from services.bus.table import TableView
 from services.gateway.app import GatewayDeps, create_app
 
 
+@asynccontextmanager
+async def gateway_deps(platform: Platform) -> AsyncIterator[GatewayDeps]:
+    """The gateway's dependencies on a running platform: its publisher and the reference
+    tables, each read whole before the first request."""
+    settings, registry = platform.settings, platform.registry
+    async with TableView(settings, registry, TOKENS) as tokens, \
+            TableView(settings, registry, PRODUCTS) as products, \
+            TableView(settings, registry, MAPPINGS) as mappings, \
+            TableView(settings, registry, UNMAPPED) as unmapped:
+        yield GatewayDeps(platform.publisher, tokens, products, mappings, unmapped)
+
+
 async def serve(settings: BusSettings, host: str, port: int) -> None:
     # On SIGTERM/SIGINT uvicorn stops accepting, finishes the requests in flight and returns;
     # then the tables close and the producer flushes.
-    async with Platform("gateway", settings, handle_signals=False) as platform:
-        registry = platform.registry
-        async with TableView(settings, registry, TOKENS) as tokens, \
-                TableView(settings, registry, PRODUCTS) as products, \
-                TableView(settings, registry, MAPPINGS) as mappings, \
-                TableView(settings, registry, UNMAPPED) as unmapped:
-            app = create_app(GatewayDeps(platform.publisher, tokens, products, mappings,
-                                         unmapped))
-            config = uvicorn.Config(app, host=host, port=port, log_config=None,
-                                    access_log=False, lifespan="off")
-            server = uvicorn.Server(config)
-            # Our handlers, not uvicorn's: uvicorn re-raises the signal after serving, which
-            # would kill the process before the producer flushes.
-            server.capture_signals = contextlib.nullcontext
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
-            await server.serve()
+    async with Platform("gateway", settings, handle_signals=False) as platform, \
+            gateway_deps(platform) as deps:
+        app = create_app(deps)
+        config = uvicorn.Config(app, host=host, port=port, log_config=None,
+                                access_log=False, lifespan="off")
+        server = uvicorn.Server(config)
+        # Our handlers, not uvicorn's: uvicorn re-raises the signal after serving, which
+        # would kill the process before the producer flushes.
+        server.capture_signals = contextlib.nullcontext
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
+        await server.serve()
 
 
 def main() -> None:

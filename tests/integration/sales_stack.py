@@ -14,13 +14,13 @@ from datetime import UTC, datetime
 import uvicorn
 
 from services.auth.tokens import digest, issue
-from services.bus.catalog import MAPPINGS, PRODUCTS, TOKENS, TOPICS, UNMAPPED
+from services.bus.catalog import TOKENS, TOPICS
 from services.bus.platform import Platform
 from services.bus.provision import provision_catalog
 from services.bus.settings import BusSettings
-from services.bus.table import TableView
 from services.events.auth import Role
 from services.gateway.app import GatewayDeps, create_app
+from services.gateway.main import gateway_deps
 from services.sales.ingest import GROUP, SalesIngest
 from tests.support import eventually
 
@@ -52,17 +52,12 @@ async def running_sales_stack(settings: BusSettings) -> AsyncIterator[SalesStack
     assert report.ok, report.drift
     port = free_port()
     async with Platform("sales-test", settings, handle_signals=False) as platform:
-        registry = platform.registry
-        async with TableView(settings, registry, TOKENS) as tokens, \
-                TableView(settings, registry, PRODUCTS) as products, \
-                TableView(settings, registry, MAPPINGS) as mappings, \
-                TableView(settings, registry, UNMAPPED) as unmapped:
-            deps = GatewayDeps(platform.publisher, tokens, products, mappings, unmapped)
+        async with gateway_deps(platform) as deps:
             server = uvicorn.Server(uvicorn.Config(create_app(deps), host="127.0.0.1", port=port,
                                                    log_config=None, lifespan="off"))
             server.capture_signals = contextlib.nullcontext  # leave pytest's signals alone
             serving = asyncio.create_task(server.serve())
-            ingest = SalesIngest(platform, mappings, unmapped)
+            ingest = SalesIngest(platform, deps.mappings, deps.unmapped)
             consumer = platform.consumer(GROUP, ingest.routes(), on_assigned=ingest.on_assigned,
                                          on_revoked=ingest.on_revoked)
             async with consumer:
