@@ -109,6 +109,6 @@ async def consumed_to_end(settings, group: str, topics: list[str]) -> None:
                 if end and (await consumer.committed(tp) or 0) < end:
                     return False
             return True
-        await eventually(caught_up, timeout=30, what=f"{group} caught up with {topics}")
+        await eventually(caught_up, timeout=60, what=f"{group} caught up with {topics}")
     finally:
         await consumer.stop()

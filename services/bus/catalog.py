@@ -100,8 +100,32 @@ UNMAPPED = _compacted("catalog.unmapped", EVENT_TYPES["org.vivres.catalog.TillCo
 TOKENS = _compacted("auth.tokens", EVENT_TYPES["org.vivres.auth.TokenIssued"], "token_sha256",
                     "API tokens, as SHA-256 digests, with their role and subject.")
 
+STOCK_COUNTS = Topic(name="stock.counts", event=EVENT_TYPES["org.vivres.stock.StockCounted"],
+                     key="shop_id", doc="Shelf counts by épicerie staff.")
+STOCK_WASTE = Topic(name="stock.waste", event=EVENT_TYPES["org.vivres.stock.WasteRecorded"],
+                    key="shop_id", doc="Stock thrown or given away.")
+STOCK_DELIVERIES = Topic(name="stock.deliveries",
+                         event=EVENT_TYPES["org.vivres.stock.DeliveryReceived"], key="shop_id",
+                         doc="Deliveries received at the shops.")
+REORDER_POINTS = Topic(name="stock.reorder-points",
+                       event=EVENT_TYPES["org.vivres.stock.ReorderPointSet"], key="shop_id",
+                       doc="Each shop's reorder points.")
+# The stock service writes these from partition p of its inputs to partition p (keyed by shop):
+# the levels of a partition's shops are that partition's state.
+STOCK_LEVELS = Topic(name="stock.levels", event=EVENT_TYPES["org.vivres.stock.StockLevelRecorded"],
+                     key="level_key", cleanup="compact",
+                     extra_config={"min.compaction.lag.ms": "0", "segment.ms": str(DAY_MS)},
+                     doc="Stock on hand per shop and product (compacted), with the input "
+                         "positions applied.")
+STOCK_CHANGES = Topic(name="stock.changes", event=EVENT_TYPES["org.vivres.stock.StockChanged"],
+                      key="shop_id", doc="Every movement of stock, applied.")
+STOCK_ALERTS = Topic(name="stock.alerts", event=EVENT_TYPES["org.vivres.stock.StockAlerted"],
+                     key="shop_id", doc="Low stock, stock-outs, negative stock, recoveries.")
+
 TOPICS: tuple[Topic, ...] = (
     SALES_SUBMITTED, REFUNDS_SUBMITTED, SALES, REFUNDS, PRODUCTS, MAPPINGS, UNMAPPED, TOKENS,
+    STOCK_COUNTS, STOCK_WASTE, STOCK_DELIVERIES, REORDER_POINTS, STOCK_LEVELS, STOCK_CHANGES,
+    STOCK_ALERTS,
 )
 
 

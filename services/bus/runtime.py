@@ -88,15 +88,19 @@ class _Listener(ConsumerRebalanceListener):
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         log.info("partitions revoked", partitions=_names(revoked))
-        async with self.consumer.lock:
+        async with self.consumer.lock:  # no record is handled from here until reassignment
+            self.consumer.rebalancing = True
             await self.consumer.commit_progress(revoked)
-        if revoked and self.consumer.on_revoked is not None:
-            await self.consumer.on_revoked(set(revoked))
+            if revoked and self.consumer.on_revoked is not None:
+                await self.consumer.on_revoked(set(revoked))
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         log.info("partitions assigned", partitions=_names(assigned))
-        if self.consumer.on_assigned is not None:
-            await self.consumer.on_assigned(set(assigned))
+        try:
+            if self.consumer.on_assigned is not None:
+                await self.consumer.on_assigned(set(assigned))
+        finally:
+            self.consumer.rebalancing = False
 
 
 def _names(partitions: set[TopicPartition]) -> list[str]:
@@ -120,6 +124,7 @@ class Consumer:
                  settings: BusSettings, registry: SchemaRegistry, producer: AIOKafkaProducer,
                  metrics: Metrics, publisher: Publisher | None = None, max_batch: int = 500,
                  on_assigned: PartitionHook | None = None, on_revoked: PartitionHook | None = None,
+                 before_commit: PartitionHook | None = None,
                  **consumer_options: Any) -> None:
         self.service = service
         self.group_id = group_id
@@ -134,7 +139,9 @@ class Consumer:
         self._options = consumer_options
         self.on_assigned = on_assigned
         self.on_revoked = on_revoked
+        self.before_commit = before_commit
         self.lock = asyncio.Lock()  # held while a record is handled and while progress commits
+        self.rebalancing = False  # between a revocation and the next assignment
         self._progress: dict[TopicPartition, int] = {}  # next offset to commit, per partition
         self._consumer: AIOKafkaConsumer | None = None
         self._stopping = asyncio.Event()
@@ -147,6 +154,8 @@ class Consumer:
             "enable_auto_commit": False,
             "auto_offset_reset": "earliest",
             "isolation_level": "read_committed",
+            "session_timeout_ms": self.settings.session_timeout_ms,
+            "heartbeat_interval_ms": max(1_000, self.settings.session_timeout_ms // 3),
         }
         options.update(self._options)
         self._consumer = AIOKafkaConsumer(**options)
@@ -191,6 +200,11 @@ class Consumer:
         async with self.lock:
             if partition not in self._consumer.assignment():
                 return False  # revoked while the batch waited: its next owner redelivers it
+            if self.rebalancing:
+                # Fetched before the assignment hook finished (aiokafka fetches meanwhile):
+                # not ready for it yet, so rewind and take it on the next poll.
+                self._consumer.seek(partition, record.offset)
+                return False
             if not await self._process(record):
                 return False
             self._progress[partition] = record.offset + 1
@@ -201,6 +215,8 @@ class Consumer:
         offsets = {tp: self._progress.pop(tp) for tp in partitions if tp in self._progress}
         if not offsets:
             return
+        if self.before_commit is not None:  # e.g. write the state the batch changed
+            await self.before_commit(set(offsets))
         if self.publisher is not None:
             await self.publisher.settle()  # effects acknowledged, then commit
         try:

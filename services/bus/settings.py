@@ -25,3 +25,6 @@ class BusSettings(BaseSettings):
     log_format: Literal["json", "console"] = Field("json", validation_alias="VIVRES_LOG_FORMAT")
     metrics_host: str = Field("127.0.0.1", validation_alias="VIVRES_METRICS_HOST")
     metrics_port: int = Field(0, ge=0, le=65535, validation_alias="VIVRES_METRICS_PORT")
+    # How long the group waits for a silent member before moving its partitions: a SIGKILLed
+    # consumer's partitions stay idle this long. Kafka's floor is 6 s.
+    session_timeout_ms: int = Field(10_000, ge=6_000, validation_alias="VIVRES_SESSION_TIMEOUT_MS")

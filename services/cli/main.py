@@ -132,13 +132,15 @@ def dlq_replay(topic: str) -> None:
 
 
 @main.command("serve")
-@click.argument("service", type=click.Choice(["gateway", "ingest"]))
+@click.argument("service", type=click.Choice(["gateway", "ingest", "stock"]))
 def serve(service: str) -> None:
-    """Lance un service : la passerelle HTTP ou l'étape d'ingestion des ventes."""
+    """Lance un service : passerelle HTTP, ingestion des ventes, stocks."""
     if service == "gateway":
         from services.gateway.main import main as run
-    else:
+    elif service == "ingest":
         from services.sales.ingest import main as run
+    else:
+        from services.stock.service import main as run
     run()
 
 

@@ -7,11 +7,21 @@ from services.events.auth import TokenIssued
 from services.events.base import Event
 from services.events.catalog import ProductDefined, TillCodeMapped, TillCodeUnmapped
 from services.events.sales import SaleRecorded, SaleRefunded
+from services.events.stock import (
+    DeliveryReceived,
+    ReorderPointSet,
+    StockAlerted,
+    StockChanged,
+    StockCounted,
+    StockLevelRecorded,
+    WasteRecorded,
+)
 
 EVENT_TYPES: dict[str, type[Event]] = {
     model.schema_name: model
     for model in (SaleRecorded, SaleRefunded, ProductDefined, TillCodeMapped, TillCodeUnmapped,
-                  TokenIssued)
+                  TokenIssued, StockCounted, WasteRecorded, DeliveryReceived, ReorderPointSet,
+                  StockLevelRecorded, StockChanged, StockAlerted)
 }
 
 __all__ = ["EVENT_TYPES", "Event"]

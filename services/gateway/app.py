@@ -12,7 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from services.bus.publisher import Publisher
-from services.gateway import catalog, sales
+from services.gateway import catalog, sales, stock
 
 
 @dataclass
@@ -24,6 +24,7 @@ class GatewayDeps:
     products: Any
     mappings: Any
     unmapped: Any
+    stock: Any  # TableView[StockLevelRecorded]
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
 
@@ -49,6 +50,7 @@ def create_app(deps: GatewayDeps) -> FastAPI:
     app.add_exception_handler(RequestValidationError, _unprocessable)
     app.include_router(sales.router)
     app.include_router(catalog.router)
+    app.include_router(stock.router)
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> JSONResponse:

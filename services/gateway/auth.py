@@ -24,6 +24,12 @@ def principal(request: Request) -> Principal:
     return who
 
 
+def require_shop_or_staff(who: Principal, shop_id: str) -> None:
+    """The shop itself, the hub or an operator (403 otherwise)."""
+    if not (who.is_shop(shop_id) or who.role in (Role.HUB, Role.OPERATOR)):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, f"not allowed for shop {shop_id}")
+
+
 def require(who: Principal, *roles: Role) -> None:
     if who.role not in roles:
         raise HTTPException(status.HTTP_403_FORBIDDEN,

@@ -13,7 +13,7 @@ from services.bus.catalog import MAPPINGS, PRODUCTS
 from services.events.auth import Role
 from services.events.catalog import ProductDefined, TillCodeMapped, TillCodeUnmapped
 from services.events.sales import CodeKind, QuantityUnit
-from services.gateway.auth import principal, require
+from services.gateway.auth import principal, require, require_shop_or_staff
 
 router = APIRouter(prefix="/v1/catalog", tags=["catalog"])
 Slug = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9-]*$")]
@@ -35,11 +35,6 @@ class MappingIn(BaseModel):
     code: Annotated[str, Field(min_length=1, max_length=64)]
     code_kind: CodeKind = CodeKind.INTERNAL
     product_id: Slug
-
-
-def _shop_or_staff(who: Principal, shop_id: str) -> None:
-    if not (who.is_shop(shop_id) or who.role in (Role.HUB, Role.OPERATOR)):
-        raise HTTPException(status.HTTP_403_FORBIDDEN, f"not allowed for shop {shop_id}")
 
 
 @router.post("/products", status_code=status.HTTP_201_CREATED, response_model=ProductDefined)
@@ -66,7 +61,7 @@ async def list_products(request: Request, category: str | None = None) -> list[P
 async def map_code(request: Request, mapping: MappingIn,
                    who: Annotated[Principal, Depends(principal)]) -> TillCodeMapped:
     """Map a shop's till code to a canonical product (the shop itself, the hub or an operator)."""
-    _shop_or_staff(who, mapping.shop_id)
+    require_shop_or_staff(who, mapping.shop_id)
     deps = request.app.state.deps
     if deps.products.get(mapping.product_id) is None:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
@@ -82,7 +77,7 @@ async def map_code(request: Request, mapping: MappingIn,
 async def list_mappings(request: Request, who: Annotated[Principal, Depends(principal)],
                         shop: Annotated[str, Query()]) -> list[TillCodeMapped]:
     """A shop's till-code mappings."""
-    _shop_or_staff(who, shop)
+    require_shop_or_staff(who, shop)
     return sorted((m for m in request.app.state.deps.mappings.values() if m.shop_id == shop),
                   key=lambda m: m.code_key)
 
@@ -91,7 +86,7 @@ async def list_mappings(request: Request, who: Annotated[Principal, Depends(prin
 async def list_unmapped(request: Request, who: Annotated[Principal, Depends(principal)],
                         shop: Annotated[str, Query()]) -> list[TillCodeUnmapped]:
     """Till codes sold by a shop that no mapping covers yet (the lines are kept, flagged)."""
-    _shop_or_staff(who, shop)
+    require_shop_or_staff(who, shop)
     deps = request.app.state.deps
     return sorted((u for u in deps.unmapped.values()
                    if u.shop_id == shop and deps.mappings.get(u.code_key) is None),

@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 
 import uvicorn
 
-from services.bus.catalog import MAPPINGS, PRODUCTS, TOKENS, UNMAPPED
+from services.bus.catalog import MAPPINGS, PRODUCTS, STOCK_LEVELS, TOKENS, UNMAPPED
 from services.bus.logging import configure_logging
 from services.bus.platform import Platform
 from services.bus.settings import BusSettings
@@ -27,8 +27,9 @@ async def gateway_deps(platform: Platform) -> AsyncIterator[GatewayDeps]:
     async with TableView(settings, registry, TOKENS) as tokens, \
             TableView(settings, registry, PRODUCTS) as products, \
             TableView(settings, registry, MAPPINGS) as mappings, \
-            TableView(settings, registry, UNMAPPED) as unmapped:
-        yield GatewayDeps(platform.publisher, tokens, products, mappings, unmapped)
+            TableView(settings, registry, UNMAPPED) as unmapped, \
+            TableView(settings, registry, STOCK_LEVELS) as stock:
+        yield GatewayDeps(platform.publisher, tokens, products, mappings, unmapped, stock)
 
 
 async def serve(settings: BusSettings, host: str, port: int) -> None:

@@ -18,29 +18,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
-from enum import StrEnum
 
-
-class MovementKind(StrEnum):
-    SALE = "SALE"  # down
-    REFUND = "REFUND"  # up
-    DELIVERY = "DELIVERY"  # up: a delivery received at the shop
-    COUNT = "COUNT"  # sets on hand to the counted quantity
-    WASTE = "WASTE"  # down
-
-
-class StockStatus(StrEnum):
-    OK = "OK"
-    LOW = "LOW"  # on hand at or below the reorder point
-    OUT = "OUT"  # exactly zero
-    NEGATIVE = "NEGATIVE"  # below zero: sold more than was received or counted
-
-
-class AlertKind(StrEnum):
-    LOW = "LOW"
-    OUT = "OUT"
-    NEGATIVE = "NEGATIVE"
-    RECOVERED = "RECOVERED"  # back to OK
+from services.events.stock import AlertKind, MovementKind, StockStatus
 
 
 _SIGN = {MovementKind.SALE: -1, MovementKind.REFUND: 1, MovementKind.DELIVERY: 1,

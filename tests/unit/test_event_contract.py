@@ -50,7 +50,27 @@ def _assert_matches(model: type[BaseModel], record: dict, path: str) -> None:
         _assert_type(annotation, avro_type, where)
 
 
+NAMED: dict[str, dict] = {}  # named types by short name, as the schemas define them
+
+
+def _collect_named(schema: object) -> None:
+    if isinstance(schema, dict):
+        if schema.get("type") in ("record", "enum", "fixed"):
+            NAMED[schema["name"]] = schema
+        for value in schema.values():
+            _collect_named(value)
+    elif isinstance(schema, list):
+        for value in schema:
+            _collect_named(value)
+
+
+for _file in CURRENT.values():
+    _collect_named(_file.schema)
+
+
 def _assert_type(annotation: object, avro_type: object, where: str) -> None:
+    if isinstance(avro_type, str) and avro_type in NAMED:  # a reference to a named type
+        avro_type = NAMED[avro_type]
     if isinstance(avro_type, dict) and avro_type.get("type") == "array":
         assert typing.get_origin(annotation) is tuple, f"{where}: arrays are tuples"
         _assert_type(typing.get_args(annotation)[0], avro_type["items"], f"{where}[]")

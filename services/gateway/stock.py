@@ -1,0 +1,115 @@
+"""Stock on hand, shelf counts, waste and reorder points, per shop."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.auth.tokens import Principal
+from services.bus.catalog import REORDER_POINTS, STOCK_COUNTS, STOCK_WASTE
+from services.events.auth import Role
+from services.events.stock import (
+    ReorderPointSet,
+    StockCounted,
+    StockLevelRecorded,
+    WasteRecorded,
+)
+from services.gateway.auth import principal, require_shop_or_staff
+
+router = APIRouter(prefix="/v1/stock", tags=["stock"])
+Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
+Quantity = Annotated[int, Field(ge=0, le=10**9, description="In the product's base unit.")]
+
+
+class _StockIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    shop_id: Id
+    product_id: Id
+
+
+class CountIn(_StockIn):
+    quantity: Quantity
+    count_id: Id | None = Field(None, description="Send the same id again: counted once.")
+
+
+class WasteIn(_StockIn):
+    quantity: Annotated[int, Field(gt=0, le=10**9)]
+    reason: Annotated[str, Field(min_length=1, max_length=200)]
+    waste_id: Id | None = None
+
+
+class ReorderPointIn(_StockIn):
+    reorder_point: Quantity
+
+
+class Recorded(BaseModel):
+    id: str
+
+
+def _product_unit(request: Request, product_id: str):
+    product = request.app.state.deps.products.get(product_id)
+    if product is None:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                            [{"loc": ["body", "product_id"], "type": "value_error",
+                              "msg": f"unknown product {product_id!r}"}])
+    return product.unit
+
+
+@router.get("", response_model=list[StockLevelRecorded])
+async def stock_levels(request: Request, who: Annotated[Principal, Depends(principal)],
+                       shop: Annotated[str | None, Query()] = None,
+                       product: Annotated[str | None, Query()] = None
+                       ) -> list[StockLevelRecorded]:
+    """Stock on hand (negative stock shown and flagged NEGATIVE). Shops see their own."""
+    if shop is None and who.role not in (Role.HUB, Role.OPERATOR):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "name your shop: ?shop=...")
+    if shop is not None:
+        require_shop_or_staff(who, shop)
+    levels = request.app.state.deps.stock.values()
+    return sorted((level for level in levels if shop in (None, level.shop_id)
+                   and product in (None, level.product_id)),
+                  key=lambda level: (level.shop_id, level.product_id))
+
+
+@router.post("/counts", status_code=status.HTTP_202_ACCEPTED, response_model=Recorded)
+async def count(request: Request, body: CountIn,
+                who: Annotated[Principal, Depends(principal)]) -> Recorded:
+    """A shelf count: on hand becomes the counted quantity."""
+    require_shop_or_staff(who, body.shop_id)
+    deps = request.app.state.deps
+    event = StockCounted(count_id=body.count_id or f"count-{uuid.uuid4().hex}",
+                         shop_id=body.shop_id, product_id=body.product_id,
+                         quantity=body.quantity, unit=_product_unit(request, body.product_id),
+                         counted_at=deps.clock())
+    await deps.publisher.publish(STOCK_COUNTS, event)
+    return Recorded(id=event.count_id)
+
+
+@router.post("/waste", status_code=status.HTTP_202_ACCEPTED, response_model=Recorded)
+async def waste(request: Request, body: WasteIn,
+                who: Annotated[Principal, Depends(principal)]) -> Recorded:
+    """Stock thrown or given away."""
+    require_shop_or_staff(who, body.shop_id)
+    deps = request.app.state.deps
+    event = WasteRecorded(waste_id=body.waste_id or f"waste-{uuid.uuid4().hex}",
+                          shop_id=body.shop_id, product_id=body.product_id,
+                          quantity=body.quantity, unit=_product_unit(request, body.product_id),
+                          reason=body.reason, recorded_at=deps.clock())
+    await deps.publisher.publish(STOCK_WASTE, event)
+    return Recorded(id=event.waste_id)
+
+
+@router.post("/reorder-points", status_code=status.HTTP_202_ACCEPTED, response_model=Recorded)
+async def reorder_point(request: Request, body: ReorderPointIn,
+                        who: Annotated[Principal, Depends(principal)]) -> Recorded:
+    """At or below this quantity the product shows LOW."""
+    require_shop_or_staff(who, body.shop_id)
+    deps = request.app.state.deps
+    _product_unit(request, body.product_id)
+    event = ReorderPointSet(shop_id=body.shop_id, product_id=body.product_id,
+                            reorder_point=body.reorder_point, set_at=deps.clock())
+    await deps.publisher.publish(REORDER_POINTS, event)
+    return Recorded(id=event.event_id)

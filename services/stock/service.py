@@ -1,0 +1,248 @@
+"""The stock service: on-hand per shop × product from sales, refunds, deliveries, counts and
+waste; an event for every change, alerts on low stock, stock-outs and negative stock.
+
+All inputs are keyed by shop, so input partition p carries the same shops on every input topic;
+the levels of those shops live in partition p of the compacted `stock.levels`, written only by
+the owner of input partition p. Each level carries the last input position it applied (see
+`ledger`), so a redelivered record changes nothing. At each commit the batch's changes and alerts
+are acknowledged first, then the levels are written, then the offsets committed: levels are
+exact, changes and alerts at least once with stable ids.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from datetime import datetime
+
+import structlog
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.coordinator.assignors.range import RangePartitionAssignor
+
+from services.bus.catalog import (
+    MAPPINGS,
+    PRODUCTS,
+    REFUNDS,
+    REORDER_POINTS,
+    SALES,
+    STOCK_ALERTS,
+    STOCK_CHANGES,
+    STOCK_COUNTS,
+    STOCK_DELIVERIES,
+    STOCK_LEVELS,
+    STOCK_WASTE,
+)
+from services.bus.codec import AvroCodec
+from services.bus.platform import Platform
+from services.bus.runtime import ErrorPolicy, Received, Route
+from services.bus.table import TableView
+from services.events.catalog import ProductDefined, TillCodeMapped, code_key
+from services.events.sales import SaleRecorded, SaleRefunded
+from services.events.stock import (
+    DeliveryReceived,
+    ReorderPointSet,
+    SourcePosition as WirePosition,
+    StockAlerted,
+    StockChanged,
+    StockCounted,
+    StockLevelRecorded,
+    WasteRecorded,
+)
+from services.stock import ledger
+from services.stock.ledger import Movement, MovementKind, SourcePosition, StockLevel
+
+GROUP = "vivres-stock"
+INPUTS = (SALES, REFUNDS, STOCK_COUNTS, STOCK_WASTE, STOCK_DELIVERIES, REORDER_POINTS)
+log = structlog.get_logger("vivres.stock")
+Key = tuple[str, str]
+
+
+class StockService:
+    """Handlers and per-partition state of the stock service."""
+
+    def __init__(self, platform: Platform, mappings: TableView[TillCodeMapped],
+                 products: TableView[ProductDefined]) -> None:
+        self.platform = platform
+        self.mappings = mappings
+        self.products = products
+        self.levels: dict[int, dict[Key, StockLevel]] = {}  # by input partition
+        self.updated_at: dict[Key, datetime] = {}
+        self._dirty: dict[int, set[Key]] = {}
+        self._loading: dict[int, asyncio.Future[dict[Key, StockLevel]]] = {}
+        self.skipped = platform.metrics.counter(
+            "vivres_stock_lines_skipped_total", "Ticket lines not counted in stock", ("reason",))
+
+    def consumer_options(self) -> dict:
+        """Hooks, and the range assignor: it gives one member partition p of every input topic,
+        so the shops of partition p are handled, and their levels written, by one member."""
+        return {"on_assigned": self.on_assigned, "on_revoked": self.on_revoked,
+                "before_commit": self.before_commit,
+                "partition_assignment_strategy": (RangePartitionAssignor,)}
+
+    def routes(self) -> list[Route]:
+        policy = ErrorPolicy(retries=5, backoff_s=0.2, then="stop")  # stock must not skip
+        return [Route(topic, self.handle, policy) for topic in INPUTS]
+
+    async def on_assigned(self, assigned: set[TopicPartition]) -> None:
+        for partition in {tp.partition for tp in assigned}:
+            await self._levels_of(partition)
+
+    async def _levels_of(self, partition: int) -> dict[Key, StockLevel]:
+        """The levels of a partition's shops, read once even when the assignment hook and a
+        record ask for them at the same time."""
+        if partition not in self.levels:
+            if partition not in self._loading:
+                self._loading[partition] = asyncio.ensure_future(self._read_levels(partition))
+            try:
+                loaded = await self._loading[partition]
+            finally:
+                self._loading.pop(partition, None)
+            self.levels.setdefault(partition, loaded)
+        return self.levels[partition]
+
+    async def on_revoked(self, revoked: set[TopicPartition]) -> None:
+        """Forget partitions that may move: their levels are re-read if they come back."""
+        for partition in {tp.partition for tp in revoked}:
+            self.levels.pop(partition, None)
+            self._dirty.pop(partition, None)
+
+    async def _read_levels(self, partition: int) -> dict[Key, StockLevel]:
+        """Partition p of the compacted levels, read to its end."""
+        settings = self.platform.settings
+        codec = AvroCodec.for_topic(self.platform.registry, STOCK_LEVELS)
+        tp = TopicPartition(STOCK_LEVELS.name, partition)
+        consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers,
+                                    group_id=None, enable_auto_commit=False,
+                                    isolation_level="read_committed")
+        await consumer.start()
+        levels: dict[Key, StockLevel] = {}
+        try:
+            consumer.assign([tp])
+            await consumer.seek_to_beginning(tp)
+            end = (await consumer.end_offsets([tp]))[tp]
+            while await consumer.position(tp) < end:
+                for record in (await consumer.getmany(tp, timeout_ms=500)).get(tp, []):
+                    if record.value is None:
+                        continue
+                    level = StockLevelRecorded.from_avro(await codec.decode(record.value))
+                    levels[(level.shop_id, level.product_id)] = from_wire(level)
+                    self.updated_at[(level.shop_id, level.product_id)] = level.updated_at
+        finally:
+            await consumer.stop()
+        log.info("stock partition loaded", partition=partition, levels=len(levels))
+        return levels
+
+    async def handle(self, received: Received) -> None:
+        # Normally loaded by the assignment hook; loaded here if the hook failed (aiokafka
+        # swallows a listener's errors).
+        levels = await self._levels_of(received.partition)
+        event = received.event
+        if isinstance(event, ReorderPointSet):
+            key = (event.shop_id, event.product_id)
+            level = levels.get(key) or StockLevel(*key)
+            after, events = ledger.set_reorder_point(level, event.reorder_point, event.set_at)
+            await self._record(received.partition, levels, key, after, events, event.set_at)
+            return
+        for movement in self.movements(received):
+            key = (movement.shop_id, movement.product_id)
+            level = levels.get(key) or StockLevel(*key)
+            after, events = ledger.apply(level, movement)
+            if events:
+                await self._record(received.partition, levels, key, after, events, movement.at)
+
+    async def _record(self, partition: int, levels: dict[Key, StockLevel], key: Key,
+                      after: StockLevel, events: tuple, at: datetime) -> None:
+        levels[key] = after
+        self.updated_at[key] = at
+        self._dirty.setdefault(partition, set()).add(key)
+        for domain_event in events:
+            topic, wire = to_wire(domain_event)
+            await self.platform.publisher.enqueue(topic, wire, partition=partition)
+
+    async def before_commit(self, partitions: set[TopicPartition]) -> None:
+        """Changes and alerts acknowledged, then the levels they led to written."""
+        await self.platform.publisher.settle()
+        for partition in {tp.partition for tp in partitions}:
+            levels = self.levels.get(partition, {})
+            for key in sorted(self._dirty.pop(partition, set())):
+                level = levels[key]
+                await self.platform.publisher.enqueue(
+                    STOCK_LEVELS, level_to_wire(level, self.updated_at[key]),
+                    partition=partition)
+
+    def movements(self, received: Received) -> Iterator[Movement]:
+        """The stock movements one input record makes (a ticket: one per mapped line)."""
+        event = received.event
+        base = (received.topic, received.partition, received.offset)
+        if isinstance(event, SaleRecorded | SaleRefunded):
+            kind = MovementKind.SALE if isinstance(event, SaleRecorded) else MovementKind.REFUND
+            for index, line in enumerate(event.lines):
+                product = self._product_of(event.shop_id, line)
+                if product is None:
+                    continue
+                yield Movement(f"{event.event_id}#{line.line_number}", event.shop_id, product,
+                               kind, line.quantity, event.occurred_at,
+                               SourcePosition(*base, index))
+        else:
+            kind = {StockCounted: MovementKind.COUNT, WasteRecorded: MovementKind.WASTE,
+                    DeliveryReceived: MovementKind.DELIVERY}[type(event)]
+            yield Movement(event.event_id, event.shop_id, event.product_id, kind,
+                           event.quantity, event.event_time, SourcePosition(*base, 0))
+
+    def _product_of(self, shop_id: str, line) -> str | None:
+        mapping = self.mappings.get(code_key(shop_id, line.code_kind, line.product_code))
+        if mapping is None:
+            self.skipped.labels("unmapped").inc()  # flagged by the ingest stage already
+            return None
+        product = self.products.get(mapping.product_id)
+        if product is not None and product.unit is not line.unit:
+            self.skipped.labels("unit").inc()
+            log.warning("line unit differs from the product's", product=mapping.product_id,
+                        line_unit=line.unit.value, product_unit=product.unit.value)
+            return None
+        return mapping.product_id
+
+
+def from_wire(level: StockLevelRecorded) -> StockLevel:
+    return StockLevel(level.shop_id, level.product_id, level.on_hand, level.reorder_point,
+                      tuple(SourcePosition(p.topic, p.partition, p.offset, p.index)
+                            for p in level.positions))
+
+
+def level_to_wire(level: StockLevel, updated_at: datetime) -> StockLevelRecorded:
+    return StockLevelRecorded(
+        shop_id=level.shop_id, product_id=level.product_id, on_hand=level.on_hand,
+        reorder_point=level.reorder_point, status=level.status, updated_at=updated_at,
+        positions=tuple(WirePosition(topic=p.topic, partition=p.partition, offset=p.offset,
+                                     index=p.index) for p in level.positions))
+
+
+def to_wire(event: ledger.StockChanged | ledger.StockAlerted):
+    """The domain's event as the wire event and its topic."""
+    if isinstance(event, ledger.StockChanged):
+        return STOCK_CHANGES, StockChanged(
+            movement_id=event.movement_id, shop_id=event.shop_id, product_id=event.product_id,
+            kind=event.kind, delta=event.delta, on_hand=event.on_hand, status=event.status,
+            occurred_at=event.at)
+    return STOCK_ALERTS, StockAlerted(
+        shop_id=event.shop_id, product_id=event.product_id, alert=event.alert,
+        previous=event.previous, status=event.status, on_hand=event.on_hand,
+        reorder_point=event.reorder_point, occurred_at=event.at, movement_id=event.movement_id)
+
+
+async def serve(platform: Platform) -> None:
+    """Run the stock service until SIGTERM."""
+    settings, registry = platform.settings, platform.registry
+    async with TableView(settings, registry, MAPPINGS) as mappings, \
+            TableView(settings, registry, PRODUCTS) as products:
+        stock = StockService(platform, mappings, products)
+        consumer = platform.consumer(GROUP, stock.routes(), **stock.consumer_options())
+        async with consumer:
+            await consumer.run()
+
+
+def main() -> None:
+    from services.bus.platform import run_service
+
+    run_service(serve, "stock")
+
