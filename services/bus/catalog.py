@@ -122,10 +122,13 @@ STOCK_CHANGES = Topic(name="stock.changes", event=EVENT_TYPES["org.vivres.stock.
 STOCK_ALERTS = Topic(name="stock.alerts", event=EVENT_TYPES["org.vivres.stock.StockAlerted"],
                      key="shop_id", doc="Low stock, stock-outs, negative stock, recoveries.")
 
+OFFERS = _compacted("supply.offers", EVENT_TYPES["org.vivres.supply.OfferDeclared"],
+                    "offer_id", "Producers' offers (compacted: the newest per offer is the offer).")
+
 TOPICS: tuple[Topic, ...] = (
     SALES_SUBMITTED, REFUNDS_SUBMITTED, SALES, REFUNDS, PRODUCTS, MAPPINGS, UNMAPPED, TOKENS,
     STOCK_COUNTS, STOCK_WASTE, STOCK_DELIVERIES, REORDER_POINTS, STOCK_LEVELS, STOCK_CHANGES,
-    STOCK_ALERTS,
+    STOCK_ALERTS, OFFERS,
 )
 
 

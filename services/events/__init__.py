@@ -7,6 +7,7 @@ from services.events.auth import TokenIssued
 from services.events.base import Event
 from services.events.catalog import ProductDefined, TillCodeMapped, TillCodeUnmapped
 from services.events.sales import SaleRecorded, SaleRefunded
+from services.events.supply import OfferDeclared
 from services.events.stock import (
     DeliveryReceived,
     ReorderPointSet,
@@ -21,7 +22,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
     model.schema_name: model
     for model in (SaleRecorded, SaleRefunded, ProductDefined, TillCodeMapped, TillCodeUnmapped,
                   TokenIssued, StockCounted, WasteRecorded, DeliveryReceived, ReorderPointSet,
-                  StockLevelRecorded, StockChanged, StockAlerted)
+                  StockLevelRecorded, StockChanged, StockAlerted, OfferDeclared)
 }
 
 __all__ = ["EVENT_TYPES", "Event"]

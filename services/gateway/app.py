@@ -12,7 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from services.bus.publisher import Publisher
-from services.gateway import catalog, sales, stock
+from services.gateway import availability, catalog, sales, stock
 
 
 @dataclass
@@ -25,6 +25,7 @@ class GatewayDeps:
     mappings: Any
     unmapped: Any
     stock: Any  # TableView[StockLevelRecorded]
+    offers: Any  # TableView[OfferDeclared]
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
 
@@ -51,6 +52,7 @@ def create_app(deps: GatewayDeps) -> FastAPI:
     app.include_router(sales.router)
     app.include_router(catalog.router)
     app.include_router(stock.router)
+    app.include_router(availability.router)
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> JSONResponse:

@@ -1,0 +1,92 @@
+"""What producers can supply: declared by producers, read by shops, the hub and producers."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date
+from typing import Annotated, Self
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from services.auth.tokens import Principal
+from services.bus.catalog import OFFERS
+from services.events.auth import Role
+from services.events.supply import OfferDeclared
+from services.gateway.auth import principal, require
+
+router = APIRouter(prefix="/v1/availability", tags=["availability"])
+Slug = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9-]*$")]
+PARIS = ZoneInfo("Europe/Paris")
+
+
+class Farm(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    lat_e6: Annotated[int, Field(ge=-90_000_000, le=90_000_000)]
+    lon_e6: Annotated[int, Field(ge=-180_000_000, le=180_000_000)]
+
+
+class OfferIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    offer_id: Slug | None = Field(None, description="Declare again with the same id to update.")
+    territory: Slug
+    product_id: Slug
+    quantity_per_slot: Annotated[int, Field(gt=0, le=10**9, description="Base units.")]
+    pack_size: Annotated[int, Field(gt=0, le=10**9, description="Base units per pack.")]
+    price_cents: Annotated[int, Field(gt=0, le=10**7, description="Per kg, litre or piece.")]
+    window_start: date
+    window_end: date
+    organic: bool = False
+    labels: list[Slug] = []
+    farm: Farm
+    withdrawn: bool = False
+
+    @model_validator(mode="after")
+    def _window(self) -> Self:
+        if self.window_end < self.window_start:
+            raise ValueError("window_end is before window_start")
+        return self
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=OfferDeclared)
+async def declare(request: Request, offer: OfferIn,
+                  who: Annotated[Principal, Depends(principal)]) -> OfferDeclared:
+    """A producer declares (or updates, or withdraws) an offer."""
+    require(who, Role.PRODUCER)
+    deps = request.app.state.deps
+    product = deps.products.get(offer.product_id)
+    if product is None:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                            [{"loc": ["body", "product_id"], "type": "value_error",
+                              "msg": f"unknown product {offer.product_id!r}"}])
+    offer_id = offer.offer_id or f"{who.subject}-{uuid.uuid4().hex[:10]}"
+    known = deps.offers.get(offer_id)
+    if known is not None and known.producer_id != who.subject:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, f"offer {offer_id} is another producer's")
+    event = OfferDeclared(
+        offer_id=offer_id, producer_id=who.subject, territory=offer.territory,
+        product_id=offer.product_id, unit=product.unit,
+        quantity_per_slot=offer.quantity_per_slot, pack_size=offer.pack_size,
+        price_cents=offer.price_cents, window_start=offer.window_start,
+        window_end=offer.window_end, organic=offer.organic, labels=tuple(offer.labels),
+        farm_lat_e6=offer.farm.lat_e6, farm_lon_e6=offer.farm.lon_e6,
+        declared_at=deps.clock(), withdrawn=offer.withdrawn)
+    await deps.publisher.publish(OFFERS, event)
+    deps.offers.put(event)
+    return event
+
+
+@router.get("", response_model=list[OfferDeclared])
+async def offers(request: Request, who: Annotated[Principal, Depends(principal)],
+                 territory: Annotated[str | None, Query()] = None,
+                 product: Annotated[str | None, Query()] = None,
+                 on: Annotated[date | None, Query(description="Open on this day (default "
+                                                        "today, Paris time).")] = None
+                 ) -> list[OfferDeclared]:
+    """Offers open on a day: not withdrawn, within their harvest window."""
+    deps = request.app.state.deps
+    day = on or deps.clock().astimezone(UTC).astimezone(PARIS).date()
+    return sorted((o for o in deps.offers.values() if o.open_on(day)
+                   and territory in (None, o.territory) and product in (None, o.product_id)),
+                  key=lambda o: (o.territory, o.product_id, o.price_cents, o.offer_id))
