@@ -56,7 +56,6 @@ def sale(shop_id: str = "lyon-graine", number: int = 1, *, till_id: str = "t1",
                         timezone="Europe/Paris", lines=lines, payments=payments)
 
 
-
 async def records_since(settings, topic: str, since: datetime, *, key: str, expected: int,
                         timeout: float = 20.0) -> list:
     """The records of `topic` with this key written since `since`, once there are `expected`

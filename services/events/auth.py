@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from enum import StrEnum
 from typing import ClassVar
 
@@ -21,6 +20,7 @@ class Role(StrEnum):
 
 class TokenIssued(Event):
     schema_name: ClassVar[str] = "org.vivres.auth.TokenIssued"
+    time_field: ClassVar[str] = "issued_at"
 
     token_sha256: str
     role: Role
@@ -36,7 +36,3 @@ class TokenIssued(Event):
     @property
     def event_source(self) -> str:
         return "/auth/tokens"
-
-    @property
-    def event_time(self) -> datetime:
-        return self.issued_at

@@ -18,10 +18,15 @@ class Event(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", use_enum_values=False)
 
     schema_name: ClassVar[str]  # the Avro full name, e.g. "org.vivres.sales.SaleRecorded"
+    id_field: ClassVar[str | None] = None  # the field that is the stable id, when one is
+    time_field: ClassVar[str]  # the field that says when it happened
 
     @property
     def event_id(self) -> str:
-        raise NotImplementedError
+        """The stable id: a repeat of the same fact has the same id."""
+        if self.id_field is None:
+            raise NotImplementedError(f"{type(self).__name__} must define its event_id")
+        return str(getattr(self, self.id_field))
 
     @property
     def event_source(self) -> str:
@@ -29,7 +34,7 @@ class Event(BaseModel):
 
     @property
     def event_time(self) -> datetime:
-        raise NotImplementedError
+        return getattr(self, self.time_field)
 
     def to_avro(self) -> dict[str, Any]:
         """The record as fastavro writes it (enums as their symbols, times as aware datetimes)."""

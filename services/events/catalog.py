@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import ClassVar
 
 from pydantic import AwareDatetime
@@ -18,6 +17,7 @@ def code_key(shop_id: str, code_kind: CodeKind, code: str) -> str:
 
 class ProductDefined(Event):
     schema_name: ClassVar[str] = "org.vivres.catalog.ProductDefined"
+    time_field: ClassVar[str] = "defined_at"
 
     product_id: str
     name: str
@@ -35,13 +35,10 @@ class ProductDefined(Event):
     def event_source(self) -> str:
         return "/catalog/products"
 
-    @property
-    def event_time(self) -> datetime:
-        return self.defined_at
-
 
 class TillCodeMapped(Event):
     schema_name: ClassVar[str] = "org.vivres.catalog.TillCodeMapped"
+    time_field: ClassVar[str] = "mapped_at"
 
     shop_id: str
     code: str
@@ -61,13 +58,10 @@ class TillCodeMapped(Event):
     def event_source(self) -> str:
         return f"/shops/{self.shop_id}/catalog"
 
-    @property
-    def event_time(self) -> datetime:
-        return self.mapped_at
-
 
 class TillCodeUnmapped(Event):
     schema_name: ClassVar[str] = "org.vivres.catalog.TillCodeUnmapped"
+    time_field: ClassVar[str] = "first_seen_at"
 
     shop_id: str
     code: str
@@ -87,7 +81,3 @@ class TillCodeUnmapped(Event):
     @property
     def event_source(self) -> str:
         return f"/shops/{self.shop_id}/catalog"
-
-    @property
-    def event_time(self) -> datetime:
-        return self.first_seen_at

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from enum import StrEnum
 from typing import ClassVar
 
@@ -72,6 +71,7 @@ def ticket_id(shop_id: str, till_id: str, ticket_number: int) -> str:
 
 
 class _TillTicket(Event):
+    time_field: ClassVar[str] = "occurred_at"
     shop_id: str
     till_id: str
     ticket_number: int
@@ -82,36 +82,26 @@ class _TillTicket(Event):
     def event_source(self) -> str:
         return f"/shops/{self.shop_id}/tills/{self.till_id}"
 
-    @property
-    def event_time(self) -> datetime:
-        return self.occurred_at
-
 
 class SaleRecorded(_TillTicket):
     """A till ticket as recorded."""
 
     schema_name: ClassVar[str] = "org.vivres.sales.SaleRecorded"
+    id_field: ClassVar[str | None] = "ticket_id"
 
     ticket_id: str
     lines: tuple[SaleLine, ...]
     payments: tuple[Payment, ...]
-
-    @property
-    def event_id(self) -> str:
-        return self.ticket_id
 
 
 class SaleRefunded(_TillTicket):
     """A refund ticket correcting an earlier sale."""
 
     schema_name: ClassVar[str] = "org.vivres.sales.SaleRefunded"
+    id_field: ClassVar[str | None] = "refund_id"
 
     refund_id: str
     original_ticket_id: str
     reason: str | None = None
     lines: tuple[RefundLine, ...]
     payments: tuple[RefundPayment, ...]
-
-    @property
-    def event_id(self) -> str:
-        return self.refund_id

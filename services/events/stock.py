@@ -54,66 +54,45 @@ class _ShopEvent(Event):
 
 class StockCounted(_ShopEvent):
     schema_name: ClassVar[str] = "org.vivres.stock.StockCounted"
+    time_field: ClassVar[str] = "counted_at"
+    id_field: ClassVar[str | None] = "count_id"
     count_id: str
     quantity: int
     unit: QuantityUnit
     counted_at: AwareDatetime
 
-    @property
-    def event_id(self) -> str:
-        return self.count_id
-
-    @property
-    def event_time(self) -> datetime:
-        return self.counted_at
-
 
 class WasteRecorded(_ShopEvent):
     schema_name: ClassVar[str] = "org.vivres.stock.WasteRecorded"
+    time_field: ClassVar[str] = "recorded_at"
+    id_field: ClassVar[str | None] = "waste_id"
     waste_id: str
     quantity: int
     unit: QuantityUnit
     reason: str
     recorded_at: AwareDatetime
 
-    @property
-    def event_id(self) -> str:
-        return self.waste_id
-
-    @property
-    def event_time(self) -> datetime:
-        return self.recorded_at
-
 
 class DeliveryReceived(_ShopEvent):
     schema_name: ClassVar[str] = "org.vivres.stock.DeliveryReceived"
+    time_field: ClassVar[str] = "received_at"
+    id_field: ClassVar[str | None] = "delivery_id"
     delivery_id: str
     quantity: int
     unit: QuantityUnit
     order_id: str | None = None
     received_at: AwareDatetime
 
-    @property
-    def event_id(self) -> str:
-        return self.delivery_id
-
-    @property
-    def event_time(self) -> datetime:
-        return self.received_at
-
 
 class ReorderPointSet(_ShopEvent):
     schema_name: ClassVar[str] = "org.vivres.stock.ReorderPointSet"
+    time_field: ClassVar[str] = "set_at"
     reorder_point: int
     set_at: AwareDatetime
 
     @property
     def event_id(self) -> str:
         return f"reorder/{level_key(self.shop_id, self.product_id)}/{_ms(self.set_at)}"
-
-    @property
-    def event_time(self) -> datetime:
-        return self.set_at
 
 
 class SourcePosition(BaseModel):
@@ -126,6 +105,7 @@ class SourcePosition(BaseModel):
 
 class StockLevelRecorded(_ShopEvent):
     schema_name: ClassVar[str] = "org.vivres.stock.StockLevelRecorded"
+    time_field: ClassVar[str] = "updated_at"
     on_hand: int
     reorder_point: int
     status: StockStatus
@@ -141,13 +121,10 @@ class StockLevelRecorded(_ShopEvent):
         newest = max((p.offset for p in self.positions), default=0)
         return f"level/{self.level_key}/{_ms(self.updated_at)}/{newest}"
 
-    @property
-    def event_time(self) -> datetime:
-        return self.updated_at
-
 
 class StockChanged(_ShopEvent):
     schema_name: ClassVar[str] = "org.vivres.stock.StockChanged"
+    time_field: ClassVar[str] = "occurred_at"
     movement_id: str
     kind: MovementKind
     delta: int
@@ -159,13 +136,10 @@ class StockChanged(_ShopEvent):
     def event_id(self) -> str:
         return f"stock/{self.movement_id}"
 
-    @property
-    def event_time(self) -> datetime:
-        return self.occurred_at
-
 
 class StockAlerted(_ShopEvent):
     schema_name: ClassVar[str] = "org.vivres.stock.StockAlerted"
+    time_field: ClassVar[str] = "occurred_at"
     alert: AlertKind
     previous: StockStatus
     status: StockStatus
@@ -178,7 +152,3 @@ class StockAlerted(_ShopEvent):
     def event_id(self) -> str:
         cause = self.movement_id or str(_ms(self.occurred_at))
         return f"alert/{level_key(self.shop_id, self.product_id)}/{cause}/{self.alert.value}"
-
-    @property
-    def event_time(self) -> datetime:
-        return self.occurred_at

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import ClassVar
 
 from pydantic import AwareDatetime
@@ -13,6 +13,7 @@ from services.events.sales import QuantityUnit
 
 class OfferDeclared(Event):
     schema_name: ClassVar[str] = "org.vivres.supply.OfferDeclared"
+    time_field: ClassVar[str] = "declared_at"
 
     offer_id: str
     producer_id: str
@@ -42,7 +43,3 @@ class OfferDeclared(Event):
     @property
     def event_source(self) -> str:
         return f"/producers/{self.producer_id}/offers"
-
-    @property
-    def event_time(self) -> datetime:
-        return self.declared_at

@@ -24,7 +24,6 @@ from services.simulator.territories import SHOP_BY_ID, SHOPS, TERRITORIES, Shop
 DEMO_TOKENS = Path(".vivres/demo-tokens.json")
 
 
-
 def _speed(_ctx: click.Context, _param: click.Parameter, value: str) -> float | None:
     if value.strip().lower() in ("fast", "rapide"):
         return None

@@ -245,4 +245,3 @@ def main() -> None:
     from services.bus.platform import run_service
 
     run_service(serve, "stock")
-
