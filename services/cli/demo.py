@@ -1,4 +1,5 @@
-"""`vivres demo seed`: the demo territory's tokens, catalog and till-code mappings, once.
+"""`vivres demo seed`: the demo territory's tokens, catalog, till-code mappings and a first
+shelf count per shop and product, once.
 
 Tokens go to `.vivres/demo-tokens.json` (the simulator and `vivres import sales` read it);
 running it again reuses them. About one till code in twenty is left unmapped on purpose, so the
@@ -16,7 +17,7 @@ from pathlib import Path
 import click
 
 from services.auth.tokens import digest, issue
-from services.bus.catalog import MAPPINGS, PRODUCTS, TOKENS
+from services.bus.catalog import MAPPINGS, PRODUCTS, STOCK_COUNTS, STOCK_LEVELS, TOKENS
 from services.bus.publisher import open_publisher
 from services.bus.registry import SchemaRegistry
 from services.bus.settings import BusSettings
@@ -24,10 +25,13 @@ from services.bus.table import TableView
 from services.cli.messages import t
 from services.events.auth import Role
 from services.events.catalog import ProductDefined, TillCodeMapped, code_key
+from services.events.sales import QuantityUnit
+from services.events.stock import StockCounted, level_key
 from services.simulator.territories import PRODUCTS as DEMO_PRODUCTS
 from services.simulator.territories import SHOPS, till_code
 
 DEMO_TOKENS = Path(".vivres/demo-tokens.json")
+INITIAL_STOCK = {QuantityUnit.GRAM: 8_000, QuantityUnit.MILLILITRE: 6_000, QuantityUnit.PIECE: 24}
 DEMO_PRODUCERS = ("ferme-des-quatre-vents", "gaec-du-vallon", "maraichers-de-la-durance",
                   "fournil-de-la-croix-rousse", "jardins-de-cocagne-toulouse")
 
@@ -61,6 +65,7 @@ async def _seed(settings: BusSettings, path: Path) -> tuple[dict, int]:
             TableView(settings, registry, TOKENS) as known_tokens, \
             TableView(settings, registry, PRODUCTS) as known_products, \
             TableView(settings, registry, MAPPINGS) as known_mappings, \
+            TableView(settings, registry, STOCK_LEVELS) as known_levels, \
             open_publisher(settings) as publisher:
         previous = _read(path)
 
@@ -99,6 +104,15 @@ async def _seed(settings: BusSettings, path: Path) -> tuple[dict, int]:
                 await publisher.enqueue(MAPPINGS, TillCodeMapped(
                     shop_id=shop.id, code=code, code_kind=kind, product_id=product.id,
                     mapped_at=now))
+                created += 1
+        for shop in SHOPS:  # a first shelf count, so the demo's stock starts from something
+            for product in DEMO_PRODUCTS:
+                if known_levels.get(level_key(shop.id, product.id)) is not None:
+                    continue
+                await publisher.enqueue(STOCK_COUNTS, StockCounted(
+                    count_id=f"demo-initial/{shop.id}/{product.id}", shop_id=shop.id,
+                    product_id=product.id, quantity=INITIAL_STOCK[product.unit],
+                    unit=product.unit, counted_at=now))
                 created += 1
         await publisher.settle()
     return tokens, created
