@@ -57,9 +57,10 @@ def sale(shop_id: str = "lyon-graine", number: int = 1, *, till_id: str = "t1",
 
 
 async def records_since(settings, topic: str, since: datetime, *, key: str, expected: int,
-                        timeout: float = 20.0) -> list:
+                        timeout: float = 45.0) -> list:
     """The records of `topic` with this key written since `since`, once there are `expected`
-    of them; then half a second more, so that an unexpected extra one is seen too."""
+    of them; then half a second more, so that an unexpected extra one is seen too. (The
+    deadline allows for a consumer-group rebalance when test modules hand over.)"""
     from aiokafka import AIOKafkaConsumer
 
     from services.bus.admin import partitions_of

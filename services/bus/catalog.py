@@ -125,10 +125,21 @@ STOCK_ALERTS = Topic(name="stock.alerts", event=EVENT_TYPES["org.vivres.stock.St
 OFFERS = _compacted("supply.offers", EVENT_TYPES["org.vivres.supply.OfferDeclared"],
                     "offer_id", "Producers' offers (compacted: the newest per offer is the offer).")
 
+NEEDS = Topic(name="orders.needs", event=EVENT_TYPES["org.vivres.orders.NeedStated"],
+              key="territory", doc="Shops' needs per product and delivery slot.")
+ORDER_COMMANDS = Topic(name="orders.commands",
+                       event=EVENT_TYPES["org.vivres.orders.OrderCommanded"], key="territory",
+                       doc="Requests to the orders service: consolidate, confirm, refuse, ...")
+# Written from partition p of the territory-keyed inputs to partition p.
+ORDERS = Topic(name="orders.orders", event=EVENT_TYPES["org.vivres.orders.OrderRecorded"],
+               key="order_id", cleanup="compact",
+               extra_config={"min.compaction.lag.ms": "0", "segment.ms": str(DAY_MS)},
+               doc="Pooled orders as they stand (compacted), with the grid's explanation.")
+
 TOPICS: tuple[Topic, ...] = (
     SALES_SUBMITTED, REFUNDS_SUBMITTED, SALES, REFUNDS, PRODUCTS, MAPPINGS, UNMAPPED, TOKENS,
     STOCK_COUNTS, STOCK_WASTE, STOCK_DELIVERIES, REORDER_POINTS, STOCK_LEVELS, STOCK_CHANGES,
-    STOCK_ALERTS, OFFERS,
+    STOCK_ALERTS, OFFERS, NEEDS, ORDER_COMMANDS, ORDERS,
 )
 
 

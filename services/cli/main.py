@@ -132,15 +132,17 @@ def dlq_replay(topic: str) -> None:
 
 
 @main.command("serve")
-@click.argument("service", type=click.Choice(["gateway", "ingest", "stock"]))
+@click.argument("service", type=click.Choice(["gateway", "ingest", "stock", "orders"]))
 def serve(service: str) -> None:
-    """Lance un service : passerelle HTTP, ingestion des ventes, stocks."""
+    """Lance un service : passerelle HTTP, ingestion des ventes, stocks, commandes groupées."""
     if service == "gateway":
         from services.gateway.main import main as run
     elif service == "ingest":
         from services.sales.ingest import main as run
-    else:
+    elif service == "stock":
         from services.stock.service import main as run
+    else:
+        from services.orders.service import main as run
     run()
 
 

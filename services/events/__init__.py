@@ -7,6 +7,7 @@ from services.events.auth import TokenIssued
 from services.events.base import Event
 from services.events.catalog import ProductDefined, TillCodeMapped, TillCodeUnmapped
 from services.events.sales import SaleRecorded, SaleRefunded
+from services.events.orders import NeedStated, OrderCommanded, OrderRecorded
 from services.events.supply import OfferDeclared
 from services.events.stock import (
     DeliveryReceived,
@@ -22,7 +23,8 @@ EVENT_TYPES: dict[str, type[Event]] = {
     model.schema_name: model
     for model in (SaleRecorded, SaleRefunded, ProductDefined, TillCodeMapped, TillCodeUnmapped,
                   TokenIssued, StockCounted, WasteRecorded, DeliveryReceived, ReorderPointSet,
-                  StockLevelRecorded, StockChanged, StockAlerted, OfferDeclared)
+                  StockLevelRecorded, StockChanged, StockAlerted, OfferDeclared, NeedStated,
+                  OrderCommanded, OrderRecorded)
 }
 
 __all__ = ["EVENT_TYPES", "Event"]

@@ -12,7 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from services.bus.publisher import Publisher
-from services.gateway import availability, catalog, sales, stock
+from services.gateway import availability, catalog, orders, sales, stock
 
 
 @dataclass
@@ -26,6 +26,7 @@ class GatewayDeps:
     unmapped: Any
     stock: Any  # TableView[StockLevelRecorded]
     offers: Any  # TableView[OfferDeclared]
+    orders: Any  # TableView[OrderRecorded]
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
 
@@ -53,6 +54,7 @@ def create_app(deps: GatewayDeps) -> FastAPI:
     app.include_router(catalog.router)
     app.include_router(stock.router)
     app.include_router(availability.router)
+    app.include_router(orders.router)
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> JSONResponse:

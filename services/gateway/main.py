@@ -11,7 +11,15 @@ from contextlib import asynccontextmanager
 
 import uvicorn
 
-from services.bus.catalog import MAPPINGS, OFFERS, PRODUCTS, STOCK_LEVELS, TOKENS, UNMAPPED
+from services.bus.catalog import (
+    MAPPINGS,
+    OFFERS,
+    ORDERS,
+    PRODUCTS,
+    STOCK_LEVELS,
+    TOKENS,
+    UNMAPPED,
+)
 from services.bus.logging import configure_logging
 from services.bus.platform import Platform
 from services.bus.settings import BusSettings
@@ -29,8 +37,10 @@ async def gateway_deps(platform: Platform) -> AsyncIterator[GatewayDeps]:
             TableView(settings, registry, MAPPINGS) as mappings, \
             TableView(settings, registry, UNMAPPED) as unmapped, \
             TableView(settings, registry, STOCK_LEVELS) as stock, \
-            TableView(settings, registry, OFFERS) as offers:
-        yield GatewayDeps(platform.publisher, tokens, products, mappings, unmapped, stock, offers)
+            TableView(settings, registry, OFFERS) as offers, \
+            TableView(settings, registry, ORDERS) as orders:
+        yield GatewayDeps(platform.publisher, tokens, products, mappings, unmapped, stock,
+                          offers, orders)
 
 
 async def serve(settings: BusSettings, host: str, port: int) -> None:

@@ -183,9 +183,15 @@ class StockService:
                 yield Movement(f"{event.event_id}#{line.line_number}", event.shop_id, product,
                                kind, line.quantity, event.occurred_at,
                                SourcePosition(*base, index))
+        elif isinstance(event, DeliveryReceived):
+            # Its own id is its position: a delivery sent twice (the orders service may resend
+            # after a crash) is counted once, wherever the copy lands.
+            yield Movement(event.event_id, event.shop_id, event.product_id,
+                           MovementKind.DELIVERY, event.quantity, event.event_time,
+                           SourcePosition(f"delivery:{event.delivery_id}", 0, 0, 0))
         else:
-            kind = {StockCounted: MovementKind.COUNT, WasteRecorded: MovementKind.WASTE,
-                    DeliveryReceived: MovementKind.DELIVERY}[type(event)]
+            kind = {StockCounted: MovementKind.COUNT, WasteRecorded: MovementKind.WASTE}[
+                type(event)]
             yield Movement(event.event_id, event.shop_id, event.product_id, kind,
                            event.quantity, event.event_time, SourcePosition(*base, 0))
 

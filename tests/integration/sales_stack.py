@@ -5,11 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import signal
 import socket
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import uvicorn
 
@@ -23,6 +28,44 @@ from services.gateway.app import GatewayDeps, create_app
 from services.gateway.main import gateway_deps
 from services.sales.ingest import GROUP, SalesIngest
 from tests.support import eventually
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class ServiceProcess:
+    """`vivres serve NAME` as a child process, which a test can SIGKILL and start again."""
+
+    def __init__(self, name: str, settings: BusSettings, log_path: Path) -> None:
+        self.name = name
+        self.env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
+                    "SCHEMA_REGISTRY_URL": settings.schema_registry_url,
+                    "VIVRES_METRICS_PORT": "0", "VIVRES_SESSION_TIMEOUT_MS": "6000"}
+        self.log_path = log_path
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "services.cli.main", "serve", self.name], cwd=ROOT,
+                env=self.env, stdout=log, stderr=subprocess.STDOUT)
+
+    def kill(self) -> None:
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=30)
+
+    def restart(self) -> None:
+        """SIGKILL, then start again: the new process reads the reference tables (mappings,
+        products, offers) to their end before it consumes anything."""
+        self.kill()
+        self.start()
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.kill()
 
 
 def free_port() -> int:

@@ -4,10 +4,6 @@ SIGKILL in the middle of a stream changes no final level."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -29,46 +25,11 @@ from services.events.sales import SaleRecorded
 from services.events.stock import DeliveryReceived, StockCounted, WasteRecorded
 from services.stock import ledger
 from services.stock.service import GROUP, INPUTS
-from tests.integration.sales_stack import running_sales_stack
+from tests.integration.sales_stack import ServiceProcess, running_sales_stack
 from tests.support import consumed_to_end, eventually, records_since
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
-
-
-class StockProcess:
-    """`vivres serve stock` as a child process, which a test can SIGKILL and start again."""
-
-    def __init__(self, settings, log_path: Path) -> None:
-        self.env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
-                    "SCHEMA_REGISTRY_URL": settings.schema_registry_url,
-                    "VIVRES_METRICS_PORT": "0", "VIVRES_SESSION_TIMEOUT_MS": "6000"}
-        self.log_path = log_path
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "services.cli.main", "serve", "stock"], cwd=ROOT,
-                env=self.env, stdout=log, stderr=subprocess.STDOUT)
-
-    def kill(self) -> None:
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(timeout=30)
-
-    def restart(self) -> None:
-        """SIGKILL, then start again: the new process reads the reference tables (mappings,
-        products) to their end before it consumes anything."""
-        self.kill()
-        self.start()
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.kill()
 
 
 @pytest.fixture(scope="module")
@@ -78,8 +39,8 @@ async def stack(settings):
 
 
 @pytest.fixture(scope="module")
-def stock_process(settings, tmp_path_factory) -> Iterator[StockProcess]:
-    process = StockProcess(settings, tmp_path_factory.mktemp("stock") / "stock.log")
+def stock_process(settings, tmp_path_factory) -> Iterator[ServiceProcess]:
+    process = ServiceProcess("stock", settings, tmp_path_factory.mktemp("stock") / "stock.log")
     process.start()
     try:
         yield process

@@ -1,0 +1,142 @@
+"""Pooled orders: shops state needs, the hub consolidates a delivery slot, producers confirm or
+refuse and ship, the hub receives and dispatches, shops receive their part."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.auth.tokens import Principal
+from services.bus.catalog import NEEDS, ORDER_COMMANDS
+from services.events.auth import Role
+from services.events.orders import (
+    ActorRole,
+    NeedStated,
+    OrderAction,
+    OrderCommanded,
+    OrderRecorded,
+)
+from services.gateway.auth import principal, require, require_shop_or_staff
+from services.gateway.availability import Farm, Slug
+
+router = APIRouter(tags=["orders"])
+ACTIONS: dict[str, tuple[OrderAction, ActorRole]] = {
+    "confirm": (OrderAction.CONFIRM, ActorRole.PRODUCER),
+    "refuse": (OrderAction.REFUSE, ActorRole.PRODUCER),
+    "ship": (OrderAction.SHIP, ActorRole.PRODUCER),
+    "receive-at-hub": (OrderAction.RECEIVE_AT_HUB, ActorRole.HUB),
+    "dispatch": (OrderAction.DISPATCH, ActorRole.HUB),
+    "receive": (OrderAction.RECEIVE_AT_SHOP, ActorRole.SHOP),
+    "cancel": (OrderAction.CANCEL, ActorRole.HUB),
+}
+
+
+class NeedIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    need_id: Slug | None = Field(None, description="State it again with the same id: once.")
+    shop_id: Annotated[str, Field(min_length=1, max_length=64)]
+    territory: Slug
+    product_id: Slug
+    quantity: Annotated[int, Field(gt=0, le=10**9, description="The product's base unit.")]
+    delivery_slot: date
+
+
+class ConsolidateIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    territory: Slug
+    delivery_slot: date
+    hub: Farm = Field(description="Where the hub is: the grid measures locality from it.")
+
+
+class ActionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: Annotated[str, Field(max_length=500)] | None = None
+
+
+class Accepted(BaseModel):
+    id: str
+
+
+@router.post("/v1/needs", status_code=status.HTTP_202_ACCEPTED, response_model=Accepted)
+async def state_need(request: Request, need: NeedIn,
+                     who: Annotated[Principal, Depends(principal)]) -> Accepted:
+    """A shop states what it needs for a delivery slot."""
+    require(who, Role.SHOP)
+    require_shop_or_staff(who, need.shop_id)
+    deps = request.app.state.deps
+    product = deps.products.get(need.product_id)
+    if product is None:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                            [{"loc": ["body", "product_id"], "type": "value_error",
+                              "msg": f"unknown product {need.product_id!r}"}])
+    event = NeedStated(need_id=need.need_id or f"need-{uuid.uuid4().hex}", shop_id=need.shop_id,
+                       territory=need.territory, product_id=need.product_id,
+                       quantity=need.quantity, unit=product.unit,
+                       delivery_slot=need.delivery_slot, stated_at=deps.clock())
+    await deps.publisher.publish(NEEDS, event)
+    return Accepted(id=event.need_id)
+
+
+@router.post("/v1/orders/consolidate", status_code=status.HTTP_202_ACCEPTED,
+             response_model=Accepted)
+async def consolidate(request: Request, body: ConsolidateIn,
+                      who: Annotated[Principal, Depends(principal)]) -> Accepted:
+    """The hub pools a slot's needs into one order per producer, chosen with the grid."""
+    require(who, Role.HUB)
+    deps = request.app.state.deps
+    event = OrderCommanded(command_id=f"cmd-{uuid.uuid4().hex}", territory=body.territory,
+                           action=OrderAction.CONSOLIDATE, delivery_slot=body.delivery_slot,
+                           actor_role=ActorRole.HUB, actor_id=body.territory,
+                           hub_lat_e6=body.hub.lat_e6, hub_lon_e6=body.hub.lon_e6,
+                           commanded_at=deps.clock())
+    await deps.publisher.publish(ORDER_COMMANDS, event)
+    return Accepted(id=event.command_id)
+
+
+@router.post("/v1/orders/{order_id:path}/{action}", status_code=status.HTTP_202_ACCEPTED,
+             response_model=Accepted)
+async def act(request: Request, order_id: str,
+              action: Literal["confirm", "refuse", "ship", "receive-at-hub", "dispatch",
+                              "receive", "cancel"],
+              who: Annotated[Principal, Depends(principal)],
+              body: ActionIn | None = None) -> Accepted:
+    """Move an order on: each role may do its own steps on its own orders only."""
+    deps = request.app.state.deps
+    order = deps.orders.get(order_id)
+    if order is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no order {order_id}")
+    kind, role = ACTIONS[action]
+    if who.role.value != role.value or not _owns(who, order):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, f"a {who.role.value} token cannot "
+                                                       f"{action} order {order_id}")
+    actor_id = order.territory if role is ActorRole.HUB else who.subject
+    event = OrderCommanded(command_id=f"cmd-{uuid.uuid4().hex}", territory=order.territory,
+                           action=kind, order_id=order_id, actor_role=role, actor_id=actor_id,
+                           reason=body.reason if body else None, commanded_at=deps.clock())
+    await deps.publisher.publish(ORDER_COMMANDS, event)
+    return Accepted(id=event.command_id)
+
+
+def _owns(who: Principal, order: OrderRecorded) -> bool:
+    if who.role is Role.HUB:
+        return True
+    if who.role is Role.PRODUCER:
+        return who.subject == order.producer_id
+    shops = {part.shop_id for line in order.lines for part in line.parts}
+    return who.role is Role.SHOP and who.subject in shops
+
+
+@router.get("/v1/orders", response_model=list[OrderRecorded])
+async def list_orders(request: Request, who: Annotated[Principal, Depends(principal)],
+                      territory: Annotated[str | None, Query()] = None,
+                      slot: Annotated[date | None, Query()] = None) -> list[OrderRecorded]:
+    """Orders as they stand, with the grid's explanation: each sees only its own."""
+    require(who, Role.HUB, Role.OPERATOR, Role.PRODUCER, Role.SHOP)
+    orders = request.app.state.deps.orders.values()
+    return sorted((o for o in orders if (who.role is Role.OPERATOR or _owns(who, o))
+                   and territory in (None, o.territory) and slot in (None, o.delivery_slot)),
+                  key=lambda o: o.order_id)
