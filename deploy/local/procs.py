@@ -8,8 +8,8 @@
                       (with --stop-stack, Kafka and the registry too)
 
 Each `[[service]]` there has a name, a command (run from the repository root with .venv/bin on
-the PATH), optionally the URL people open, and `follow = true` to show its output under
-`run`. Standard library only, like stack.py.
+the PATH), optionally the URL people open, `follow = true` to show its output under `run`,
+and `oneshot = true` for a task that ends by itself. Standard library only, like stack.py.
 """
 
 from __future__ import annotations
@@ -71,7 +71,8 @@ def up() -> int:
     deadline = time.monotonic() + STARTUP_GRACE_S
     while started and time.monotonic() < deadline:
         time.sleep(0.2)
-    failed = [name for name, proc in started if proc.pid() is None]
+    oneshot = {e["name"] for e in services() if e.get("oneshot")}
+    failed = [name for name, proc in started if proc.pid() is None and name not in oneshot]
     for name in failed:
         say(f"{name} exited at start-up; see {server(name).console}")
     return 1 if failed else 0
@@ -113,7 +114,8 @@ def run(stop_stack: bool = False) -> int:
             time.sleep(0.5)
             for follow in followed:
                 follow.echo()
-            dead = [e["name"] for e in services() if server(e["name"]).pid() is None]
+            dead = [e["name"] for e in services()
+                    if not e.get("oneshot") and server(e["name"]).pid() is None]
             if dead:
                 names = ", ".join(dead)
                 say(_(f"arrêt inattendu : {names} ; voir .vivres/services/*/console.log",

@@ -28,12 +28,12 @@ from services.events.catalog import ProductDefined, TillCodeMapped, code_key
 from services.events.sales import QuantityUnit
 from services.events.stock import StockCounted, level_key
 from services.simulator.territories import PRODUCTS as DEMO_PRODUCTS
+from services.simulator.supply import PRODUCERS as SUPPLY_PRODUCERS
 from services.simulator.territories import SHOPS, till_code
 
 DEMO_TOKENS = Path(".vivres/demo-tokens.json")
 INITIAL_STOCK = {QuantityUnit.GRAM: 8_000, QuantityUnit.MILLILITRE: 6_000, QuantityUnit.PIECE: 24}
-DEMO_PRODUCERS = ("ferme-des-quatre-vents", "gaec-du-vallon", "maraichers-de-la-durance",
-                  "fournil-de-la-croix-rousse", "jardins-de-cocagne-toulouse")
+DEMO_PRODUCERS = tuple(producer.id for producer in SUPPLY_PRODUCERS)
 
 
 def left_unmapped(shop_id: str, product_id: str) -> bool:

@@ -144,6 +144,13 @@ CATALOG: dict[str, dict[str, str]] = {
         "en": "Demo ready: tokens for {shops} shops and {producers} producers, plus hub, "
               "committee and operator, in {path}; {created} catalog items created.",
     },
+    "simulate.supply_done": {
+        "fr": "Semaine d'achats groupés (livraison du {slot}) : {offers} offres, {needs} besoins, "
+              "{orders} commandes dont {refused} refusées puis réattribuées, {received} "
+              "réceptions en épicerie.",
+        "en": "Pooled-buying week (delivery {slot}): {offers} offers, {needs} needs, {orders} "
+              "orders, {refused} refused and re-allocated, {received} receipts at shops.",
+    },
     "unreachable": {
         "fr": "Impossible de joindre {what} : {error}",
         "en": "Cannot reach {what}: {error}",

@@ -54,11 +54,16 @@ def _speed(_ctx: click.Context, _param: click.Parameter, value: str) -> float | 
 @click.option("--dry-run", is_flag=True, help="Résumer ce qui serait envoyé, sans rien envoyer.")
 @click.option("--live", is_flag=True, help="Afficher chaque envoi accepté, au lieu d'une barre "
               "de progression.")
+@click.option("--supply", is_flag=True, help="Simuler plutôt une semaine d'achats groupés : "
+              "offres des producteurs, besoins des épiceries, commandes jusqu'à réception.")
 def simulate(seed: int, start: datetime | None, days: int, territories: tuple[str, ...],
              speed: float | None, url: str, tokens_path: Path, dry_run: bool,
-             live: bool) -> None:
+             live: bool, supply: bool) -> None:
     """Simule les ventes des épiceries de Territoires à VivreS et les envoie à la passerelle."""
     today = datetime.now(ZoneInfo("Europe/Paris")).date()
+    if supply:
+        _supply_week(tokens_path, url, seed, today, territories)
+        return
     first = start.date() if start else today - timedelta(days=14)
     shops = [s for s in SHOPS if not territories or s.territory in territories]
     if dry_run:
@@ -110,6 +115,23 @@ def _send(uploads: list[model.Upload], tokens: dict[str, str], url: str,
             f"{shop} ({count})" for shop, count in sorted(summary.errors_by_shop.items()))),
             err=True)
         sys.exit(1)
+
+
+def _supply_week(tokens_path: Path, url: str, seed: int, today, territories) -> None:
+    from services.bus.logging import configure_logging
+    from services.simulator import supply
+    from services.simulator.runner import run_supply_week
+
+    configure_logging("WARNING", "console")
+    try:
+        tokens = json.loads(tokens_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise click.UsageError(t("simulate.tokens.missing_file", path=tokens_path,
+                                 error=err)) from None
+    slot = supply.next_slot(today)
+    counts = asyncio.run(run_supply_week(tokens, url, slot, seed, click.echo,
+                                         territories=territories or None))
+    click.echo(t("simulate.supply_done", slot=slot, **counts))
 
 
 def _echo_upload(upload: model.Upload) -> None:

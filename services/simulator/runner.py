@@ -8,7 +8,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Protocol
 
 import httpx
@@ -148,3 +148,109 @@ async def _post(upload: Upload, tokens: dict[str, str],
 def _count_error(summary: RunSummary, shop: str) -> None:
     summary.errors += 1
     summary.errors_by_shop[shop] = summary.errors_by_shop.get(shop, 0) + 1
+
+
+TERMINAL = {"RECEIVED_AT_SHOP", "REFUSED", "CANCELLED"}
+
+
+async def run_supply_week(tokens: dict, base_url: str, slot: date, seed: int,
+                          echo: Callable[[str], None], *, deadline_s: float = 180.0,
+                          territories: Iterable[str] | None = None) -> dict[str, int]:
+    """A week of pooled buying against the gateway: offers, needs, consolidation by each hub,
+    then every order moved on by its producer, the hub and the shops until it ends."""
+    from services.simulator import supply
+
+    wanted = set(territories or supply.HUBS)
+    counts = {"offers": 0, "needs": 0, "orders": 0, "refused": 0, "received": 0}
+    async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
+        await _gateway_ready(http, deadline_s)
+
+        async def post(token: str, path: str, body: dict) -> None:
+            response = await http.post(path, json=body,
+                                       headers={"Authorization": f"Bearer {token}"})
+            if response.status_code not in (201, 202):
+                raise GatewayError(response.status_code, response.text)
+
+        for producer in supply.PRODUCERS:
+            token = tokens.get("producers", {}).get(producer.id)
+            if token is None or producer.territory not in wanted:
+                continue
+            for offer in supply.offers(producer, slot, seed):
+                await post(token, "/v1/availability", offer)
+                counts["offers"] += 1
+        for territory in sorted(wanted):
+            for need in supply.needs(territory, slot, seed):
+                token = tokens.get("shops", {}).get(need["shop_id"])
+                if token:
+                    await post(token, "/v1/needs", need)
+                    counts["needs"] += 1
+            lat, lon = supply.HUBS[territory]
+            await post(tokens["hub"], "/v1/orders/consolidate",
+                       {"territory": territory, "delivery_slot": slot.isoformat(),
+                        "hub": {"lat_e6": lat, "lon_e6": lon}})
+        echo(f"offres {counts['offers']}, besoins {counts['needs']}, livraison {slot}")
+
+        done: set[tuple[str, str]] = set()  # (order id, step) already asked for
+        loop = asyncio.get_running_loop()
+        finish = loop.time() + deadline_s
+        while loop.time() < finish:
+            response = await http.get("/v1/orders", params={"slot": slot.isoformat()},
+                                      headers={"Authorization": f"Bearer {tokens['hub']}"})
+            orders = [o for o in response.json() if o["territory"] in wanted]
+            if orders and all(o["status"] in TERMINAL for o in orders):
+                break
+            for order in orders:
+                await _move_on(order, tokens, seed, post, done, counts, echo)
+            await asyncio.sleep(0.5)  # requests go through Kafka: look again shortly
+    return counts
+
+
+async def _gateway_ready(http: httpx.AsyncClient, deadline_s: float) -> None:
+    """Wait for the gateway (started alongside by `make run`) to answer, with a deadline."""
+    loop = asyncio.get_running_loop()
+    finish = loop.time() + deadline_s
+    while True:
+        try:
+            if (await http.get("/healthz")).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if loop.time() > finish:
+            raise SimulationFailed(RunSummary())
+        await asyncio.sleep(0.5)
+
+
+async def _move_on(order: dict, tokens: dict, seed: int, post, done: set, counts: dict,
+                   echo: Callable[[str], None]) -> None:
+    from services.simulator import supply
+
+    order_id, status = order["order_id"], order["status"]
+    producer = tokens.get("producers", {}).get(order["producer_id"])
+    shops = sorted({p["shop_id"] for line in order["lines"] for p in line["parts"]})
+    steps: list[tuple[str, str]] = []
+    if status == "ALLOCATED" and producer:
+        counts["orders"] += (order_id, "seen") not in done
+        done.add((order_id, "seen"))
+        if supply.refuses(order["producer_id"], order_id, seed):
+            steps = [(producer, "refuse")]
+            counts["refused"] += (order_id, "refuse") not in done
+        else:
+            steps = [(producer, "confirm")]
+    elif status == "CONFIRMED" and producer:
+        steps = [(producer, "ship")]
+    elif status == "SHIPPED":
+        steps = [(tokens["hub"], "receive-at-hub")]
+    elif status == "RECEIVED_AT_HUB":
+        steps = [(tokens["hub"], "dispatch")]
+    elif status == "DISPATCHED":
+        steps = [(tokens["shops"][s], "receive") for s in shops
+                 if s not in order["received_by"] and s in tokens.get("shops", {})]
+    for token, action in steps:
+        key = (order_id, f"{action}:{token[-6:]}")
+        if key in done:
+            continue
+        done.add(key)
+        await post(token, f"/v1/orders/{order_id}/{action}",
+                   {"reason": "grêle"} if action == "refuse" else {})
+        counts["received"] += action == "receive"
+        echo(f"{order_id}  {action}")
