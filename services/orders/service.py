@@ -10,15 +10,14 @@ order itself, so the stock service counts a delivery once even if it is sent twi
 
 from __future__ import annotations
 
-import asyncio
 from datetime import date, datetime
 
 import structlog
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 
 from services.bus.catalog import NEEDS, OFFERS, ORDER_COMMANDS, ORDERS, STOCK_DELIVERIES
-from services.bus.codec import AvroCodec
+from services.bus.partitions import PartitionStates, read_partition
 from services.bus.platform import Platform
 from services.bus.runtime import ErrorPolicy, Received, Reject, Route
 from services.bus.table import TableView
@@ -80,8 +79,7 @@ class OrdersService:
     def __init__(self, platform: Platform, offers: TableView[OfferDeclared]) -> None:
         self.platform = platform
         self.offers = offers
-        self.partitions: dict[int, Territories] = {}
-        self._loading: dict[int, asyncio.Future[Territories]] = {}
+        self.partitions = PartitionStates(self._load)
 
     def routes(self) -> list[Route]:
         policy = ErrorPolicy(retries=3, backoff_s=0.2, then="stop")
@@ -93,58 +91,28 @@ class OrdersService:
 
     async def on_assigned(self, assigned: set[TopicPartition]) -> None:
         for partition in {tp.partition for tp in assigned}:
-            await self._partition(partition)
+            await self.partitions.get(partition)
 
     async def on_revoked(self, revoked: set[TopicPartition]) -> None:
-        for partition in {tp.partition for tp in revoked}:
-            self.partitions.pop(partition, None)
-
-    async def _partition(self, partition: int) -> Territories:
-        if partition not in self.partitions:
-            if partition not in self._loading:
-                self._loading[partition] = asyncio.ensure_future(self._load(partition))
-            try:
-                loaded = await self._loading[partition]
-            finally:
-                self._loading.pop(partition, None)
-            self.partitions.setdefault(partition, loaded)
-        return self.partitions[partition]
+        self.partitions.forget({tp.partition for tp in revoked})
 
     async def _load(self, partition: int) -> Territories:
         """The partition's orders (compacted snapshots) and every need stated in it."""
         state = Territories()
-        async for snapshot in self._read(ORDERS, partition):
+        settings, registry = self.platform.settings, self.platform.registry
+        async for snapshot in read_partition(settings, registry, ORDERS, partition):
             order_state, commands = order_from_wire(snapshot)
             state.orders[snapshot.order_id] = order_state
             state.commands[snapshot.order_id] = commands
             state.hubs[snapshot.order_id] = Location(snapshot.hub_lat_e6, snapshot.hub_lon_e6)
-        async for need in self._read(NEEDS, partition):
+        async for need in read_partition(settings, registry, NEEDS, partition):
             state.needs[need.need_id] = need
         log.info("orders partition loaded", partition=partition, orders=len(state.orders),
                  needs=len(state.needs))
         return state
 
-    async def _read(self, topic, partition: int):
-        settings = self.platform.settings
-        codec = AvroCodec.for_topic(self.platform.registry, topic)
-        tp = TopicPartition(topic.name, partition)
-        consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers,
-                                    group_id=None, enable_auto_commit=False,
-                                    isolation_level="read_committed")
-        await consumer.start()
-        try:
-            consumer.assign([tp])
-            await consumer.seek_to_beginning(tp)
-            end = (await consumer.end_offsets([tp]))[tp]
-            while await consumer.position(tp) < end:
-                for record in (await consumer.getmany(tp, timeout_ms=500)).get(tp, []):
-                    if record.value is not None:
-                        yield topic.event.from_avro(await codec.decode(record.value))
-        finally:
-            await consumer.stop()
-
     async def handle(self, received: Received) -> None:
-        state = await self._partition(received.partition)
+        state = await self.partitions.get(received.partition)
         event = received.event
         if isinstance(event, wire.NeedStated):
             state.needs[event.need_id] = event

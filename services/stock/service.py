@@ -11,12 +11,11 @@ exact, changes and alerts at least once with stable ids.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from datetime import datetime
 
 import structlog
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 
 from services.bus.catalog import (
@@ -32,7 +31,7 @@ from services.bus.catalog import (
     STOCK_LEVELS,
     STOCK_WASTE,
 )
-from services.bus.codec import AvroCodec
+from services.bus.partitions import PartitionStates, read_partition
 from services.bus.platform import Platform
 from services.bus.runtime import ErrorPolicy, Received, Route
 from services.bus.table import TableView
@@ -65,10 +64,9 @@ class StockService:
         self.platform = platform
         self.mappings = mappings
         self.products = products
-        self.levels: dict[int, dict[Key, StockLevel]] = {}  # by input partition
+        self.levels = PartitionStates(self._read_levels)  # by input partition
         self.updated_at: dict[Key, datetime] = {}
         self._dirty: dict[int, set[Key]] = {}
-        self._loading: dict[int, asyncio.Future[dict[Key, StockLevel]]] = {}
         self.skipped = platform.metrics.counter(
             "vivres_stock_lines_skipped_total", "Ticket lines not counted in stock", ("reason",))
 
@@ -85,57 +83,29 @@ class StockService:
 
     async def on_assigned(self, assigned: set[TopicPartition]) -> None:
         for partition in {tp.partition for tp in assigned}:
-            await self._levels_of(partition)
-
-    async def _levels_of(self, partition: int) -> dict[Key, StockLevel]:
-        """The levels of a partition's shops, read once even when the assignment hook and a
-        record ask for them at the same time."""
-        if partition not in self.levels:
-            if partition not in self._loading:
-                self._loading[partition] = asyncio.ensure_future(self._read_levels(partition))
-            try:
-                loaded = await self._loading[partition]
-            finally:
-                self._loading.pop(partition, None)
-            self.levels.setdefault(partition, loaded)
-        return self.levels[partition]
+            await self.levels.get(partition)
 
     async def on_revoked(self, revoked: set[TopicPartition]) -> None:
         """Forget partitions that may move: their levels are re-read if they come back."""
-        for partition in {tp.partition for tp in revoked}:
-            self.levels.pop(partition, None)
+        partitions = {tp.partition for tp in revoked}
+        self.levels.forget(partitions)
+        for partition in partitions:
             self._dirty.pop(partition, None)
 
     async def _read_levels(self, partition: int) -> dict[Key, StockLevel]:
         """Partition p of the compacted levels, read to its end."""
-        settings = self.platform.settings
-        codec = AvroCodec.for_topic(self.platform.registry, STOCK_LEVELS)
-        tp = TopicPartition(STOCK_LEVELS.name, partition)
-        consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers,
-                                    group_id=None, enable_auto_commit=False,
-                                    isolation_level="read_committed")
-        await consumer.start()
         levels: dict[Key, StockLevel] = {}
-        try:
-            consumer.assign([tp])
-            await consumer.seek_to_beginning(tp)
-            end = (await consumer.end_offsets([tp]))[tp]
-            while await consumer.position(tp) < end:
-                for record in (await consumer.getmany(tp, timeout_ms=500)).get(tp, []):
-                    if record.value is None:
-                        continue
-                    level = StockLevelRecorded.from_avro(await codec.decode(record.value))
-                    levels[(level.shop_id, level.product_id)] = from_wire(level)
-                    self.updated_at[(level.shop_id, level.product_id)] = level.updated_at
-        finally:
-            await consumer.stop()
+        async for level in read_partition(self.platform.settings, self.platform.registry,
+                                          STOCK_LEVELS, partition):
+            levels[(level.shop_id, level.product_id)] = from_wire(level)
+            self.updated_at[(level.shop_id, level.product_id)] = level.updated_at
         log.info("stock partition loaded", partition=partition, levels=len(levels))
         return levels
 
     async def handle(self, received: Received) -> None:
         # Normally loaded by the assignment hook; loaded here if the hook failed (aiokafka
         # swallows a listener's errors).
-        levels = await self._levels_of(received.partition)
+        levels = await self.levels.get(received.partition)
         event = received.event
         if isinstance(event, ReorderPointSet):
             key = (event.shop_id, event.product_id)
@@ -163,7 +133,7 @@ class StockService:
         """Changes and alerts acknowledged, then the levels they led to written."""
         await self.platform.publisher.settle()
         for partition in {tp.partition for tp in partitions}:
-            levels = self.levels.get(partition, {})
+            levels = self.levels.loaded(partition) or {}
             for key in sorted(self._dirty.pop(partition, set())):
                 level = levels[key]
                 await self.platform.publisher.enqueue(

@@ -1,0 +1,68 @@
+"""Per-partition state for services that own partitions: read a partition of a topic to its
+end, and load each owned partition's state once."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Generic, TypeVar
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from services.bus.catalog import Topic
+from services.bus.codec import AvroCodec
+from services.bus.registry import SchemaRegistry
+from services.bus.settings import BusSettings
+from services.events.base import Event
+
+S = TypeVar("S")
+
+
+async def read_partition(settings: BusSettings, registry: SchemaRegistry, topic: Topic,
+                         partition: int) -> AsyncIterator[Event]:
+    """Every event of one partition, from its beginning to its end as of now (tombstones
+    skipped), decoded to the topic's event."""
+    codec = AvroCodec.for_topic(registry, topic)
+    tp = TopicPartition(topic.name, partition)
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers,
+                                group_id=None, enable_auto_commit=False,
+                                isolation_level="read_committed")
+    await consumer.start()
+    try:
+        consumer.assign([tp])
+        await consumer.seek_to_beginning(tp)
+        end = (await consumer.end_offsets([tp]))[tp]
+        while await consumer.position(tp) < end:
+            for record in (await consumer.getmany(tp, timeout_ms=500)).get(tp, []):
+                if record.value is not None:
+                    yield topic.event.from_avro(await codec.decode(record.value))
+    finally:
+        await consumer.stop()
+
+
+class PartitionStates(Generic[S]):
+    """The state of each owned partition, loaded once even when the assignment hook and a
+    record ask for it at the same time, and forgotten when the partition may move."""
+
+    def __init__(self, load: Callable[[int], Awaitable[S]]) -> None:
+        self._load = load
+        self._states: dict[int, S] = {}
+        self._loading: dict[int, asyncio.Future[S]] = {}
+
+    async def get(self, partition: int) -> S:
+        if partition not in self._states:
+            if partition not in self._loading:
+                self._loading[partition] = asyncio.ensure_future(self._load(partition))
+            try:
+                loaded = await self._loading[partition]
+            finally:
+                self._loading.pop(partition, None)
+            self._states.setdefault(partition, loaded)
+        return self._states[partition]
+
+    def loaded(self, partition: int) -> S | None:
+        return self._states.get(partition)
+
+    def forget(self, partitions: set[int]) -> None:
+        for partition in partitions:
+            self._states.pop(partition, None)
