@@ -77,16 +77,42 @@ async def declare(request: Request, offer: OfferIn,
     return event
 
 
-@router.get("", response_model=list[OfferDeclared])
+class OfferView(OfferDeclared):
+    """An offer as seen for one delivery day: what pooled orders already reserved of it."""
+
+    delivery_slot: date
+    reserved: int
+    remaining: int
+
+
+@router.get("", response_model=list[OfferView])
 async def offers(request: Request, who: Annotated[Principal, Depends(principal)],
                  territory: Annotated[str | None, Query()] = None,
                  product: Annotated[str | None, Query()] = None,
-                 on: Annotated[date | None, Query(description="Open on this day (default "
-                                                        "today, Paris time).")] = None
-                 ) -> list[OfferDeclared]:
-    """Offers open on a day: not withdrawn, within their harvest window."""
+                 on: Annotated[date | None, Query(description="Delivery day (default today, "
+                                                        "Paris time).")] = None
+                 ) -> list[OfferView]:
+    """Offers open on a day (not withdrawn, within their harvest window), with what the
+    active pooled orders of that day reserved of each."""
     deps = request.app.state.deps
     day = on or deps.clock().astimezone(UTC).astimezone(PARIS).date()
-    return sorted((o for o in deps.offers.values() if o.open_on(day)
-                   and territory in (None, o.territory) and product in (None, o.product_id)),
-                  key=lambda o: (o.territory, o.product_id, o.price_cents, o.offer_id))
+    reserved = _reserved(deps.orders.values(), day)
+    return [OfferView(**o.model_dump(), delivery_slot=day,
+                      reserved=reserved.get(o.offer_id, 0),
+                      remaining=max(0, o.quantity_per_slot - reserved.get(o.offer_id, 0)))
+            for o in sorted((o for o in deps.offers.values() if o.open_on(day)
+                             and territory in (None, o.territory)
+                             and product in (None, o.product_id)),
+                            key=lambda o: (o.territory, o.product_id, o.price_cents,
+                                           o.offer_id))]
+
+
+def _reserved(orders, day: date) -> dict[str, int]:
+    """Base units each offer gives to the day's orders that still stand."""
+    taken: dict[str, int] = {}
+    for order in orders:
+        if order.delivery_slot != day or order.status.value in ("REFUSED", "CANCELLED"):
+            continue
+        for line in order.lines:
+            taken[line.offer_id] = taken.get(line.offer_id, 0) + line.packs * line.pack_size
+    return taken

@@ -129,6 +129,13 @@ async def test_a_week_of_pooled_orders_from_needs_to_shelves(stack, services) ->
         assert ranked[near]["total"] > ranked[cheap]["total"]
         assert "bio" in ranked[near]["explanation"]
         assert [ln["product_id"] for ln in by_producer[cheap]["lines"]] == [apple]
+        seen = await http.get("/v1/availability", headers={"Authorization": f"Bearer {hub}"},
+                              params={"territory": territory, "product": leek,
+                                      "on": slot.isoformat()})
+        reserved = {o["offer_id"]: (o["reserved"], o["remaining"]) for o in seen.json()}
+        ordered = line["packs"] * line["pack_size"]
+        assert reserved[f"{near}-poireau"] == (ordered, 60_000 - ordered)  # orders reserve
+        assert reserved[f"{cheap}-poireau"] == (0, 60_000)
 
         # Thursday: the near farm refuses; its leeks go to the next candidate.
         await call(producer[near], f"/v1/orders/{leeks_order['order_id']}/refuse",
