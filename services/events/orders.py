@@ -42,6 +42,10 @@ class OrderStatus(StrEnum):
     CANCELLED = "CANCELLED"
 
 
+# Orders that still hold what they reserved of their offers (not refused, not cancelled).
+STANDING = frozenset(set(OrderStatus) - {OrderStatus.REFUSED, OrderStatus.CANCELLED})
+
+
 class _Part(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 

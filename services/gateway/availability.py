@@ -13,11 +13,12 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from services.auth.tokens import Principal
 from services.bus.catalog import OFFERS
 from services.events.auth import Role
+from services.events.orders import STANDING
 from services.events.supply import OfferDeclared
 from services.gateway.auth import principal, require
+from services.gateway.catalog import Slug, known_product
 
 router = APIRouter(prefix="/v1/availability", tags=["availability"])
-Slug = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9-]*$")]
 PARIS = ZoneInfo("Europe/Paris")
 
 
@@ -55,11 +56,7 @@ async def declare(request: Request, offer: OfferIn,
     """A producer declares (or updates, or withdraws) an offer."""
     require(who, Role.PRODUCER)
     deps = request.app.state.deps
-    product = deps.products.get(offer.product_id)
-    if product is None:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                            [{"loc": ["body", "product_id"], "type": "value_error",
-                              "msg": f"unknown product {offer.product_id!r}"}])
+    product = known_product(request, offer.product_id)
     offer_id = offer.offer_id or f"{who.subject}-{uuid.uuid4().hex[:10]}"
     known = deps.offers.get(offer_id)
     if known is not None and known.producer_id != who.subject:
@@ -111,7 +108,7 @@ def _reserved(orders, day: date) -> dict[str, int]:
     """Base units each offer gives to the day's orders that still stand."""
     taken: dict[str, int] = {}
     for order in orders:
-        if order.delivery_slot != day or order.status.value in ("REFUSED", "CANCELLED"):
+        if order.delivery_slot != day or order.status not in STANDING:
             continue
         for line in order.lines:
             taken[line.offer_id] = taken.get(line.offer_id, 0) + line.packs * line.pack_size

@@ -19,6 +19,16 @@ router = APIRouter(prefix="/v1/catalog", tags=["catalog"])
 Slug = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9-]*$")]
 
 
+def known_product(request: Request, product_id: str) -> ProductDefined:
+    """The catalog's product, or 422 naming `product_id` when the catalog does not know it."""
+    product = request.app.state.deps.products.get(product_id)
+    if product is None:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                            [{"loc": ["body", "product_id"], "type": "value_error",
+                              "msg": f"unknown product {product_id!r}"}])
+    return product
+
+
 class ProductIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     product_id: Slug
@@ -63,10 +73,7 @@ async def map_code(request: Request, mapping: MappingIn,
     """Map a shop's till code to a canonical product (the shop itself, the hub or an operator)."""
     require_shop_or_staff(who, mapping.shop_id)
     deps = request.app.state.deps
-    if deps.products.get(mapping.product_id) is None:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                            [{"loc": ["body", "product_id"], "type": "value_error",
-                              "msg": f"unknown product {mapping.product_id!r}"}])
+    known_product(request, mapping.product_id)
     event = TillCodeMapped(**mapping.model_dump(), mapped_at=deps.clock())
     await deps.publisher.publish(MAPPINGS, event)
     deps.mappings.put(event)

@@ -21,7 +21,8 @@ from services.events.orders import (
     OrderRecorded,
 )
 from services.gateway.auth import principal, require, require_shop_or_staff
-from services.gateway.availability import Farm, Slug
+from services.gateway.availability import Farm
+from services.gateway.catalog import Slug, known_product
 
 router = APIRouter(tags=["orders"])
 ACTIONS: dict[str, tuple[OrderAction, ActorRole]] = {
@@ -68,11 +69,7 @@ async def state_need(request: Request, need: NeedIn,
     require(who, Role.SHOP)
     require_shop_or_staff(who, need.shop_id)
     deps = request.app.state.deps
-    product = deps.products.get(need.product_id)
-    if product is None:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                            [{"loc": ["body", "product_id"], "type": "value_error",
-                              "msg": f"unknown product {need.product_id!r}"}])
+    product = known_product(request, need.product_id)
     event = NeedStated(need_id=need.need_id or f"need-{uuid.uuid4().hex}", shop_id=need.shop_id,
                        territory=need.territory, product_id=need.product_id,
                        quantity=need.quantity, unit=product.unit,

@@ -18,27 +18,28 @@ from services.events.stock import (
     WasteRecorded,
 )
 from services.gateway.auth import principal, require_shop_or_staff
+from services.gateway.catalog import known_product
+from services.sales.intake import Identifier
 
 router = APIRouter(prefix="/v1/stock", tags=["stock"])
-Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
 Quantity = Annotated[int, Field(ge=0, le=10**9, description="In the product's base unit.")]
 
 
 class _StockIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    shop_id: Id
-    product_id: Id
+    shop_id: Identifier
+    product_id: Identifier
 
 
 class CountIn(_StockIn):
     quantity: Quantity
-    count_id: Id | None = Field(None, description="Send the same id again: counted once.")
+    count_id: Identifier | None = Field(None, description="Send the same id again: counted once.")
 
 
 class WasteIn(_StockIn):
     quantity: Annotated[int, Field(gt=0, le=10**9)]
     reason: Annotated[str, Field(min_length=1, max_length=200)]
-    waste_id: Id | None = None
+    waste_id: Identifier | None = None
 
 
 class ReorderPointIn(_StockIn):
@@ -47,15 +48,6 @@ class ReorderPointIn(_StockIn):
 
 class Recorded(BaseModel):
     id: str
-
-
-def _product_unit(request: Request, product_id: str):
-    product = request.app.state.deps.products.get(product_id)
-    if product is None:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                            [{"loc": ["body", "product_id"], "type": "value_error",
-                              "msg": f"unknown product {product_id!r}"}])
-    return product.unit
 
 
 @router.get("", response_model=list[StockLevelRecorded])
@@ -82,7 +74,7 @@ async def count(request: Request, body: CountIn,
     deps = request.app.state.deps
     event = StockCounted(count_id=body.count_id or f"count-{uuid.uuid4().hex}",
                          shop_id=body.shop_id, product_id=body.product_id,
-                         quantity=body.quantity, unit=_product_unit(request, body.product_id),
+                         quantity=body.quantity, unit=known_product(request, body.product_id).unit,
                          counted_at=deps.clock())
     await deps.publisher.publish(STOCK_COUNTS, event)
     return Recorded(id=event.count_id)
@@ -96,7 +88,7 @@ async def waste(request: Request, body: WasteIn,
     deps = request.app.state.deps
     event = WasteRecorded(waste_id=body.waste_id or f"waste-{uuid.uuid4().hex}",
                           shop_id=body.shop_id, product_id=body.product_id,
-                          quantity=body.quantity, unit=_product_unit(request, body.product_id),
+                          quantity=body.quantity, unit=known_product(request, body.product_id).unit,
                           reason=body.reason, recorded_at=deps.clock())
     await deps.publisher.publish(STOCK_WASTE, event)
     return Recorded(id=event.waste_id)
@@ -108,7 +100,7 @@ async def reorder_point(request: Request, body: ReorderPointIn,
     """At or below this quantity the product shows LOW."""
     require_shop_or_staff(who, body.shop_id)
     deps = request.app.state.deps
-    _product_unit(request, body.product_id)
+    known_product(request, body.product_id)
     event = ReorderPointSet(shop_id=body.shop_id, product_id=body.product_id,
                             reorder_point=body.reorder_point, set_at=deps.clock())
     await deps.publisher.publish(REORDER_POINTS, event)

@@ -10,28 +10,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime
-from enum import StrEnum
+from services.events.orders import ActorRole, OrderStatus
 
 from services.events.sales import QuantityUnit
 from services.orders.allocation import Order
 
 
-class Status(StrEnum):
-    NEEDED = "NEEDED"
-    ALLOCATED = "ALLOCATED"
-    CONFIRMED = "CONFIRMED"
-    REFUSED = "REFUSED"
-    SHIPPED = "SHIPPED"
-    RECEIVED_AT_HUB = "RECEIVED_AT_HUB"
-    DISPATCHED = "DISPATCHED"  # stays so until every shop has received its part
-    RECEIVED_AT_SHOP = "RECEIVED_AT_SHOP"  # complete: every shop received
-    CANCELLED = "CANCELLED"
-
-
-class Role(StrEnum):
-    PRODUCER = "PRODUCER"
-    HUB = "HUB"
-    SHOP = "SHOP"
+# The contract's own enums: DISPATCHED stays until every shop has received its part;
+# RECEIVED_AT_SHOP means complete.
+Status = OrderStatus
+Role = ActorRole
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,9 +39,6 @@ from services.orders.grid import DEFAULT_WEIGHTS, GridResult, Location, Offer
 
 GROUP = "vivres-orders"
 RULES = AllocationRules(DEFAULT_WEIGHTS, tolerance_per_mille=100)
-ACTIVE = {lifecycle.Status.NEEDED, lifecycle.Status.ALLOCATED, lifecycle.Status.CONFIRMED,
-          lifecycle.Status.SHIPPED, lifecycle.Status.RECEIVED_AT_HUB, lifecycle.Status.DISPATCHED,
-          lifecycle.Status.RECEIVED_AT_SHOP}
 COMMANDS = {wire.OrderAction.CONFIRM: lifecycle.Confirm, wire.OrderAction.SHIP: lifecycle.Ship,
             wire.OrderAction.RECEIVE_AT_HUB: lifecycle.ReceiveAtHub,
             wire.OrderAction.DISPATCH: lifecycle.Dispatch,
@@ -63,13 +60,13 @@ class Territories:
         return {command for ids in self.commands.values() for command in ids}
 
     def allocated_needs(self) -> set[str]:
-        return {part.need_id for state in self.orders.values() if state.status in ACTIVE
+        return {part.need_id for state in self.orders.values() if state.status in wire.STANDING
                 for line in state.order.lines for part in line.parts}
 
     def reserved(self, slot: date) -> dict[str, int]:
         taken: dict[str, int] = {}
         for state in self.orders.values():
-            if state.status in ACTIVE and state.order.delivery_slot == slot:
+            if state.status in wire.STANDING and state.order.delivery_slot == slot:
                 for line in state.order.lines:
                     taken[line.offer_id] = taken.get(line.offer_id, 0) + line.quantity
         return taken
@@ -127,7 +124,7 @@ class OrdersService:
             if event.action is wire.OrderAction.REFUSE:
                 await self._replace(received.partition, state, current, event)
             return
-        actor = lifecycle.Actor(lifecycle.Role(event.actor_role.value), event.actor_id)
+        actor = lifecycle.Actor(event.actor_role, event.actor_id)
         if event.action is wire.OrderAction.REFUSE:
             command = lifecycle.Refuse(actor, event.reason or "")
         elif event.action is wire.OrderAction.CANCEL:
@@ -222,7 +219,7 @@ def order_to_wire(state: lifecycle.OrderState, commands: tuple[str, ...], hub: L
     return wire.OrderRecorded(
         order_id=order.order_id, territory=order.territory, producer_id=order.producer_id,
         delivery_slot=order.delivery_slot, hub_lat_e6=hub.lat_e6, hub_lon_e6=hub.lon_e6,
-        status=wire.OrderStatus(state.status.value),
+        status=state.status,
         lines=tuple(wire.OrderLine(
             product_id=line.product_id, offer_id=line.offer_id, unit=line.unit,
             pack_size=line.pack_size, packs=line.packs, requested=line.requested,
@@ -237,8 +234,8 @@ def order_to_wire(state: lifecycle.OrderState, commands: tuple[str, ...], hub: L
                 cheapest_price_cents=c.cheapest_price_cents, capacity=c.capacity,
                 explanation=c.explanation) for c in line.candidates))
             for line in order.lines),
-        history=tuple(wire.Step(status=wire.OrderStatus(step.status.value), at=step.at,
-                                actor_role=wire.ActorRole(step.by.role.value),
+        history=tuple(wire.Step(status=step.status, at=step.at,
+                                actor_role=step.by.role,
                                 actor_id=step.by.id, command_id=command_id)
                       for step, command_id in zip(state.history, commands, strict=True)),
         received_by=tuple(sorted(state.received_by)), replaces=order.replaces,
@@ -263,11 +260,11 @@ def order_from_wire(snapshot: wire.OrderRecorded) -> tuple[lifecycle.OrderState,
                 explanation=c.explanation) for c in line.candidates))
             for line in snapshot.lines),
         replaces=snapshot.replaces, refused_by=frozenset(snapshot.refused_by))
-    history = tuple(lifecycle.Step(lifecycle.Status(step.status.value), step.at,
-                                   lifecycle.Actor(lifecycle.Role(step.actor_role.value),
+    history = tuple(lifecycle.Step(step.status, step.at,
+                                   lifecycle.Actor(step.actor_role,
                                                    step.actor_id))
                     for step in snapshot.history)
-    state = lifecycle.OrderState(order, lifecycle.Status(snapshot.status.value), history,
+    state = lifecycle.OrderState(order, snapshot.status, history,
                                  frozenset(snapshot.received_by))
     return state, tuple(step.command_id for step in snapshot.history)
 
