@@ -11,7 +11,7 @@ from datetime import datetime
 from services.events.auth import Role, TokenIssued
 
 PREFIX = "vvr_"
-ROLES_WITH_SUBJECT = {Role.SHOP, Role.PRODUCER}
+ROLES_WITH_SUBJECT = {Role.SHOP, Role.PRODUCER, Role.COMMITTEE, Role.TREASURER}
 
 
 def digest(token: str) -> str:
@@ -23,7 +23,7 @@ def issue(role: Role, subject: str | None, label: str, now: datetime) -> tuple[s
     """A new token (shown once) and the event that records its digest."""
     if (role in ROLES_WITH_SUBJECT) != bool(subject):
         needs = "needs" if role in ROLES_WITH_SUBJECT else "takes no"
-        raise ValueError(f"a {role.value} token {needs} subject (shop or producer id)")
+        raise ValueError(f"a {role.value} token {needs} subject (shop, producer or caisse id)")
     token = PREFIX + secrets.token_urlsafe(32)
     return token, TokenIssued(token_sha256=digest(token), role=role, subject=subject,
                               label=label, issued_at=now)

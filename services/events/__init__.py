@@ -5,6 +5,14 @@ EVENT_TYPES maps each Avro full name to its model; tests check each model agains
 
 from services.events.auth import TokenIssued
 from services.events.base import Event
+from services.events.caisse import (
+    CaisseRequested,
+    ContributionRecorded,
+    DecisionRecorded,
+    LedgerEntryRecorded,
+    RequestAnswered,
+    SettlementRecorded,
+)
 from services.events.catalog import ProductDefined, TillCodeMapped, TillCodeUnmapped
 from services.events.sales import SaleRecorded, SaleRefunded
 from services.events.orders import NeedStated, OrderCommanded, OrderRecorded
@@ -24,7 +32,8 @@ EVENT_TYPES: dict[str, type[Event]] = {
     for model in (SaleRecorded, SaleRefunded, ProductDefined, TillCodeMapped, TillCodeUnmapped,
                   TokenIssued, StockCounted, WasteRecorded, DeliveryReceived, ReorderPointSet,
                   StockLevelRecorded, StockChanged, StockAlerted, OfferDeclared, NeedStated,
-                  OrderCommanded, OrderRecorded)
+                  OrderCommanded, OrderRecorded, CaisseRequested, LedgerEntryRecorded,
+                  RequestAnswered, DecisionRecorded, ContributionRecorded, SettlementRecorded)
 }
 
 __all__ = ["EVENT_TYPES", "Event"]

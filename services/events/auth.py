@@ -16,6 +16,7 @@ class Role(StrEnum):
     HUB = "HUB"
     COMMITTEE = "COMMITTEE"
     OPERATOR = "OPERATOR"
+    TREASURER = "TREASURER"
 
 
 class TokenIssued(Event):
