@@ -138,12 +138,22 @@ async def main() -> None:
     finally:
         gateway.terminate()
         gateway.wait(timeout=30)
-    p50 = statistics.median(timings) * 1000
-    p99 = timings[int(len(timings) * 0.99) - 1] * 1000
-    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
-    print(f"| {datetime.now(UTC):%Y-%m-%d} | {machine} | {tickets_per_s:,.0f} tickets/s "
-          f"({tickets_per_s * LINES:,.0f} lines/s) | {args.rate:.0f} tickets/s: p50 {p50:.1f} ms, "
-          f"p99 {p99:.1f} ms, max {timings[-1] * 1000:.1f} ms ({len(timings)} requests) |")
+    print(f"| {datetime.now(UTC):%Y-%m-%d} | {machine()} | {tickets_per_s:,.0f} tickets/s "
+          f"({tickets_per_s * LINES:,.0f} lines/s) | {args.rate:.0f} tickets/s: "
+          f"{latencies(timings)} |")
+
+
+def machine() -> str:
+    return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
+def latencies(timings: list[float]) -> str:
+    """p50, p99 and max of latencies in seconds, for a README row."""
+    ordered = sorted(timings)
+    p50 = statistics.median(ordered) * 1000
+    p99 = ordered[int(len(ordered) * 0.99) - 1] * 1000
+    return (f"p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {ordered[-1] * 1000:.1f} ms "
+            f"({len(ordered)} requests)")
 
 
 if __name__ == "__main__":

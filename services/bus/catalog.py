@@ -136,10 +136,42 @@ ORDERS = Topic(name="orders.orders", event=EVENT_TYPES["org.vivres.orders.OrderR
                extra_config={"min.compaction.lag.ms": "0", "segment.ms": str(DAY_MS)},
                doc="Pooled orders as they stand (compacted), with the grid's explanation.")
 
+# The caisse ledger's single writer per card: partition p of the requests is handled in
+# transactions of p's own producer, which write partition p of the ledger and of the answers.
+CAISSE_PARTITIONS = 6
+CAISSE_REQUESTS = Topic(name="caisse.requests",
+                        event=EVENT_TYPES["org.vivres.caisse.CaisseRequested"],
+                        key="routing_key", partitions=CAISSE_PARTITIONS,
+                        doc="Requests to the caisse, by card: redemptions, refunds, household "
+                            "changes; a month's credit goes to every partition.")
+CAISSE_LEDGER = Topic(name="caisse.ledger",
+                      event=EVENT_TYPES["org.vivres.caisse.LedgerEntryRecorded"], key="card_id",
+                      partitions=CAISSE_PARTITIONS,
+                      doc="Every entry of every card's account, in order; balances are its fold. "
+                          "Kept forever: it is the caisse's books.")
+CAISSE_ANSWERS = Topic(name="caisse.answers",
+                       event=EVENT_TYPES["org.vivres.caisse.RequestAnswered"],
+                       key="routing_key", partitions=CAISSE_PARTITIONS, retention_ms=7 * DAY_MS,
+                       doc="The answer to each request (the ledger remembers them; these are "
+                           "for whoever is waiting).")
+CAISSE_DECISIONS = Topic(name="caisse.decisions",
+                         event=EVENT_TYPES["org.vivres.caisse.DecisionRecorded"],
+                         key="decision_id", partitions=1,
+                         doc="The committees' decisions, in the order they were recorded.")
+CAISSE_CONTRIBUTIONS = Topic(name="caisse.contributions",
+                             event=EVENT_TYPES["org.vivres.caisse.ContributionRecorded"],
+                             key="card_id", partitions=3,
+                             doc="Households' monthly contributions (sliding scale).")
+CAISSE_SETTLEMENTS = _compacted("caisse.settlements",
+                                EVENT_TYPES["org.vivres.caisse.SettlementRecorded"],
+                                "settlement_key",
+                                "Monthly settlement per caisse and shop (the newest counts).")
+
 TOPICS: tuple[Topic, ...] = (
     SALES_SUBMITTED, REFUNDS_SUBMITTED, SALES, REFUNDS, PRODUCTS, MAPPINGS, UNMAPPED, TOKENS,
     STOCK_COUNTS, STOCK_WASTE, STOCK_DELIVERIES, REORDER_POINTS, STOCK_LEVELS, STOCK_CHANGES,
-    STOCK_ALERTS, OFFERS, NEEDS, ORDER_COMMANDS, ORDERS,
+    STOCK_ALERTS, OFFERS, NEEDS, ORDER_COMMANDS, ORDERS, CAISSE_REQUESTS, CAISSE_LEDGER,
+    CAISSE_ANSWERS, CAISSE_DECISIONS, CAISSE_CONTRIBUTIONS, CAISSE_SETTLEMENTS,
 )
 
 

@@ -4,11 +4,12 @@ end, and load each owned partition's state once."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Container
 from typing import Generic, TypeVar
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from services.bus.admin import partitions_of
 from services.bus.catalog import Topic
 from services.bus.codec import AvroCodec
 from services.bus.registry import SchemaRegistry
@@ -19,9 +20,11 @@ S = TypeVar("S")
 
 
 async def read_partition(settings: BusSettings, registry: SchemaRegistry, topic: Topic,
-                         partition: int) -> AsyncIterator[Event]:
-    """Every event of one partition, from its beginning to its end as of now (tombstones
-    skipped), decoded to the topic's event."""
+                         partition: int, *, since_ms: int | None = None,
+                         keys: Container[str] | None = None) -> AsyncIterator[Event]:
+    """Every committed event of one partition, from its beginning (or from the first record
+    stamped at or after `since_ms`) to its end as of now (tombstones skipped), decoded; only
+    the records with one of `keys`, when given (the others are not even decoded)."""
     codec = AvroCodec.for_topic(registry, topic)
     tp = TopicPartition(topic.name, partition)
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers,
@@ -30,14 +33,35 @@ async def read_partition(settings: BusSettings, registry: SchemaRegistry, topic:
     await consumer.start()
     try:
         consumer.assign([tp])
-        await consumer.seek_to_beginning(tp)
+        # Seek first: asking for the end offsets before a seek_to_beginning made aiokafka
+        # position the partition at its end.
+        if since_ms is None:
+            await consumer.seek_to_beginning(tp)
+        elif (start := (await consumer.offsets_for_times({tp: since_ms}))[tp]) is not None:
+            consumer.seek(tp, start.offset)
+        else:
+            await consumer.seek_to_end(tp)
         end = (await consumer.end_offsets([tp]))[tp]
         while await consumer.position(tp) < end:
             for record in (await consumer.getmany(tp, timeout_ms=500)).get(tp, []):
-                if record.value is not None:
-                    yield topic.event.from_avro(await codec.decode(record.value))
+                if record.value is None or (keys is not None and (
+                        record.key is None or record.key.decode() not in keys)):
+                    continue
+                yield topic.event.from_avro(await codec.decode(record.value))
     finally:
         await consumer.stop()
+
+
+async def read_topic(settings: BusSettings, registry: SchemaRegistry, topic: Topic, *,
+                     since_ms: int | None = None, keys: Container[str] | None = None
+                     ) -> list[Event]:
+    """Every committed event of a topic (see read_partition), partition after partition: the
+    order within a partition, hence within a key, is kept."""
+    events: list[Event] = []
+    for tp in await partitions_of(settings, topic.name):
+        events.extend([event async for event in read_partition(
+            settings, registry, topic, tp.partition, since_ms=since_ms, keys=keys)])
+    return events
 
 
 class PartitionStates(Generic[S]):

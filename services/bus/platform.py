@@ -23,6 +23,8 @@ from services.bus.publisher import Publisher, make_producer
 from services.bus.registry import SchemaRegistry
 from services.bus.runtime import Consumer, Route
 from services.bus.settings import BusSettings
+from services.bus.transactional import PartitionProcessor, TransactionalConsumer
+from services.bus.catalog import Topic
 
 log = structlog.get_logger("vivres.platform")
 
@@ -41,7 +43,7 @@ class Platform:
         self.publisher = Publisher(self.producer, self.registry, self.metrics)
         self.metrics_server = MetricsServer(self.metrics, self.settings.metrics_host,
                                             self.settings.metrics_port)
-        self._consumers: list[Consumer] = []
+        self._consumers: list[Consumer | TransactionalConsumer[Any]] = []
         self._stopping = False
         self._signals: list[int] = []
 
@@ -67,12 +69,22 @@ class Platform:
 
     def consumer(self, group_id: str, routes: Sequence[Route], **options: Any) -> Consumer:
         """The service's consumer. One per platform: its commits settle the shared publisher."""
-        if self._consumers:
-            raise RuntimeError("one consumer per platform: route every topic through it")
         consumer = Consumer(service=self.service, group_id=group_id, routes=routes,
                             settings=self.settings, registry=self.registry,
                             producer=self.producer, metrics=self.metrics,
                             publisher=self.publisher, **options)
+        return self._adopt(consumer)
+
+    def transactional(self, group_id: str, topic: Topic, processor: PartitionProcessor[Any],
+                      **options: Any) -> TransactionalConsumer[Any]:
+        """The service's exactly-once consumer (one transactional producer per partition)."""
+        return self._adopt(TransactionalConsumer(
+            service=self.service, group_id=group_id, topic=topic, processor=processor,
+            settings=self.settings, registry=self.registry, metrics=self.metrics, **options))
+
+    def _adopt(self, consumer):
+        if self._consumers:
+            raise RuntimeError("one consumer per platform: route every topic through it")
         self._consumers.append(consumer)
         if self._stopping:  # SIGTERM arrived while the service was starting
             consumer.stop()

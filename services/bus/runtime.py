@@ -57,6 +57,19 @@ class Received(Generic[E]):
 
 
 Handler = Callable[[Received[Any]], Awaitable[None]]
+DECODE_ERRORS = (DecodeError, ValidationError, HeaderError, UnicodeDecodeError)
+
+
+async def decode_record(codec: AvroCodec, topic: Topic, record: Any) -> Received[Any]:
+    """A consumed record as its topic's event, with its CloudEvents metadata and position.
+    Raises one of DECODE_ERRORS for a record no retry can decode."""
+    event = topic.event.from_avro(await codec.decode(record.value))
+    headers = record.headers or ()
+    meta = (CloudEvent.from_headers(headers)
+            if any(key.startswith("ce_") for key, _ in headers) else None)
+    return Received(event=event, key=record.key.decode() if record.key else None, meta=meta,
+                    topic=record.topic, partition=record.partition, offset=record.offset,
+                    timestamp_ms=record.timestamp)
 
 
 @dataclass(frozen=True)
@@ -236,7 +249,7 @@ class Consumer:
             self.metrics.consumed.labels(self.service, record.topic).inc()
             try:
                 received = await self._transient_retry(lambda: self._decode(route, record))
-            except (DecodeError, ValidationError, HeaderError, UnicodeDecodeError) as err:
+            except DECODE_ERRORS as err:
                 await self._dead_letter(record, Stage.DECODE, err)
                 return True
             if received is None:  # asked to stop while the registry was unreachable
@@ -245,14 +258,7 @@ class Consumer:
             return True
 
     async def _decode(self, route: Route, record: Any) -> Received[Any]:
-        data = await self._codecs[record.topic].decode(record.value)
-        event = route.topic.event.from_avro(data)
-        headers = record.headers or ()
-        meta = (CloudEvent.from_headers(headers)
-                if any(key.startswith("ce_") for key, _ in headers) else None)
-        return Received(event=event, key=record.key.decode() if record.key else None, meta=meta,
-                        topic=record.topic, partition=record.partition, offset=record.offset,
-                        timestamp_ms=record.timestamp)
+        return await decode_record(self._codecs[record.topic], route.topic, record)
 
     async def _handle(self, route: Route, record: Any, received: Received[Any]) -> None:
         policy = route.policy

@@ -37,6 +37,7 @@ class TableView(Generic[E]):
         self._rows: dict[str, E] = {}
         self._consumer: AIOKafkaConsumer | None = None
         self._follower: asyncio.Task[None] | None = None
+        self.version = 0  # grows with every row applied: caches built on the rows check it
         self.healthy = True  # False while the broker or the registry keeps it from following
 
     async def __aenter__(self) -> TableView[E]:
@@ -89,6 +90,7 @@ class TableView(Generic[E]):
             return
         if record.value is None:  # a tombstone deletes the row
             self._rows.pop(key, None)
+            self.version += 1
             return
         delay = 0.2
         while True:
@@ -108,6 +110,7 @@ class TableView(Generic[E]):
                 return
         try:
             self._rows[key] = self.topic.event.from_avro(data)
+            self.version += 1
         except ValueError as err:
             log.warning("table record invalid, skipped", topic=record.topic,
                         partition=record.partition, offset=record.offset, error=describe(err))
@@ -115,6 +118,7 @@ class TableView(Generic[E]):
     def put(self, event: E) -> None:
         """Apply an event this process just published (read your own writes at once)."""
         self._rows[self.topic.key_of(event)] = event
+        self.version += 1
 
     def get(self, key: str) -> E | None:
         return self._rows.get(key)

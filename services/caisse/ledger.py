@@ -74,11 +74,12 @@ class Redemption:
 
 @dataclass(frozen=True)
 class Answer:
-    """The answer to a request, as every repeat of it gets it."""
+    """The answer to a request, as every repeat of it gets it (its time included)."""
 
     request_id: str
     kind: RequestKind
     outcome: Outcome
+    answered_at: datetime
     reason: DeclineReason | None = None
     card_id: str | None = None
     shop_id: str | None = None
@@ -213,8 +214,9 @@ class Ledger:
 
     def _status(self, request: CaisseRequested, _policy: Policy,
                 now: datetime) -> LedgerEntryRecorded:
-        if request.card_id not in self.accounts:
-            return self._decline(request, now, DeclineReason.UNKNOWN_CARD)
+        account = self.accounts.get(request.card_id or "")
+        if account is None or account.caisse_id != request.caisse_id:
+            return self._decline(request, now, DeclineReason.UNKNOWN_CARD)  # not one of its cards
         kind = {RequestKind.BLOCK: EntryKind.BLOCKED, RequestKind.UNBLOCK: EntryKind.UNBLOCKED,
                 RequestKind.LEAVE: EntryKind.LEFT}[request.kind]
         return self._entry(request, now, kind)
@@ -224,7 +226,7 @@ class Ledger:
         caisse_id, month = request.caisse_id or "", request.month or ""
         rules = policy.rules_for_month(caisse_id, month)
         if rules is None:
-            return [], Answer(request.request_id, request.kind, Outcome.DECLINED,
+            return [], Answer(request.request_id, request.kind, Outcome.DECLINED, now,
                               DeclineReason.NO_RULES)
         written: list[LedgerEntryRecorded] = []
         for card_id in sorted(self.accounts):
@@ -243,7 +245,7 @@ class Ledger:
                 amount=caisse_rules.allowance_cents(rules, account.household)))
             self.apply(written[-1])
         credited = [e for e in written if e.kind is EntryKind.CREDITED]
-        return written, Answer(request.request_id, request.kind, Outcome.DONE,
+        return written, Answer(request.request_id, request.kind, Outcome.DONE, now,
                                amount_cents=sum(e.amount_cents for e in credited),
                                entries=len(credited))
 
@@ -302,9 +304,9 @@ class Ledger:
         outcome = _ANSWERING.get(entry.kind)
         if outcome is not None:
             self.answers[entry.request_id] = Answer(
-                entry.request_id, entry.request_kind, outcome, entry.reason, entry.card_id,
-                entry.shop_id, entry.redemption_id, entry.refund_id, entry.requested_cents,
-                entry.balance_cents, 1)
+                entry.request_id, entry.request_kind, outcome, entry.recorded_at, entry.reason,
+                entry.card_id, entry.shop_id, entry.redemption_id, entry.refund_id,
+                entry.requested_cents, entry.balance_cents, 1)
 
 
 def carried_over_if_new_month(rules: AllowanceRules, account: Account) -> int:

@@ -123,3 +123,18 @@ def _group(kind: DecisionKind) -> str:
     if kind in _PRODUCER:
         return "producer"
     return "rules"
+
+
+class FollowedCommittee:
+    """The Committee of a followed table of decisions (anything with `.values()` and a
+    `.version` that grows with each row), rebuilt only when a decision arrived."""
+
+    def __init__(self, table) -> None:
+        self.table = table
+        self._built: tuple[int, Committee] | None = None
+
+    def __call__(self) -> Committee:
+        version = getattr(self.table, "version", 0)
+        if self._built is None or self._built[0] != version:
+            self._built = (version, Committee(self.table.values()))
+        return self._built[1]

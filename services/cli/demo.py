@@ -29,7 +29,7 @@ from services.events.sales import QuantityUnit
 from services.events.stock import StockCounted, level_key
 from services.simulator.territories import PRODUCTS as DEMO_PRODUCTS
 from services.simulator.supply import PRODUCERS as SUPPLY_PRODUCERS
-from services.simulator.territories import SHOPS, till_code
+from services.simulator.territories import SHOPS, TERRITORIES, till_code
 
 DEMO_TOKENS = Path(".vivres/demo-tokens.json")
 INITIAL_STOCK = {QuantityUnit.GRAM: 8_000, QuantityUnit.MILLILITRE: 6_000, QuantityUnit.PIECE: 24}
@@ -84,7 +84,12 @@ async def _seed(settings: BusSettings, path: Path) -> tuple[dict, int]:
                           for p in DEMO_PRODUCERS},
             **{role.value.lower(): await token(role, None, "démo",
                                                previous.get(role.value.lower()))
-               for role in (Role.HUB, Role.COMMITTEE, Role.OPERATOR)},
+               for role in (Role.HUB, Role.OPERATOR)},
+            # a caisse's committee and treasurer act for their own caisse (one per territory)
+            **{f"{role.value.lower()}s": {
+                caisse: await token(role, caisse, f"démo : {TERRITORIES[caisse].caisse}",
+                                    previous.get(f"{role.value.lower()}s", {}).get(caisse))
+                for caisse in sorted(TERRITORIES)} for role in (Role.COMMITTEE, Role.TREASURER)},
         }
         created = 0
         for product in DEMO_PRODUCTS:

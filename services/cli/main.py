@@ -14,6 +14,7 @@ from services.bus.catalog import TOPICS
 from services.bus.logging import configure_logging
 from services.bus.settings import BusSettings
 from services.cli import sales as sales_cli
+from services.cli.caisse import caisse
 from services.cli.demo import demo
 from services.cli.messages import t
 from services.simulator.cli import simulate
@@ -132,15 +133,17 @@ def dlq_replay(topic: str) -> None:
 
 
 @main.command("serve")
-@click.argument("service", type=click.Choice(["gateway", "ingest", "stock", "orders"]))
+@click.argument("service", type=click.Choice(["gateway", "ingest", "stock", "orders", "caisse"]))
 def serve(service: str) -> None:
-    """Lance un service : passerelle HTTP, ingestion des ventes, stocks, commandes groupées."""
+    """Lance un service : passerelle HTTP, ventes, stocks, commandes groupées, caisse."""
     if service == "gateway":
         from services.gateway.main import main as run
     elif service == "ingest":
         from services.sales.ingest import main as run
     elif service == "stock":
         from services.stock.service import main as run
+    elif service == "caisse":
+        from services.caisse.service import main as run
     else:
         from services.orders.service import main as run
     run()
@@ -151,6 +154,7 @@ main.add_command(sales_cli.tokens)
 main.add_command(sales_cli.catalog)
 main.add_command(simulate)
 main.add_command(demo)
+main.add_command(caisse)
 
 if __name__ == "__main__":
     main()

@@ -155,6 +155,122 @@ CATALOG: dict[str, dict[str, str]] = {
         "fr": "Impossible de joindre {what} : {error}",
         "en": "Cannot reach {what}: {error}",
     },
+    "caisse.bad_amount": {
+        "fr": "Montant invalide : {text} (ex. 12,50)",
+        "en": "Invalid amount: {text} (e.g. 12.50)",
+    },
+    "caisse.bad_month": {
+        "fr": "Mois invalide : {month} (AAAA-MM)",
+        "en": "Invalid month: {month} (YYYY-MM)",
+    },
+    "caisse.no_answer": {
+        "fr": "La caisse n'a pas répondu à temps (le service caisse tourne-t-il ?). "
+              "Relancer ne débite jamais deux fois.",
+        "en": "The caisse did not answer in time (is the caisse service running?). "
+              "Asking again never applies anything twice.",
+    },
+    "caisse.declined": {
+        "fr": "Refusé : {reason}.",
+        "en": "Declined: {reason}.",
+    },
+    "caisse.done": {
+        "fr": "Fait. Solde de la carte : {balance}.",
+        "en": "Done. Card balance: {balance}.",
+    },
+    "caisse.not_adopted": {
+        "fr": "Décision non adoptée ({votes_for} pour, {against} contre) : rien n'est enregistré.",
+        "en": "Decision not adopted ({votes_for} for, {against} against): nothing recorded.",
+    },
+    "caisse.decided": {
+        "fr": "Décision {id} enregistrée, applicable à partir du {day}.",
+        "en": "Decision {id} recorded, in force from {day}.",
+    },
+    "caisse.no_rules": {
+        "fr": "Aucune règle d'allocation en vigueur pour {month} : rien n'est crédité.",
+        "en": "No allowance rules in force for {month}: nothing credited.",
+    },
+    "caisse.credited": {
+        "fr": "{households} foyer(s) crédité(s) pour {month}, {amount} au total.",
+        "en": "{households} household(s) credited for {month}, {amount} in all.",
+    },
+    "caisse.contributed": {
+        "fr": "Cotisation de {amount} enregistrée.",
+        "en": "Contribution of {amount} recorded.",
+    },
+    "caisse.settled": {
+        "fr": "{shops} commerce(s) réglé(s) pour {month} : {total} au total.",
+        "en": "{shops} shop(s) settled for {month}: {total} in all.",
+    },
+    "caisse.csv_written": {
+        "fr": "CSV écrit : {path}",
+        "en": "CSV written: {path}",
+    },
+    "caisse.by_shop": {
+        "fr": "Par commerce",
+        "en": "By shop",
+    },
+    "caisse.by_shop_type": {
+        "fr": "Par type de commerce",
+        "en": "By shop type",
+    },
+    "caisse.by_month": {
+        "fr": "Par mois",
+        "en": "By month",
+    },
+    "caisse.by_band": {
+        "fr": "Par tranche de revenus",
+        "en": "By income band",
+    },
+    "caisse.local": {
+        "fr": "local",
+        "en": "local",
+    },
+    "caisse.organic": {
+        "fr": "bio",
+        "en": "organic",
+    },
+    "caisse.total": {
+        "fr": "Total net : {total}",
+        "en": "Net total: {total}",
+    },
+    "caisse.reason.INSUFFICIENT_BALANCE": {
+        "fr": "solde insuffisant",
+        "en": "insufficient balance",
+    },
+    "caisse.reason.SHOP_NOT_APPROVED": {
+        "fr": "commerce non conventionné",
+        "en": "shop not approved",
+    },
+    "caisse.reason.CARD_BLOCKED": {
+        "fr": "carte bloquée",
+        "en": "card blocked",
+    },
+    "caisse.reason.UNKNOWN_CARD": {
+        "fr": "carte inconnue de cette caisse",
+        "en": "card unknown to this caisse",
+    },
+    "caisse.reason.UNKNOWN_REDEMPTION": {
+        "fr": "paiement inconnu",
+        "en": "unknown redemption",
+    },
+    "caisse.reason.REFUND_EXCEEDS_REDEMPTION": {
+        "fr": "remboursement supérieur au paiement",
+        "en": "refund exceeds the redemption",
+    },
+    "caisse.reason.INVALID_AMOUNT": {
+        "fr": "montant invalide",
+        "en": "invalid amount",
+    },
+    "caisse.reason.NO_RULES": {
+        "fr": "aucune règle d'allocation en vigueur",
+        "en": "no allowance rules in force",
+    },
+    "simulate.caisse_done": {
+        "fr": "{caisse}, {month} : {households} foyer(s) crédité(s), {redemptions} paiement(s) "
+              "en caisse autorisé(s), {declined} refusé(s), {net} à régler aux épiceries.",
+        "en": "{caisse}, {month}: {households} household(s) credited, {redemptions} caisse "
+              "payment(s) authorised, {declined} declined, {net} to settle with the shops.",
+    },
 }
 
 

@@ -12,7 +12,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from services.bus.publisher import Publisher
-from services.gateway import availability, catalog, orders, sales, stock
+from services.caisse.rules import FollowedCommittee
+from services.gateway import availability, caisse, catalog, orders, sales, stock
 
 
 @dataclass
@@ -27,7 +28,13 @@ class GatewayDeps:
     stock: Any  # TableView[StockLevelRecorded]
     offers: Any  # TableView[OfferDeclared]
     orders: Any  # TableView[OrderRecorded]
+    caisse: Any = None  # CaisseClient: asks the caisse service and waits for its answers
+    decisions: Any = None  # TableView[DecisionRecorded]
+    books: Any = None  # services.caisse.books.Books
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+
+    def __post_init__(self) -> None:
+        self.committee = FollowedCommittee(self.decisions)  # the decisions in force
 
 
 _UNION_TAGS = {"ticket", "batch"}
@@ -55,6 +62,7 @@ def create_app(deps: GatewayDeps) -> FastAPI:
     app.include_router(stock.router)
     app.include_router(availability.router)
     app.include_router(orders.router)
+    app.include_router(caisse.router)
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> JSONResponse:

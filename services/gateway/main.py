@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 import uvicorn
 
 from services.bus.catalog import (
+    CAISSE_DECISIONS,
     MAPPINGS,
     OFFERS,
     ORDERS,
@@ -24,6 +25,8 @@ from services.bus.logging import configure_logging
 from services.bus.platform import Platform
 from services.bus.settings import BusSettings
 from services.bus.table import TableView
+from services.caisse.books import Books
+from services.caisse.replies import CaisseClient
 from services.gateway.app import GatewayDeps, create_app
 
 
@@ -38,9 +41,12 @@ async def gateway_deps(platform: Platform) -> AsyncIterator[GatewayDeps]:
             TableView(settings, registry, UNMAPPED) as unmapped, \
             TableView(settings, registry, STOCK_LEVELS) as stock, \
             TableView(settings, registry, OFFERS) as offers, \
-            TableView(settings, registry, ORDERS) as orders:
+            TableView(settings, registry, ORDERS) as orders, \
+            TableView(settings, registry, CAISSE_DECISIONS) as decisions, \
+            CaisseClient(settings, registry, platform.publisher) as caisse:
         yield GatewayDeps(platform.publisher, tokens, products, mappings, unmapped, stock,
-                          offers, orders)
+                          offers, orders, caisse=caisse, decisions=decisions,
+                          books=Books(settings, registry))
 
 
 async def serve(settings: BusSettings, host: str, port: int) -> None:

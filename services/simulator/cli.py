@@ -56,13 +56,19 @@ def _speed(_ctx: click.Context, _param: click.Parameter, value: str) -> float | 
               "de progression.")
 @click.option("--supply", is_flag=True, help="Simuler plutôt une semaine d'achats groupés : "
               "offres des producteurs, besoins des épiceries, commandes jusqu'à réception.")
+@click.option("--caisse", "caisse_month", is_flag=True, help="Simuler plutôt le mois en cours "
+              "des caisses alimentaires communes (directement sur Kafka) : règles, foyers, "
+              "crédit du mois, paiements en caisse aux épiceries conventionnées.")
 def simulate(seed: int, start: datetime | None, days: int, territories: tuple[str, ...],
              speed: float | None, url: str, tokens_path: Path, dry_run: bool,
-             live: bool, supply: bool) -> None:
+             live: bool, supply: bool, caisse_month: bool) -> None:
     """Simule les ventes des épiceries de Territoires à VivreS et les envoie à la passerelle."""
     today = datetime.now(ZoneInfo("Europe/Paris")).date()
     if supply:
         _supply_week(tokens_path, url, seed, today, territories)
+        return
+    if caisse_month:
+        _caisse_month(seed, today, territories or tuple(sorted(TERRITORIES)))
         return
     first = start.date() if start else today - timedelta(days=14)
     shops = [s for s in SHOPS if not territories or s.territory in territories]
@@ -132,6 +138,37 @@ def _supply_week(tokens_path: Path, url: str, seed: int, today, territories) -> 
     counts = asyncio.run(run_supply_week(tokens, url, slot, seed, click.echo,
                                          territories=territories or None))
     click.echo(t("simulate.supply_done", slot=slot, **counts))
+
+
+def _caisse_month(seed: int, today: date, territories: tuple[str, ...]) -> None:
+    """The month so far (the days the ingest still takes), each territory's caisse in turn."""
+    from services.bus.logging import configure_logging
+    from services.bus.publisher import open_publisher
+    from services.bus.registry import SchemaRegistry
+    from services.bus.settings import BusSettings
+    from services.caisse.replies import CaisseClient
+    from services.simulator.caisse import plan_month, run_month
+
+    configure_logging("WARNING", "console")
+    month = today.strftime("%Y-%m")
+    first = max(today.replace(day=1), today - UPLOAD_WINDOW + timedelta(days=2))
+    last = today - timedelta(days=1)
+    settings = BusSettings()
+
+    async def play() -> None:
+        async with SchemaRegistry(settings.schema_registry_url) as registry, \
+                open_publisher(settings) as publisher, \
+                CaisseClient(settings, registry, publisher) as client:
+            for territory in territories:
+                plan = plan_month(territory, month, seed=seed,
+                                  days=(first, last) if first <= last else (today, today))
+                tally = await run_month(plan, client, publisher, timeout_s=120)
+                click.echo(t("simulate.caisse_done", caisse=TERRITORIES[territory].caisse,
+                             month=month, households=tally.households,
+                             redemptions=sum(tally.redemptions.values()),
+                             declined=sum(tally.declined.values()),
+                             net=_euros(sum(tally.net_cents(s) for s in plan.checkouts))))
+    asyncio.run(play())
 
 
 def _echo_upload(upload: model.Upload) -> None:

@@ -13,7 +13,7 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import uvicorn
@@ -39,7 +39,8 @@ class ServiceProcess:
         self.name = name
         self.env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
                     "SCHEMA_REGISTRY_URL": settings.schema_registry_url,
-                    "VIVRES_METRICS_PORT": "0", "VIVRES_SESSION_TIMEOUT_MS": "6000"}
+                    "VIVRES_METRICS_PORT": "0", "VIVRES_SESSION_TIMEOUT_MS": "6000",
+                    "PYTHONUNBUFFERED": "1"}  # a SIGKILL loses no log line
         self.log_path = log_path
         self.process: subprocess.Popen | None = None
 
@@ -90,7 +91,8 @@ class SalesStack:
 
 
 @asynccontextmanager
-async def running_sales_stack(settings: BusSettings) -> AsyncIterator[SalesStack]:
+async def running_sales_stack(settings: BusSettings, *, ingest_window: timedelta | None = None
+                              ) -> AsyncIterator[SalesStack]:
     report = await provision_catalog(settings, TOPICS)
     assert report.ok, report.drift
     port = free_port()
@@ -100,7 +102,8 @@ async def running_sales_stack(settings: BusSettings) -> AsyncIterator[SalesStack
                                                    log_config=None, lifespan="off"))
             server.capture_signals = contextlib.nullcontext  # leave pytest's signals alone
             serving = asyncio.create_task(server.serve())
-            ingest = SalesIngest(platform, deps.mappings, deps.unmapped)
+            ingest = SalesIngest(platform, deps.mappings, deps.unmapped,
+                                 **({"window": ingest_window} if ingest_window else {}))
             consumer = platform.consumer(GROUP, ingest.routes(), on_assigned=ingest.on_assigned,
                                          on_revoked=ingest.on_revoked)
             async with consumer:

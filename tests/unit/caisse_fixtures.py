@@ -46,6 +46,8 @@ def lyon_committee(*extra: DecisionRecorded) -> Committee:
 
 def request(kind: RequestKind, request_id: str, *, card: str | None = "card-1",
             at: datetime = T0, **fields: object) -> CaisseRequested:
+    if kind in (RequestKind.BLOCK, RequestKind.UNBLOCK, RequestKind.LEAVE):
+        fields.setdefault("caisse_id", "lyon")  # a committee acts on its own caisse's cards
     return CaisseRequested(request_id=request_id, kind=kind, card_id=card, requested_at=at,
                            requested_by="test", **fields)
 

@@ -159,6 +159,13 @@ def test_a_blocked_card_is_still_credited_and_can_pay_once_unblocked() -> None:
     assert answers[1].outcome is Outcome.AUTHORIZED
 
 
+def test_a_committee_acts_only_on_its_own_caisse_s_cards() -> None:
+    ledger, _ = funded()
+    [answer], _ = run(ledger, request(RequestKind.BLOCK, "b1", caisse_id="marseille"))
+    assert answer.reason is DeclineReason.UNKNOWN_CARD
+    assert ledger.accounts["card-1"].status is CardStatus.ACTIVE
+
+
 def test_a_household_that_left_is_no_longer_credited() -> None:
     ledger, _ = funded()
     run(ledger, request(RequestKind.LEAVE, "l1"), credit("2026-12"))

@@ -27,3 +27,12 @@ def test_source_of_truth_topics_are_kept_forever() -> None:
     for topic in (by_name("sales.tickets"), by_name("sales.refunds")):
         assert topic.config()["retention.ms"] == "-1"
         assert topic.cleanup == "delete"
+
+
+def test_the_caisse_writes_partition_p_from_partition_p() -> None:
+    """Its outputs are pinned to the input partition: the partition counts must agree, and the
+    books are kept forever."""
+    requests = by_name("caisse.requests")
+    for name in ("caisse.ledger", "caisse.answers"):
+        assert by_name(name).partitions == requests.partitions
+    assert by_name("caisse.ledger").config()["retention.ms"] == "-1"

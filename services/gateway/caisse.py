@@ -1,0 +1,291 @@
+"""The caisse alimentaire commune over HTTP.
+
+Shops (at the till): redemptions and refunds, answered synchronously through Kafka.
+The committee of a caisse (its token names the caisse): decisions, households, cards, credits.
+The treasurer of a caisse: contributions, settlements (JSON or the CSV for the books), reports.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.auth.tokens import Principal
+from services.bus.catalog import CAISSE_CONTRIBUTIONS, CAISSE_DECISIONS
+from services.caisse import reports
+from services.caisse.books import product_lookup
+from services.caisse.ledger import redemption_request_id, refund_request_id
+from services.caisse.replies import NoAnswer
+from services.caisse.rules import check_vote, first_day
+from services.events.auth import Role
+from services.events.caisse import (
+    AllowanceRules,
+    CaisseRequested,
+    ContributionRecorded,
+    DecisionKind,
+    DecisionRecorded,
+    Household,
+    RequestAnswered,
+    RequestKind,
+    SettlementRecorded,
+)
+from services.gateway.auth import principal, require
+from services.sales.intake import Identifier
+
+router = APIRouter(prefix="/v1/caisse", tags=["caisse"])
+Cents = Annotated[int, Field(gt=0, le=10_000_000, description="Cents of the caisse's currency.")]
+Month = Annotated[str, Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", examples=["2026-11"])]
+Band = Annotated[str, Field(min_length=1, max_length=16, examples=["T2"])]
+ANSWER_TIMEOUT_S = 5.0
+
+
+class RedemptionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    redemption_id: Identifier = Field(description="The till's id for this payment: asking "
+                                                  "again with it gets the same answer.")
+    card_id: Identifier
+    amount_cents: Cents
+    ticket_id: Annotated[str, Field(max_length=200)] | None = None
+
+
+class RefundIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    refund_id: Identifier
+    redemption_id: Identifier = Field(description="The redemption given back (in part).")
+    card_id: Identifier
+    amount_cents: Cents
+    ticket_id: Annotated[str, Field(max_length=200)] | None = None
+
+
+class HouseholdIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    card_id: Identifier
+    adults: Annotated[int, Field(ge=1, le=20)]
+    children: Annotated[int, Field(ge=0, le=20)]
+    income_band: Band
+
+
+class DecisionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: DecisionKind
+    subject_id: Identifier | None = Field(None, description="The shop or producer.")
+    shop_type: Annotated[str, Field(max_length=64)] | None = None
+    effective_on: date
+    criteria: list[Annotated[str, Field(max_length=200)]] = []
+    votes_for: Annotated[int, Field(ge=0)]
+    votes_against: Annotated[int, Field(ge=0)]
+    votes_abstain: Annotated[int, Field(ge=0)] = 0
+    rules: AllowanceRules | None = None
+    note: Annotated[str, Field(max_length=2000)] | None = None
+
+
+class MonthIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    month: Month
+
+
+class ContributionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    contribution_id: Identifier | None = None
+    card_id: Identifier
+    month: Month
+    amount_cents: Annotated[int, Field(ge=0, le=10_000_000)]
+    income_band: Band
+
+
+class CreditOut(BaseModel):
+    caisse_id: str
+    month: str
+    households: int
+    credited_cents: int
+
+
+def _caisse_of(who: Principal, *roles: Role) -> str:
+    require(who, *roles)
+    return who.subject or ""
+
+
+async def _ask(request: Request, asked: CaisseRequested) -> RequestAnswered:
+    try:
+        return await request.app.state.deps.caisse.ask(asked, timeout_s=ANSWER_TIMEOUT_S)
+    except NoAnswer as err:
+        raise HTTPException(status.HTTP_504_GATEWAY_TIMEOUT,
+                            "the caisse did not answer in time: ask again with the same id "
+                            "(it is never applied twice)") from err
+
+
+def _same(answer: RequestAnswered, card_id: str, amount_cents: int) -> RequestAnswered:
+    if (answer.card_id, answer.amount_cents) != (card_id, amount_cents):
+        raise HTTPException(status.HTTP_409_CONFLICT,
+                            "this id was already used for another card or amount")
+    return answer
+
+
+@router.post("/redemptions", response_model=RequestAnswered)
+async def redeem(request: Request, body: RedemptionIn,
+                 who: Annotated[Principal, Depends(principal)]) -> RequestAnswered:
+    """A shop asks to take an amount from a member's card at checkout. The answer says
+    AUTHORIZED with the new balance, or DECLINED with the reason."""
+    require(who, Role.SHOP)
+    shop = who.subject or ""
+    asked = CaisseRequested(
+        request_id=redemption_request_id(shop, body.redemption_id), kind=RequestKind.REDEEM,
+        card_id=body.card_id, shop_id=shop, amount_cents=body.amount_cents,
+        ticket_id=body.ticket_id, redemption_id=body.redemption_id,
+        requested_at=request.app.state.deps.clock(), requested_by=f"shop:{shop}")
+    return _same(await _ask(request, asked), body.card_id, body.amount_cents)
+
+
+@router.post("/refunds", response_model=RequestAnswered)
+async def refund(request: Request, body: RefundIn,
+                 who: Annotated[Principal, Depends(principal)]) -> RequestAnswered:
+    """A shop gives back (part of) a redemption it took: the card is credited back."""
+    require(who, Role.SHOP)
+    shop = who.subject or ""
+    asked = CaisseRequested(
+        request_id=refund_request_id(shop, body.refund_id), kind=RequestKind.REFUND,
+        card_id=body.card_id, shop_id=shop, amount_cents=body.amount_cents,
+        ticket_id=body.ticket_id, redemption_id=body.redemption_id, refund_id=body.refund_id,
+        requested_at=request.app.state.deps.clock(), requested_by=f"shop:{shop}")
+    return _same(await _ask(request, asked), body.card_id, body.amount_cents)
+
+
+@router.post("/households", response_model=RequestAnswered)
+async def enrol(request: Request, body: HouseholdIn,
+                who: Annotated[Principal, Depends(principal)]) -> RequestAnswered:
+    """The committee enrols a household under its card id, or updates its composition."""
+    caisse = _caisse_of(who, Role.COMMITTEE)
+    asked = CaisseRequested(
+        request_id=f"enrol/{uuid.uuid4().hex}", kind=RequestKind.ENROL, caisse_id=caisse,
+        card_id=body.card_id, household=Household(adults=body.adults, children=body.children,
+                                                  income_band=body.income_band),
+        requested_at=request.app.state.deps.clock(), requested_by=f"committee:{caisse}")
+    return await _ask(request, asked)
+
+
+@router.post("/cards/{card_id}/{action}", response_model=RequestAnswered)
+async def card_status(request: Request, card_id: Identifier,
+                      action: Literal["block", "unblock", "leave"],
+                      who: Annotated[Principal, Depends(principal)]) -> RequestAnswered:
+    """Block a card (lost, misuse), unblock it, or record that the household left."""
+    caisse = _caisse_of(who, Role.COMMITTEE)
+    kind = {"block": RequestKind.BLOCK, "unblock": RequestKind.UNBLOCK,
+            "leave": RequestKind.LEAVE}[action]
+    asked = CaisseRequested(request_id=f"{action}/{uuid.uuid4().hex}", kind=kind,
+                            caisse_id=caisse, card_id=card_id,
+                            requested_at=request.app.state.deps.clock(),
+                            requested_by=f"committee:{caisse}")
+    return await _ask(request, asked)
+
+
+@router.post("/decisions", status_code=status.HTTP_201_CREATED, response_model=DecisionRecorded)
+async def decide(request: Request, body: DecisionIn,
+                 who: Annotated[Principal, Depends(principal)]) -> DecisionRecorded:
+    """Record a decision the committee adopted: approving (conventionnement) or suspending a
+    shop or producer, or new allowance rules."""
+    caisse = _caisse_of(who, Role.COMMITTEE)
+    try:
+        check_vote(body.votes_for, body.votes_against, body.votes_abstain)
+    except ValueError as err:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(err)) from err
+    if (body.kind is DecisionKind.SET_RULES) != (body.rules is not None):
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                            "rules go with SET_RULES, and only with it")
+    if (body.kind is DecisionKind.SET_RULES) == (body.subject_id is not None):
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                            "a subject_id for every decision but SET_RULES")
+    deps = request.app.state.deps
+    decision = DecisionRecorded(decision_id=f"{caisse}-{uuid.uuid4().hex[:12]}",
+                                caisse_id=caisse, decided_at=deps.clock(),
+                                **body.model_dump(exclude={"criteria"}),
+                                criteria=tuple(body.criteria))
+    await deps.publisher.publish(CAISSE_DECISIONS, decision)
+    deps.decisions.put(decision)
+    return decision
+
+
+@router.get("/decisions", response_model=list[DecisionRecorded])
+async def decisions(request: Request,
+                    who: Annotated[Principal, Depends(principal)]) -> list[DecisionRecorded]:
+    """The caisse's decisions, oldest first."""
+    caisse = _caisse_of(who, Role.COMMITTEE, Role.TREASURER)
+    mine = [d for d in request.app.state.deps.decisions.values() if d.caisse_id == caisse]
+    return sorted(mine, key=lambda d: (d.decided_at, d.decision_id))
+
+
+@router.post("/credits", response_model=CreditOut)
+async def credit(request: Request, body: MonthIn,
+                 who: Annotated[Principal, Depends(principal)]) -> CreditOut:
+    """Credit a month's allowance to every household (once per household, however often it
+    is asked)."""
+    caisse = _caisse_of(who, Role.COMMITTEE, Role.TREASURER)
+    try:
+        answers = await request.app.state.deps.caisse.credit_month(
+            caisse, body.month, f"{who.role.value.lower()}:{caisse}")
+    except NoAnswer as err:
+        raise HTTPException(status.HTTP_504_GATEWAY_TIMEOUT,
+                            "the caisse did not answer in time: ask again") from err
+    if any(a.reason is not None for a in answers):
+        raise HTTPException(status.HTTP_409_CONFLICT,
+                            f"no allowance rules in force for {body.month}")
+    return CreditOut(caisse_id=caisse, month=body.month,
+                     households=sum(a.entries for a in answers),
+                     credited_cents=sum(a.amount_cents for a in answers))
+
+
+@router.post("/contributions", status_code=status.HTTP_201_CREATED,
+             response_model=ContributionRecorded)
+async def contribute(request: Request, body: ContributionIn,
+                     who: Annotated[Principal, Depends(principal)]) -> ContributionRecorded:
+    """Record a household's contribution for a month (the same id again: once)."""
+    caisse = _caisse_of(who, Role.TREASURER)
+    deps = request.app.state.deps
+    contribution = ContributionRecorded(
+        contribution_id=body.contribution_id or f"{body.card_id}-{body.month}",
+        caisse_id=caisse, card_id=body.card_id, month=body.month,
+        amount_cents=body.amount_cents, income_band=body.income_band,
+        recorded_at=deps.clock())
+    await deps.publisher.publish(CAISSE_CONTRIBUTIONS, contribution)
+    return contribution
+
+
+@router.post("/settlements", response_model=list[SettlementRecorded])
+async def settle(request: Request, body: MonthIn,
+                 who: Annotated[Principal, Depends(principal)]) -> list[SettlementRecorded]:
+    """Compute and record the month's settlement of every shop from the ledger."""
+    caisse = _caisse_of(who, Role.TREASURER)
+    deps = request.app.state.deps
+    return await deps.books.settle(deps.publisher, caisse, body.month, deps.committee())
+
+
+@router.get("/settlements", response_model=list[SettlementRecorded],
+            responses={200: {"content": {"text/csv": {}}}})
+async def settlements(request: Request, who: Annotated[Principal, Depends(principal)],
+                      month: Month | None = None,
+                      format: Literal["json", "csv"] = "json"):  # noqa: A002 - the API's word
+    """The recorded settlements (the newest per shop and month); `format=csv` for the books."""
+    caisse = _caisse_of(who, Role.TREASURER, Role.COMMITTEE)
+    rows = await request.app.state.deps.books.settlements(caisse, month)
+    if format == "csv":
+        name = f"reglements-{caisse}-{month or 'tous'}.csv"
+        return Response(reports.settlements_csv(rows), media_type="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": f'attachment; filename="{name}"'})
+    return rows
+
+
+@router.get("/reports")
+async def report(request: Request, who: Annotated[Principal, Depends(principal)],
+                 month: Annotated[list[Month], Query(min_length=1)]) -> dict:
+    """Spend per shop, shop type, month and income band, with the local and organic shares,
+    and contributions against allowances per income band."""
+    caisse = _caisse_of(who, Role.COMMITTEE, Role.TREASURER)
+    for m in month:
+        first_day(m)
+    deps = request.app.state.deps
+    result = await deps.books.report(caisse, month, product_lookup(deps.mappings, deps.products),
+                                     deps.committee())
+    return result.as_dict()
