@@ -90,7 +90,7 @@ def status() -> int:
         name = entry["name"]
         pid = server(name).pid()
         healthy &= pid is not None
-        print(f"{name:<9} {'up' if pid else 'down':<8} {f'pid {pid}' if pid else '-':<10} "
+        print(f"{name:<12} {'up' if pid else 'down':<8} {f'pid {pid}' if pid else '-':<10} "
               f"{server(name).console}")
     return 0 if healthy else 3
 

@@ -293,6 +293,11 @@ def report(caisse: str, months: tuple[str, ...], as_json: bool) -> None:
             click.echo(f"  {key:<44} {reports.euros(spend.net_cents):>12}  "
                        f"{_pct(spend.share(spend.local_cents))} {t('caisse.local')}  "
                        f"{_pct(spend.share(spend.organic_cents))} {t('caisse.organic')}")
+    click.echo(f"\n{t('caisse.contributions')}")
+    for band, row in result.as_dict()["contributions"].items():
+        click.echo(f"  {band:<12} " + t("caisse.contribution_row", households=row["households"],
+               allowances=reports.euros(row["allowances_cents"]),
+               contributions=reports.euros(row["contributions_cents"])))
     click.echo("\n" + t("caisse.total", total=reports.euros(result.total.net_cents)))
 
 

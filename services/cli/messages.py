@@ -140,9 +140,11 @@ CATALOG: dict[str, dict[str, str]] = {
     },
     "demo.seeded": {
         "fr": "Démo prête : jetons de {shops} épiceries et {producers} producteurs, plus hub, "
-              "comité et opérateur, dans {path} ; {created} éléments de catalogue créés.",
+              "opérateur, comités et trésoriers des caisses, dans {path} ; {created} éléments "
+              "de catalogue créés.",
         "en": "Demo ready: tokens for {shops} shops and {producers} producers, plus hub, "
-              "committee and operator, in {path}; {created} catalog items created.",
+              "operator, the caisses' committees and treasurers, in {path}; {created} catalog "
+              "items created.",
     },
     "simulate.supply_done": {
         "fr": "Semaine d'achats groupés (livraison du {slot}) : {offers} offres, {needs} besoins, "
@@ -270,6 +272,14 @@ CATALOG: dict[str, dict[str, str]] = {
               "en caisse autorisé(s), {declined} refusé(s), {net} à régler aux épiceries.",
         "en": "{caisse}, {month}: {households} household(s) credited, {redemptions} caisse "
               "payment(s) authorised, {declined} declined, {net} to settle with the shops.",
+    },
+    "caisse.contributions": {
+        "fr": "Cotisations et allocations par tranche de revenus",
+        "en": "Contributions and allowances by income band",
+    },
+    "caisse.contribution_row": {
+        "fr": "{households} foyer(s), allocations {allowances}, cotisations {contributions}",
+        "en": "{households} household(s), allowances {allowances}, contributions {contributions}",
     },
 }
 

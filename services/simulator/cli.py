@@ -147,7 +147,8 @@ def _caisse_month(seed: int, today: date, territories: tuple[str, ...]) -> None:
     from services.bus.registry import SchemaRegistry
     from services.bus.settings import BusSettings
     from services.caisse.replies import CaisseClient
-    from services.simulator.caisse import plan_month, run_month
+    from services.caisse.reports import euros
+    from services.simulator.caisse import RULES, plan_month, run_month
 
     configure_logging("WARNING", "console")
     month = today.strftime("%Y-%m")
@@ -167,7 +168,8 @@ def _caisse_month(seed: int, today: date, territories: tuple[str, ...]) -> None:
                              month=month, households=tally.households,
                              redemptions=sum(tally.redemptions.values()),
                              declined=sum(tally.declined.values()),
-                             net=_euros(sum(tally.net_cents(s) for s in plan.checkouts))))
+                             net=f"{euros(sum(tally.net_cents(s) for s in plan.checkouts))} "
+                                 f"{RULES[territory].currency}"))
     asyncio.run(play())
 
 
