@@ -1,0 +1,84 @@
+"""Demand signals for one product in one territory (or one shop): what producers plan on. Pure.
+
+Days are the shop's local calendar days, by event time: a ticket uploaded late counts on the
+day it was sold. Units are the product's base units (pieces, grams, millilitres), sales less
+refunds (a refund counts on the day it was made).
+
+- `velocity_7d`: units over the last 7 complete days (before today) / 7;
+- `trend`: velocity_7d over the velocity of the 7 days before those (None when that is zero);
+- `days_of_cover`: on hand / velocity_7d (None without stock figures or without sales);
+- `stockout_days_7d`: days of the last 7 complete ones on which the shelf was empty;
+- the forecast (services.demand.forecast) for the next 7 and 14 days, with a p10–p90 band;
+- `supply_gap_7d` = max(0, forecast over 7 days − on hand − committed supply over 7 days).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from services.demand.forecast import Closed, DayForecast, forecast
+from services.demand.calendar import is_public_holiday
+
+HISTORY_DAYS = 28  # days of sales a signal carries, for charts
+
+
+def velocity(sold: Mapping[date, float], today: date, days: int = 7, skip: int = 0) -> float:
+    """Units per day over the `days` complete days ending `skip` days before yesterday."""
+    first = today - timedelta(days=skip + days)
+    return sum(sold.get(first + timedelta(days=k), 0) for k in range(days)) / days
+
+
+def trend(sold: Mapping[date, float], today: date) -> float | None:
+    before = velocity(sold, today, skip=7)
+    return round(velocity(sold, today) / before, 4) if before > 0 else None
+
+
+def days_of_cover(on_hand: int | None, velocity_7d: float) -> float | None:
+    if on_hand is None or velocity_7d <= 0:
+        return None
+    return round(max(0, on_hand) / velocity_7d, 2)
+
+
+def stockout_days(empty_days: Iterable[date], today: date, days: int = 7) -> int:
+    window = {today - timedelta(days=k) for k in range(1, days + 1)}
+    return len(window & set(empty_days))
+
+
+@dataclass(frozen=True)
+class Signal:
+    territory: str
+    product_id: str
+    shop_id: str | None  # None: the territory's aggregate
+    day: date  # the local day it is computed for ("today")
+    sold: tuple[tuple[date, float], ...]  # the last HISTORY_DAYS complete days
+    velocity_7d: float
+    trend: float | None
+    on_hand: int | None
+    days_of_cover: float | None
+    stockout_days_7d: int
+    forecast: tuple[DayForecast, ...]  # today and the 13 days after
+    forecast_7d: tuple[float, float, float]  # (mean, p10, p90)
+    forecast_14d: tuple[float, float, float]
+    committed_supply_7d: int
+    supply_gap_7d: float
+    inputs_at: datetime | None  # event time of the newest input it reflects
+    computed_at: datetime
+
+
+def compute(*, territory: str, product_id: str, shop_id: str | None,
+            sold: Mapping[date, float], today: date, on_hand: int | None,
+            empty_days: Iterable[date] = (), committed_supply_7d: int = 0,
+            inputs_at: datetime | None, now: datetime,
+            closed: Closed = is_public_holiday) -> Signal:
+    v7 = velocity(sold, today)
+    predicted = forecast(sold, today, 14, closed)
+    week = predicted.total(7)
+    gap = max(0.0, week[0] - max(0, on_hand or 0) - committed_supply_7d)
+    history = tuple((today - timedelta(days=k), float(sold.get(today - timedelta(days=k), 0)))
+                    for k in range(HISTORY_DAYS, 0, -1))
+    return Signal(territory, product_id, shop_id, today, history, round(v7, 4),
+                  trend(sold, today), on_hand, days_of_cover(on_hand, v7),
+                  stockout_days(empty_days, today), predicted.days, week,
+                  predicted.total(14), committed_supply_7d, round(gap, 2), inputs_at, now)
