@@ -97,6 +97,8 @@ MAPPINGS = _compacted("catalog.mappings", EVENT_TYPES["org.vivres.catalog.TillCo
                       "code_key", "Each shop's till codes mapped to canonical products.")
 UNMAPPED = _compacted("catalog.unmapped", EVENT_TYPES["org.vivres.catalog.TillCodeUnmapped"],
                       "code_key", "Till codes seen on tickets without a mapping.")
+SHOPS = _compacted("catalog.shops", EVENT_TYPES["org.vivres.catalog.ShopRegistered"], "shop_id",
+                   "The épiceries on the bus, with their territory and timezone.")
 TOKENS = _compacted("auth.tokens", EVENT_TYPES["org.vivres.auth.TokenIssued"], "token_sha256",
                     "API tokens, as SHA-256 digests, with their role and subject.")
 
@@ -167,11 +169,20 @@ CAISSE_SETTLEMENTS = _compacted("caisse.settlements",
                                 "settlement_key",
                                 "Monthly settlement per caisse and shop (the newest counts).")
 
+# Written by the demand processor (faust); producers read the territory's, never a shop's.
+DEMAND_SIGNALS = _compacted("demand.signals",
+                            EVENT_TYPES["org.vivres.demand.DemandSignalRecorded"], "signal_key",
+                            "Live demand per territory and product: what producers see.")
+SHOP_SIGNALS = _compacted("demand.shop-signals",
+                          EVENT_TYPES["org.vivres.demand.DemandSignalRecorded"], "signal_key",
+                          "Live demand per shop and product, for the shop and the hub.")
+
 TOPICS: tuple[Topic, ...] = (
-    SALES_SUBMITTED, REFUNDS_SUBMITTED, SALES, REFUNDS, PRODUCTS, MAPPINGS, UNMAPPED, TOKENS,
+    SALES_SUBMITTED, REFUNDS_SUBMITTED, SALES, REFUNDS, PRODUCTS, MAPPINGS, UNMAPPED, SHOPS, TOKENS,
     STOCK_COUNTS, STOCK_WASTE, STOCK_DELIVERIES, REORDER_POINTS, STOCK_LEVELS, STOCK_CHANGES,
     STOCK_ALERTS, OFFERS, NEEDS, ORDER_COMMANDS, ORDERS, CAISSE_REQUESTS, CAISSE_LEDGER,
-    CAISSE_ANSWERS, CAISSE_DECISIONS, CAISSE_CONTRIBUTIONS, CAISSE_SETTLEMENTS,
+    CAISSE_ANSWERS, CAISSE_DECISIONS, CAISSE_CONTRIBUTIONS, CAISSE_SETTLEMENTS, DEMAND_SIGNALS,
+    SHOP_SIGNALS,
 )
 
 

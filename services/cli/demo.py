@@ -18,13 +18,14 @@ import click
 
 from services.auth.tokens import digest, issue
 from services.bus.catalog import MAPPINGS, PRODUCTS, STOCK_COUNTS, STOCK_LEVELS, TOKENS
+from services.bus.catalog import SHOPS as SHOP_REGISTRY
 from services.bus.publisher import open_publisher
 from services.bus.registry import SchemaRegistry
 from services.bus.settings import BusSettings
 from services.bus.table import TableView
 from services.cli.messages import t
 from services.events.auth import Role
-from services.events.catalog import ProductDefined, TillCodeMapped, code_key
+from services.events.catalog import ProductDefined, ShopRegistered, TillCodeMapped, code_key
 from services.events.sales import QuantityUnit
 from services.events.stock import StockCounted, level_key
 from services.simulator.territories import PRODUCTS as DEMO_PRODUCTS
@@ -66,6 +67,7 @@ async def _seed(settings: BusSettings, path: Path) -> tuple[dict, int]:
             TableView(settings, registry, PRODUCTS) as known_products, \
             TableView(settings, registry, MAPPINGS) as known_mappings, \
             TableView(settings, registry, STOCK_LEVELS) as known_levels, \
+            TableView(settings, registry, SHOP_REGISTRY) as known_shops, \
             open_publisher(settings) as publisher:
         previous = _read(path)
 
@@ -92,6 +94,12 @@ async def _seed(settings: BusSettings, path: Path) -> tuple[dict, int]:
                 for caisse in sorted(TERRITORIES)} for role in (Role.COMMITTEE, Role.TREASURER)},
         }
         created = 0
+        for shop in SHOPS:
+            if known_shops.get(shop.id) is None:
+                await publisher.enqueue(SHOP_REGISTRY, ShopRegistered(
+                    shop_id=shop.id, name=shop.name, territory=shop.territory,
+                    kind=f"épicerie {shop.kind}", timezone=shop.timezone, registered_at=now))
+                created += 1
         for product in DEMO_PRODUCTS:
             if known_products.get(product.id) is None:
                 labels = (*product.labels, *(("local",) if product.local else ()))

@@ -13,7 +13,13 @@ from services.events.caisse import (
     RequestAnswered,
     SettlementRecorded,
 )
-from services.events.catalog import ProductDefined, TillCodeMapped, TillCodeUnmapped
+from services.events.catalog import (
+    ProductDefined,
+    ShopRegistered,
+    TillCodeMapped,
+    TillCodeUnmapped,
+)
+from services.events.demand import DemandSignalRecorded
 from services.events.sales import SaleRecorded, SaleRefunded
 from services.events.orders import NeedStated, OrderCommanded, OrderRecorded
 from services.events.supply import OfferDeclared
@@ -33,7 +39,8 @@ EVENT_TYPES: dict[str, type[Event]] = {
                   TokenIssued, StockCounted, WasteRecorded, DeliveryReceived, ReorderPointSet,
                   StockLevelRecorded, StockChanged, StockAlerted, OfferDeclared, NeedStated,
                   OrderCommanded, OrderRecorded, CaisseRequested, LedgerEntryRecorded,
-                  RequestAnswered, DecisionRecorded, ContributionRecorded, SettlementRecorded)
+                  RequestAnswered, DecisionRecorded, ContributionRecorded, SettlementRecorded,
+                  ShopRegistered, DemandSignalRecorded)
 }
 
 __all__ = ["EVENT_TYPES", "Event"]

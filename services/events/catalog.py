@@ -81,3 +81,23 @@ class TillCodeUnmapped(Event):
     @property
     def event_source(self) -> str:
         return f"/shops/{self.shop_id}/catalog"
+
+
+class ShopRegistered(Event):
+    schema_name: ClassVar[str] = "org.vivres.catalog.ShopRegistered"
+    time_field: ClassVar[str] = "registered_at"
+
+    shop_id: str
+    name: str
+    territory: str
+    kind: str
+    timezone: str
+    registered_at: AwareDatetime
+
+    @property
+    def event_id(self) -> str:
+        return f"shop/{self.shop_id}/{int(self.registered_at.timestamp() * 1000)}"
+
+    @property
+    def event_source(self) -> str:
+        return f"/shops/{self.shop_id}"

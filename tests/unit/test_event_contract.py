@@ -84,7 +84,8 @@ def _assert_type(annotation: object, avro_type: object, where: str) -> None:
     elif isinstance(avro_type, dict) and avro_type.get("logicalType") == "date":
         assert annotation is date, f"{where}: dates"
     else:
-        expected = {"string": str, "long": int, "int": int, "boolean": bool}[avro_type]
+        expected = {"string": str, "long": int, "int": int, "boolean": bool,
+                    "double": float}[avro_type]
         assert annotation is expected, f"{where}: {annotation} is not {avro_type}"
 
 
