@@ -133,9 +133,11 @@ def dlq_replay(topic: str) -> None:
 
 
 @main.command("serve")
-@click.argument("service", type=click.Choice(["gateway", "ingest", "stock", "orders", "caisse"]))
+@click.argument("service", type=click.Choice(["gateway", "ingest", "stock", "orders", "caisse",
+                                                   "demand"]))
 def serve(service: str) -> None:
-    """Lance un service : passerelle HTTP, ventes, stocks, commandes groupées, caisse."""
+    """Lance un service : passerelle HTTP, ventes, stocks, commandes groupées, caisse,
+    signaux de demande."""
     if service == "gateway":
         from services.gateway.main import main as run
     elif service == "ingest":
@@ -144,6 +146,8 @@ def serve(service: str) -> None:
         from services.stock.service import main as run
     elif service == "caisse":
         from services.caisse.service import main as run
+    elif service == "demand":
+        from services.demand.processor import main as run
     else:
         from services.orders.service import main as run
     run()

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from services.demand.forecast import Closed, DayForecast, forecast
+from services.events.orders import OrderRecorded, OrderStatus
+from services.events.supply import OfferDeclared
 from services.demand.calendar import is_public_holiday
 
 HISTORY_DAYS = 28  # days of sales a signal carries, for charts
@@ -82,3 +84,22 @@ def compute(*, territory: str, product_id: str, shop_id: str | None,
                   trend(sold, today), on_hand, days_of_cover(on_hand, v7),
                   stockout_days(empty_days, today), predicted.days, week,
                   predicted.total(14), committed_supply_7d, round(gap, 2), inputs_at, now)
+
+
+OPEN_ORDERS = frozenset({OrderStatus.CONFIRMED, OrderStatus.SHIPPED, OrderStatus.RECEIVED_AT_HUB,
+                         OrderStatus.DISPATCHED})
+
+
+def committed_supply(offers: Iterable[OfferDeclared], orders: Iterable[OrderRecorded],
+                     territory: str, product_id: str, today: date, days: int = 7) -> int:
+    """What is coming in the next `days` days: declared availability open on one of them (one
+    delivery slot each) plus confirmed orders not yet received at the shops delivering then."""
+    window = [today + timedelta(days=k) for k in range(days)]
+    offered = sum(o.quantity_per_slot for o in offers
+                  if o.territory == territory and o.product_id == product_id
+                  and any(o.open_on(day) for day in window))
+    ordered = sum(line.packs * line.pack_size for order in orders
+                  if order.territory == territory and order.status in OPEN_ORDERS
+                  and today <= order.delivery_slot < today + timedelta(days=days)
+                  for line in order.lines if line.product_id == product_id)
+    return offered + ordered
