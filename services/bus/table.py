@@ -38,6 +38,8 @@ class TableView(Generic[E]):
         self._consumer: AIOKafkaConsumer | None = None
         self._follower: asyncio.Task[None] | None = None
         self.version = 0  # grows with every row applied: caches built on the rows check it
+        self.positions: dict[str, tuple[int, int]] = {}  # key -> (partition, offset) of its row
+        self.watchers: set[asyncio.Queue[str]] = set()  # told the key of every row applied
         self.healthy = True  # False while the broker or the registry keeps it from following
 
     async def __aenter__(self) -> TableView[E]:
@@ -111,6 +113,9 @@ class TableView(Generic[E]):
         try:
             self._rows[key] = self.topic.event.from_avro(data)
             self.version += 1
+            self.positions[key] = (record.partition, record.offset)
+            for watcher in self.watchers:
+                watcher.put_nowait(key)
         except ValueError as err:
             log.warning("table record invalid, skipped", topic=record.topic,
                         partition=record.partition, offset=record.offset, error=describe(err))
@@ -119,6 +124,15 @@ class TableView(Generic[E]):
         """Apply an event this process just published (read your own writes at once)."""
         self._rows[self.topic.key_of(event)] = event
         self.version += 1
+
+    def watch(self) -> asyncio.Queue[str]:
+        """A queue that receives the key of every row applied from now on (`unwatch` it)."""
+        queue: asyncio.Queue[str] = asyncio.Queue(maxsize=0)
+        self.watchers.add(queue)
+        return queue
+
+    def unwatch(self, queue: asyncio.Queue[str]) -> None:
+        self.watchers.discard(queue)
 
     def get(self, key: str) -> E | None:
         return self._rows.get(key)

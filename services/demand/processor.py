@@ -156,6 +156,8 @@ def create_app(settings: BusSettings, datadir: str, *, app_id: str = APP_ID) -> 
 
     @app.agent(facts_topic, concurrency=1)
     async def fold(stream):  # type: ignore[no-untyped-def]
+        # One event at a time: faust acks an event when the next one is taken, so batching
+        # with take() would commit offsets of facts not folded yet (lost on a crash).
         async for key, fact in stream.items():
             today = _today()
             current = dict(table[key])

@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 
 from services.bus.publisher import Publisher
 from services.caisse.rules import FollowedCommittee
-from services.gateway import availability, caisse, catalog, orders, sales, stock
+from services.gateway import availability, caisse, catalog, demand, orders, sales, stock
 
 
 @dataclass
@@ -31,6 +31,7 @@ class GatewayDeps:
     caisse: Any = None  # CaisseClient: asks the caisse service and waits for its answers
     decisions: Any = None  # TableView[DecisionRecorded]
     books: Any = None  # services.caisse.books.Books
+    signals: Any = None  # TableView[DemandSignalRecorded] of demand.signals (territories only)
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
     def __post_init__(self) -> None:
@@ -63,6 +64,7 @@ def create_app(deps: GatewayDeps) -> FastAPI:
     app.include_router(availability.router)
     app.include_router(orders.router)
     app.include_router(caisse.router)
+    app.include_router(demand.router)
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> JSONResponse:

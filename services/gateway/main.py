@@ -13,6 +13,7 @@ import uvicorn
 
 from services.bus.catalog import (
     CAISSE_DECISIONS,
+    DEMAND_SIGNALS,
     MAPPINGS,
     OFFERS,
     ORDERS,
@@ -43,10 +44,11 @@ async def gateway_deps(platform: Platform) -> AsyncIterator[GatewayDeps]:
             TableView(settings, registry, OFFERS) as offers, \
             TableView(settings, registry, ORDERS) as orders, \
             TableView(settings, registry, CAISSE_DECISIONS) as decisions, \
+            TableView(settings, registry, DEMAND_SIGNALS) as signals, \
             CaisseClient(settings, registry, platform.publisher) as caisse:
         yield GatewayDeps(platform.publisher, tokens, products, mappings, unmapped, stock,
                           offers, orders, caisse=caisse, decisions=decisions,
-                          books=Books(settings, registry))
+                          books=Books(settings, registry), signals=signals)
 
 
 async def serve(settings: BusSettings, host: str, port: int) -> None:
@@ -56,7 +58,8 @@ async def serve(settings: BusSettings, host: str, port: int) -> None:
             gateway_deps(platform) as deps:
         app = create_app(deps)
         config = uvicorn.Config(app, host=host, port=port, log_config=None,
-                                access_log=False, lifespan="off")
+                                access_log=False, lifespan="off",
+                                timeout_graceful_shutdown=3)  # SSE streams never end alone
         server = uvicorn.Server(config)
         # Our handlers, not uvicorn's: uvicorn re-raises the signal after serving, which
         # would kill the process before the producer flushes.

@@ -1,0 +1,122 @@
+"""Producers' demand feeds: the current signals, and a live Server-Sent Events stream.
+
+Producers see territory aggregates only (`demand.signals`): never a ticket, a shop's figures or
+a member. The stream is resumable: each event's id is a cursor (the next offset per partition
+of `demand.signals` the client has seen); reconnecting with `Last-Event-ID` sends what changed
+since, then follows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi.responses import StreamingResponse
+
+from services.auth.tokens import Principal
+from services.events.auth import Role
+from services.events.demand import DemandSignalRecorded
+from services.gateway.auth import principal, require
+from services.gateway.catalog import Slug
+
+router = APIRouter(prefix="/v1/demand", tags=["demand"])
+FEED_ROLES = (Role.PRODUCER, Role.HUB, Role.OPERATOR)
+KEEPALIVE_S = 15.0
+
+
+class Filter:
+    def __init__(self, request: Request, territory: str | None, product: str | None,
+                 category: str | None) -> None:
+        self.products = request.app.state.deps.products
+        self.territory, self.product, self.category = territory, product, category
+
+    def __call__(self, signal: DemandSignalRecorded) -> bool:
+        if signal.shop_id is not None:  # never a shop's figures on a producer feed
+            return False
+        if self.territory and signal.territory != self.territory:
+            return False
+        if self.product and signal.product_id != self.product:
+            return False
+        if self.category:
+            product = self.products.get(signal.product_id)
+            return product is not None and product.category == self.category
+        return True
+
+
+def _filter(request: Request, territory: Annotated[Slug | None, Query()] = None,
+            product: Annotated[Slug | None, Query()] = None,
+            category: Annotated[Slug | None, Query()] = None) -> Filter:
+    return Filter(request, territory, product, category)
+
+
+@router.get("", response_model=list[DemandSignalRecorded])
+async def current(request: Request, who: Annotated[Principal, Depends(principal)],
+                  wanted: Annotated[Filter, Depends(_filter)]) -> list[DemandSignalRecorded]:
+    """The current signal of every territory × product the filter selects."""
+    require(who, *FEED_ROLES)
+    signals = [s for s in request.app.state.deps.signals.values() if wanted(s)]
+    return sorted(signals, key=lambda s: (s.territory, s.product_id))
+
+
+def parse_cursor(text: str | None) -> dict[int, int]:
+    """'0:12,2:40' -> {0: 12, 2: 40}; anything unreadable counts as no cursor."""
+    cursor: dict[int, int] = {}
+    for part in (text or "").split(","):
+        partition, _, offset = part.partition(":")
+        if partition.isdigit() and offset.isdigit():
+            cursor[int(partition)] = int(offset)
+    return cursor
+
+
+def format_cursor(cursor: dict[int, int]) -> str:
+    return ",".join(f"{p}:{o}" for p, o in sorted(cursor.items()))
+
+
+@router.get("/stream", response_class=StreamingResponse,
+            responses={200: {"content": {"text/event-stream": {}}}})
+async def stream(request: Request, who: Annotated[Principal, Depends(principal)],
+                 wanted: Annotated[Filter, Depends(_filter)],
+                 last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None
+                 ) -> StreamingResponse:
+    """Server-Sent Events: `event: signal` with the signal as JSON, first what changed since
+    `Last-Event-ID` (everything without it), then each change as it happens."""
+    require(who, *FEED_ROLES)
+    table = request.app.state.deps.signals
+    changes = table.watch()  # before the snapshot: nothing falls between the two
+
+    async def events() -> AsyncIterator[str]:
+        cursor = parse_cursor(last_event_id)
+        try:
+            snapshot = sorted(table.positions.items(), key=lambda item: item[1])
+            for key, (partition, offset) in snapshot:
+                if offset >= cursor.get(partition, 0):
+                    if (message := _message(table, key, cursor, wanted)) is not None:
+                        yield message
+            while True:
+                try:
+                    key = await asyncio.wait_for(changes.get(), KEEPALIVE_S)
+                except TimeoutError:
+                    yield ": toujours là\n\n"
+                    continue
+                if (message := _message(table, key, cursor, wanted)) is not None:
+                    yield message
+        finally:
+            table.unwatch(changes)
+
+    return StreamingResponse(events(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+def _message(table, key: str, cursor: dict[int, int], wanted: Filter) -> str | None:
+    signal = table.get(key)
+    partition, offset = table.positions.get(key, (0, -1))
+    if offset < cursor.get(partition, 0):
+        return None  # already sent (the snapshot and the watch overlap)
+    cursor[partition] = offset + 1
+    if signal is None or not wanted(signal):
+        return None
+    data = json.dumps(signal.model_dump(mode="json"), ensure_ascii=False)
+    return f"id: {format_cursor(cursor)}\nevent: signal\ndata: {data}\n\n"

@@ -1,0 +1,247 @@
+"""The demand processor (faust) as its own process on the real broker: killed with SIGKILL
+several times while a territory's tickets and refunds stream in, its final signals equal a
+clean recomputation from the same records; and a ticket posted over HTTP reaches a producer's
+Server-Sent Events feed within a second."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from random import Random
+from types import SimpleNamespace
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaConsumer
+
+from services.bus.admin import partitions_of
+from services.bus.catalog import (
+    DEMAND_SIGNALS,
+    MAPPINGS,
+    PRODUCTS,
+    REFUNDS,
+    SALES,
+    SHOPS,
+)
+from services.bus.codec import AvroCodec
+from services.bus.table import TableView
+from services.demand import state as demand_state
+from services.demand.processor import facts_of
+from services.events.auth import Role
+from services.events.catalog import ProductDefined, ShopRegistered, TillCodeMapped
+from services.events.sales import (
+    CodeKind,
+    Payment,
+    PaymentMethod,
+    QuantityUnit,
+    RefundLine,
+    RefundPayment,
+    SaleLine,
+    SaleRecorded,
+    SaleRefunded,
+)
+from tests.integration.sales_stack import ServiceProcess, running_sales_stack
+from tests.support import eventually
+
+pytestmark = pytest.mark.integration
+PARIS = ZoneInfo("Europe/Paris")
+PRODUCTS_SOLD = ("carotte", "poireau", "pomme")
+
+
+async def _world(publisher, territory: str) -> list[str]:
+    """Two shops of a territory of the test's own, each with a PLU per product."""
+    now = datetime.now(UTC)
+    shops = [f"{territory}-shop-{n}" for n in range(2)]
+    await publisher.publish_many(SHOPS, [ShopRegistered(
+        shop_id=s, name=s, territory=territory, kind="épicerie solidaire",
+        timezone="Europe/Paris", registered_at=now) for s in shops])
+    await publisher.publish_many(PRODUCTS, [ProductDefined(
+        product_id=p, name=p, category="legumes", unit=QuantityUnit.GRAM, organic=False,
+        labels=("local",), defined_at=now) for p in PRODUCTS_SOLD])
+    await publisher.publish_many(MAPPINGS, [TillCodeMapped(
+        shop_id=s, code=f"10{i}", code_kind=CodeKind.PLU, product_id=p, mapped_at=now)
+        for s in shops for i, p in enumerate(PRODUCTS_SOLD)])
+    return shops
+
+
+def _ticket(shop: str, number: int, at: datetime, rng: Random) -> SaleRecorded:
+    lines = tuple(SaleLine(line_number=i + 1, product_code=f"10{i}", code_kind=CodeKind.PLU,
+                           label=p, quantity=rng.randint(1, 30) * 50, unit=QuantityUnit.GRAM,
+                           unit_price_cents=300, paid_cents=60)
+                  for i, p in enumerate(PRODUCTS_SOLD) if rng.random() < 0.7) or (
+        SaleLine(line_number=1, product_code="100", code_kind=CodeKind.PLU, label="carotte",
+                 quantity=500, unit=QuantityUnit.GRAM, unit_price_cents=300, paid_cents=60),)
+    return SaleRecorded(ticket_id=f"{shop}/t1/{number}", shop_id=shop, till_id="t1",
+                        ticket_number=number, occurred_at=at, timezone="Europe/Paris",
+                        lines=lines, payments=(Payment(method=PaymentMethod.CASH,
+                                                       amount_cents=60 * len(lines)),))
+
+
+def _refund(sale: SaleRecorded, number: int) -> SaleRefunded:
+    line = sale.lines[0]
+    return SaleRefunded(
+        refund_id=f"{sale.shop_id}/t1/{number}", original_ticket_id=sale.ticket_id,
+        shop_id=sale.shop_id, till_id="t1", ticket_number=number,
+        occurred_at=sale.occurred_at + timedelta(minutes=20), timezone="Europe/Paris",
+        lines=(RefundLine(line_number=1, product_code=line.product_code,
+                          code_kind=line.code_kind, quantity=line.quantity // 2,
+                          unit=line.unit, refunded_cents=30),),
+        payments=(RefundPayment(method=PaymentMethod.CASH, amount_cents=30),))
+
+
+async def _recompute(settings, registry, territory: str, shops: list[str], today,
+                     now: datetime) -> dict[str, object]:
+    """Fold every sales and refunds record of the territory's shops from the topics, with
+    the processor's own pure code: the signals a clean replay gives."""
+    refs = SimpleNamespace(
+        shop=lambda s: SimpleNamespace(shop_id=s, territory=territory,
+                                       timezone="Europe/Paris") if s in shops else None,
+        mapping=lambda _s, line: PRODUCTS_SOLD[int(line.product_code[2:])])
+    states: dict[str, dict] = {}
+    for topic, event_type in ((SALES, SaleRecorded), (REFUNDS, SaleRefunded)):
+        codec = AvroCodec.for_topic(registry, topic)
+        consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers,
+                                    enable_auto_commit=False, isolation_level="read_committed")
+        await consumer.start()
+        try:
+            for tp in await partitions_of(settings, topic.name):
+                consumer.assign([tp])
+                await consumer.seek_to_beginning(tp)
+                end = (await consumer.end_offsets([tp]))[tp]
+                while await consumer.position(tp) < end:
+                    for record in (await consumer.getmany(tp, timeout_ms=500)).get(tp, []):
+                        if record.key.decode() not in shops:
+                            continue
+                        event = event_type.from_avro(await codec.decode(record.value))
+                        for fact in facts_of(refs, event, record.topic, record.partition,
+                                             record.offset):
+                            key = demand_state.key_of(territory, fact["product"])
+                            demand_state.apply(states.setdefault(key, {}), fact, today)
+        finally:
+            await consumer.stop()
+    return {key: demand_state.to_wire(demand_state.signals(
+        state, territory, key.split("/")[1], today, committed_7d=0, now=now)[0])
+        for key, state in states.items()}
+
+
+def _comparable(signal) -> dict:
+    return signal.model_dump(mode="json", exclude={"computed_at"})
+
+
+async def test_signals_after_sigkills_equal_a_clean_recomputation(settings, registry,
+                                                                  tmp_path) -> None:
+    territory = f"t-{uuid.uuid4().hex[:6]}"
+    process = ServiceProcess("demand", settings, tmp_path / "demand.log")
+    process.env["VIVRES_DEMAND_DATADIR"] = str(tmp_path / "rocksdb")
+    rng = Random(11)
+    async with running_sales_stack(settings) as stack:
+        publisher = stack.platform.publisher
+        shops = await _world(publisher, territory)
+        log_path = tmp_path / "demand.log"
+
+        async def worker_ready(generation: int) -> None:
+            await eventually(lambda: log_path.read_text(errors="replace").count(
+                "[^Worker]: Ready") >= generation, timeout=120, interval=0.2,
+                what=f"demand worker {generation} ready")
+
+        process.start()
+        generation = 1
+        try:
+            now = datetime.now(UTC)
+            sent = 0
+            await worker_ready(generation)
+            for batch in range(12):  # tickets over the last 30 days, late ones included
+                sales = [_ticket(rng.choice(shops), batch * 100 + n,
+                                 now - timedelta(days=rng.randint(0, 30), minutes=n), rng)
+                         for n in range(50)]
+                for sale in sales:
+                    await publisher.enqueue(SALES, sale, partition=None)
+                for n, sale in enumerate(sales[:5]):
+                    await publisher.enqueue(REFUNDS, _refund(sale, 10_000 + batch * 10 + n))
+                await publisher.settle()
+                sent += len(sales)
+                await asyncio.sleep(0.5)
+                if batch in (3, 6, 9):
+                    process.restart()  # SIGKILL mid-stream, then start again
+                    generation += 1
+                    await worker_ready(generation)
+            async with TableView(settings, registry, DEMAND_SIGNALS) as signals:
+                today = datetime.now(PARIS).date()
+                expected = await _recompute(settings, registry, territory, shops, today, now)
+
+                def caught_up() -> bool:
+                    return all(
+                        (got := signals.get(key)) is not None
+                        and _comparable(got) | {"inputs_at": None} == _comparable(want)
+                        | {"inputs_at": None} for key, want in expected.items())
+                await eventually(caught_up, timeout=240, interval=1.0,
+                                 what="signals equal to a clean recomputation")
+                for key, want in expected.items():
+                    assert _comparable(signals.get(key)) == _comparable(want), key
+        finally:
+            process.stop()
+    assert sent == 600
+
+
+async def test_a_ticket_reaches_the_producers_feed_within_a_second(settings, registry,
+                                                                    tmp_path) -> None:
+    territory = f"t-{uuid.uuid4().hex[:6]}"
+    process = ServiceProcess("demand", settings, tmp_path / "demand.log")
+    process.env["VIVRES_DEMAND_DATADIR"] = str(tmp_path / "rocksdb")
+    rng = Random(5)
+    async with running_sales_stack(settings) as stack:
+        shops = await _world(stack.platform.publisher, territory)
+        producer = await stack.token(Role.PRODUCER, "ferme-test")
+        till = await stack.token(Role.SHOP, shops[0])
+        process.start()
+        received: list[tuple[float, dict]] = []
+
+        async def follow() -> None:
+            async with httpx.AsyncClient(base_url=stack.url, timeout=None) as http, \
+                    http.stream("GET", "/v1/demand/stream", params={"territory": territory},
+                                headers={"Authorization": f"Bearer {producer}"}) as response:
+                assert response.status_code == 200
+                async for line in response.aiter_lines():
+                    if line.startswith("data: "):
+                        received.append((time.perf_counter(), json.loads(line[6:])))
+
+        following = asyncio.create_task(follow())
+        try:
+            async with httpx.AsyncClient(base_url=stack.url, timeout=30) as http:
+                async def post(number: int) -> tuple[float, datetime]:
+                    sale = _ticket(shops[0], number, datetime.now(UTC), rng)
+                    body = json.loads(sale.model_dump_json(exclude={"ticket_id"}))
+                    for line in body["lines"]:
+                        line.pop("line_number")
+                    started = time.perf_counter()
+                    response = await http.post("/v1/sales", json=body,
+                                               headers={"Authorization": f"Bearer {till}"})
+                    assert response.status_code == 202, response.text
+                    return started, sale.occurred_at
+
+                await post(1)  # the processor may still be starting: wait for its first signal
+                await eventually(lambda: received, timeout=120, what="a first signal")
+                timings = []
+                for number in range(2, 7):
+                    before = len(received)
+                    started, at = await post(number)
+                    stamp = at.isoformat().replace("+00:00", "Z")[:23]
+
+                    def arrived(before: int = before, stamp: str = stamp) -> float | None:
+                        for when, signal in received[before:]:
+                            if (signal.get("inputs_at") or "")[:23] == stamp:
+                                return when
+                        return None
+                    when = await eventually(arrived, timeout=10, interval=0.01,
+                                            what="the ticket on the feed")
+                    timings.append(when - started)
+                    await asyncio.sleep(0.3)
+        finally:
+            following.cancel()
+            process.stop()
+    assert all(signal["shop_id"] is None for _, signal in received)  # territories only
+    assert max(timings) < 1.0, timings
