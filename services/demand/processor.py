@@ -202,6 +202,6 @@ def main() -> None:
     settings = BusSettings()
     configure_logging(settings.log_level, settings.log_format)
     datadir = os.environ.get("VIVRES_DEMAND_DATADIR", ".vivres/demand")
-    app = create_app(settings, datadir)
+    app = create_app(settings, datadir, app_id=os.environ.get("VIVRES_DEMAND_APP_ID", APP_ID))
     sys.argv = sys.argv[:1]  # mode's worker parses argv: give it none of ours
     faust.Worker(app, loglevel=settings.log_level.lower()).execute_from_commandline()
