@@ -91,10 +91,10 @@ def forecast(sold: Mapping[date, float], today: date, horizon: int = 14,
     """Units per day for `today` and the `horizon - 1` days after it, with a p10–p90 band."""
     shares = profile(sold, today, closed)
     base = level(sold, today, shares, closed)
-    errors = []
+    errors = []  # of the method on recent days (today's profile: it moves slowly)
     for offset in range(1, SPREAD_DAYS + 1):
         day = today - timedelta(days=offset)
-        guess = expected(sold, day, closed)
+        guess = 0.0 if closed(day) else level(sold, day, shares, closed) * shares[day.weekday()]
         if guess > 0:
             errors.append((sold.get(day, 0) - guess) / guess)
     relative_sd = math.sqrt(sum(e * e for e in errors) / len(errors)) if errors else 1.0

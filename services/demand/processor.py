@@ -53,6 +53,7 @@ from services.events.stock import StockChanged
 APP_ID = "vivres-demand"
 PARTITIONS = 6
 FLUSH_S = 0.2
+FLUSH_KEYS = 40  # keys recomputed per flush at most; the rest wait for the next
 log = structlog.get_logger("vivres.demand")
 
 
@@ -172,8 +173,8 @@ def create_app(settings: BusSettings, datadir: str, *, app_id: str = APP_ID) -> 
         if not dirty:
             return
         await refs.ready()
-        keys = sorted(dirty)
-        dirty.clear()
+        keys = sorted(dirty)[:FLUSH_KEYS]  # a bounded slice: the loop must not stall
+        dirty.difference_update(keys)
         now = datetime.now(UTC)
         today = _today()
         offers = list(refs.tables[OFFERS.name].values())
