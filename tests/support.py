@@ -8,6 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from services.events.demand import DemandSignalRecorded
+
 from services.events.sales import (
     CodeKind,
     Payment,
@@ -112,3 +114,13 @@ async def consumed_to_end(settings, group: str, topics: list[str]) -> None:
         await eventually(caught_up, timeout=60, what=f"{group} caught up with {topics}")
     finally:
         await consumer.stop()
+
+
+def demand_signal(territory: str, shop: str | None = None) -> DemandSignalRecorded:
+    now = datetime.now(UTC)
+    return DemandSignalRecorded(
+        territory=territory, product_id="carotte", shop_id=shop, day=now.date(), sold=(),
+        velocity_7d=1200.0, stockout_days_7d=0, forecast=(), forecast_7d=8400.0,
+        forecast_7d_p10=6000.0, forecast_7d_p90=11000.0, forecast_14d=16800.0,
+        forecast_14d_p10=13000.0, forecast_14d_p90=20000.0, committed_supply_7d=3000,
+        supply_gap_7d=5400.0, inputs_at=now, computed_at=now)

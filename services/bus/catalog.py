@@ -176,13 +176,16 @@ DEMAND_SIGNALS = _compacted("demand.signals",
 SHOP_SIGNALS = _compacted("demand.shop-signals",
                           EVENT_TYPES["org.vivres.demand.DemandSignalRecorded"], "signal_key",
                           "Live demand per shop and product, for the shop and the hub.")
+SUBSCRIPTIONS = _compacted("demand.subscriptions",
+                           EVENT_TYPES["org.vivres.demand.SubscriptionRecorded"],
+                           "subscription_id", "Producers' webhook subscriptions to signals.")
 
 TOPICS: tuple[Topic, ...] = (
     SALES_SUBMITTED, REFUNDS_SUBMITTED, SALES, REFUNDS, PRODUCTS, MAPPINGS, UNMAPPED, SHOPS, TOKENS,
     STOCK_COUNTS, STOCK_WASTE, STOCK_DELIVERIES, REORDER_POINTS, STOCK_LEVELS, STOCK_CHANGES,
     STOCK_ALERTS, OFFERS, NEEDS, ORDER_COMMANDS, ORDERS, CAISSE_REQUESTS, CAISSE_LEDGER,
     CAISSE_ANSWERS, CAISSE_DECISIONS, CAISSE_CONTRIBUTIONS, CAISSE_SETTLEMENTS, DEMAND_SIGNALS,
-    SHOP_SIGNALS,
+    SHOP_SIGNALS, SUBSCRIPTIONS,
 )
 
 

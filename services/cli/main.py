@@ -134,10 +134,10 @@ def dlq_replay(topic: str) -> None:
 
 @main.command("serve")
 @click.argument("service", type=click.Choice(["gateway", "ingest", "stock", "orders", "caisse",
-                                                   "demand"]))
+                                                   "demand", "webhooks"]))
 def serve(service: str) -> None:
     """Lance un service : passerelle HTTP, ventes, stocks, commandes groupées, caisse,
-    signaux de demande."""
+    signaux de demande, livraison des webhooks."""
     if service == "gateway":
         from services.gateway.main import main as run
     elif service == "ingest":
@@ -148,6 +148,8 @@ def serve(service: str) -> None:
         from services.caisse.service import main as run
     elif service == "demand":
         from services.demand.processor import main as run
+    elif service == "webhooks":
+        from services.demand.webhooks import main as run
     else:
         from services.orders.service import main as run
     run()

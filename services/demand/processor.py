@@ -116,7 +116,9 @@ def facts_of(refs: References, event: Any, topic: str, partition: int, offset: i
     return facts
 
 
-def create_app(settings: BusSettings, datadir: str, *, app_id: str = APP_ID) -> faust.App:
+def create_app(settings: BusSettings, datadir: str, *, app_id: str = APP_ID,
+               territories: frozenset[str] = frozenset()) -> faust.App:
+    """The app; `territories`, when given, is all it folds (a processor per territory)."""
     app = faust.App(
         app_id, broker=f"kafka://{settings.kafka_bootstrap_servers}", store="rocksdb://",
         datadir=datadir, topic_partitions=PARTITIONS, topic_replication_factor=1,
@@ -141,6 +143,10 @@ def create_app(settings: BusSettings, datadir: str, *, app_id: str = APP_ID) -> 
         await refs.ready()
         async for event in stream.events():
             message = event.message
+            if territories:  # sources are keyed by shop: skip other territories undecoded
+                shop = refs.shop(message.key.decode() if message.key else "")
+                if shop is None or shop.territory not in territories:
+                    continue
             with structlog.contextvars.bound_contextvars(
                     topic=message.topic, partition=message.partition, offset=message.offset):
                 try:
@@ -203,6 +209,8 @@ def main() -> None:
     settings = BusSettings()
     configure_logging(settings.log_level, settings.log_format)
     datadir = os.environ.get("VIVRES_DEMAND_DATADIR", ".vivres/demand")
-    app = create_app(settings, datadir, app_id=os.environ.get("VIVRES_DEMAND_APP_ID", APP_ID))
+    territories = os.environ.get("VIVRES_DEMAND_TERRITORIES", "")
+    app = create_app(settings, datadir, app_id=os.environ.get("VIVRES_DEMAND_APP_ID", APP_ID),
+                     territories=frozenset(t for t in territories.split(",") if t))
     sys.argv = sys.argv[:1]  # mode's worker parses argv: give it none of ours
     faust.Worker(app, loglevel=settings.log_level.lower()).execute_from_commandline()

@@ -19,7 +19,7 @@ from services.events.catalog import (
     TillCodeMapped,
     TillCodeUnmapped,
 )
-from services.events.demand import DemandSignalRecorded
+from services.events.demand import DemandSignalRecorded, SubscriptionRecorded
 from services.events.sales import SaleRecorded, SaleRefunded
 from services.events.orders import NeedStated, OrderCommanded, OrderRecorded
 from services.events.supply import OfferDeclared
@@ -40,7 +40,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
                   StockLevelRecorded, StockChanged, StockAlerted, OfferDeclared, NeedStated,
                   OrderCommanded, OrderRecorded, CaisseRequested, LedgerEntryRecorded,
                   RequestAnswered, DecisionRecorded, ContributionRecorded, SettlementRecorded,
-                  ShopRegistered, DemandSignalRecorded)
+                  ShopRegistered, DemandSignalRecorded, SubscriptionRecorded)
 }
 
 __all__ = ["EVENT_TYPES", "Event"]

@@ -68,3 +68,27 @@ class DemandSignalRecorded(Event):
 
 def signal_key(territory: str, product_id: str, shop_id: str | None = None) -> str:
     return f"{territory}/{product_id}" + (f"/{shop_id}" if shop_id else "")
+
+
+class SubscriptionRecorded(Event):
+    schema_name: ClassVar[str] = "org.vivres.demand.SubscriptionRecorded"
+    id_field: ClassVar[str | None] = "subscription_id"
+    time_field: ClassVar[str] = "created_at"
+
+    subscription_id: str
+    producer_id: str
+    url: str
+    territory: str | None = None
+    product_id: str | None = None
+    category: str | None = None
+    secret: str
+    created_at: AwareDatetime
+    revoked: bool = False
+
+    @property
+    def event_id(self) -> str:
+        return f"subscription/{self.subscription_id}/{'revoked' if self.revoked else 'active'}"
+
+    @property
+    def event_source(self) -> str:
+        return f"/producers/{self.producer_id}/subscriptions"

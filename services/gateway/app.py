@@ -32,6 +32,7 @@ class GatewayDeps:
     decisions: Any = None  # TableView[DecisionRecorded]
     books: Any = None  # services.caisse.books.Books
     signals: Any = None  # TableView[DemandSignalRecorded] of demand.signals (territories only)
+    subscriptions: Any = None  # TableView[SubscriptionRecorded]
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
     def __post_init__(self) -> None:

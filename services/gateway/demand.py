@@ -10,15 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
+import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, status
 from fastapi.responses import StreamingResponse
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict
 
 from services.auth.tokens import Principal
 from services.events.auth import Role
-from services.events.demand import DemandSignalRecorded
+from services.bus.catalog import SUBSCRIPTIONS
+from services.events.demand import DemandSignalRecorded, SubscriptionRecorded
 from services.gateway.auth import principal, require
 from services.gateway.catalog import Slug
 
@@ -120,3 +124,66 @@ def _message(table, key: str, cursor: dict[int, int], wanted: Filter) -> str | N
         return None
     data = json.dumps(signal.model_dump(mode="json"), ensure_ascii=False)
     return f"id: {format_cursor(cursor)}\nevent: signal\ndata: {data}\n\n"
+
+
+class SubscriptionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    url: AnyHttpUrl
+    territory: Slug | None = None
+    product_id: Slug | None = None
+    category: Slug | None = None
+
+
+class SubscriptionOut(BaseModel):
+    subscription_id: str
+    url: str
+    territory: str | None
+    product_id: str | None
+    category: str | None
+    secret: str | None = None  # only in the answer to its creation
+
+
+def _out(subscription: SubscriptionRecorded, *, with_secret: bool = False) -> SubscriptionOut:
+    return SubscriptionOut(subscription_id=subscription.subscription_id, url=subscription.url,
+                           territory=subscription.territory, product_id=subscription.product_id,
+                           category=subscription.category,
+                           secret=subscription.secret if with_secret else None)
+
+
+@router.post("/subscriptions", status_code=status.HTTP_201_CREATED,
+             response_model=SubscriptionOut)
+async def subscribe(request: Request, body: SubscriptionIn,
+                    who: Annotated[Principal, Depends(principal)]) -> SubscriptionOut:
+    """Signals matching the filter will be POSTed to `url`, signed with HMAC-SHA256 under the
+    secret in this answer (`X-Vivres-Signature: sha256=...`); keep it, it is not shown again."""
+    require(who, Role.PRODUCER)
+    deps = request.app.state.deps
+    subscription = SubscriptionRecorded(
+        subscription_id=f"sub-{uuid.uuid4().hex[:12]}", producer_id=who.subject or "",
+        url=str(body.url), territory=body.territory, product_id=body.product_id,
+        category=body.category, secret=secrets.token_urlsafe(32), created_at=deps.clock())
+    await deps.publisher.publish(SUBSCRIPTIONS, subscription)
+    deps.subscriptions.put(subscription)
+    return _out(subscription, with_secret=True)
+
+
+@router.get("/subscriptions", response_model=list[SubscriptionOut])
+async def subscriptions(request: Request,
+                        who: Annotated[Principal, Depends(principal)]) -> list[SubscriptionOut]:
+    """The producer's active subscriptions (without their secrets)."""
+    require(who, Role.PRODUCER)
+    return [_out(s) for s in request.app.state.deps.subscriptions.values()
+            if s.producer_id == who.subject and not s.revoked]
+
+
+@router.delete("/subscriptions/{subscription_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def unsubscribe(request: Request, subscription_id: str,
+                      who: Annotated[Principal, Depends(principal)]) -> None:
+    require(who, Role.PRODUCER)
+    deps = request.app.state.deps
+    found = deps.subscriptions.get(subscription_id)
+    if found is None or found.producer_id != who.subject or found.revoked:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such subscription of yours")
+    revoked = found.model_copy(update={"revoked": True, "created_at": deps.clock()})
+    await deps.publisher.publish(SUBSCRIPTIONS, revoked)
+    deps.subscriptions.put(revoked)

@@ -19,6 +19,7 @@ from services.bus.catalog import (
     ORDERS,
     PRODUCTS,
     STOCK_LEVELS,
+    SUBSCRIPTIONS,
     TOKENS,
     UNMAPPED,
 )
@@ -45,10 +46,12 @@ async def gateway_deps(platform: Platform) -> AsyncIterator[GatewayDeps]:
             TableView(settings, registry, ORDERS) as orders, \
             TableView(settings, registry, CAISSE_DECISIONS) as decisions, \
             TableView(settings, registry, DEMAND_SIGNALS) as signals, \
+            TableView(settings, registry, SUBSCRIPTIONS) as subscriptions, \
             CaisseClient(settings, registry, platform.publisher) as caisse:
         yield GatewayDeps(platform.publisher, tokens, products, mappings, unmapped, stock,
                           offers, orders, caisse=caisse, decisions=decisions,
-                          books=Books(settings, registry), signals=signals)
+                          books=Books(settings, registry), signals=signals,
+                          subscriptions=subscriptions)
 
 
 async def serve(settings: BusSettings, host: str, port: int) -> None:

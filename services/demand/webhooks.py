@@ -1,0 +1,132 @@
+"""Webhook deliveries of demand signals to producers' subscriptions.
+
+Each territory signal on `demand.signals` is POSTed as JSON to every active subscription whose
+filter it matches, signed: `X-Vivres-Signature: sha256=<hex HMAC-SHA256 of the body under the
+subscription's secret>`, with `X-Vivres-Delivery` (stable per subscription and record, so a
+receiver can drop a repeat) and `X-Vivres-Event: demand.signal`. A delivery is retried with
+exponential backoff; after the last attempt the record goes to `demand.signals.dlq`, its
+headers naming the subscription and the error, and the other subscriptions are unaffected.
+Shops' signals are never delivered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import os
+from types import SimpleNamespace
+from typing import Any
+
+import httpx
+import structlog
+
+from services.bus.catalog import DEMAND_SIGNALS, PRODUCTS, SUBSCRIPTIONS
+from services.bus.deadletter import Stage, send_to_dead_letter
+from services.bus.platform import Platform
+from services.bus.runtime import ErrorPolicy, Received, Route
+from services.bus.table import TableView
+from services.events.demand import DemandSignalRecorded, SubscriptionRecorded
+
+GROUP = "vivres-webhooks"
+ATTEMPTS = 5
+log = structlog.get_logger("vivres.webhooks")
+
+
+class DeliveryFailed(Exception):
+    """A subscription's endpoint kept refusing a delivery."""
+
+
+def sign(secret: str, body: bytes) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def matches(subscription: SubscriptionRecorded, signal: DemandSignalRecorded,
+            category_of) -> bool:
+    if subscription.revoked or signal.shop_id is not None:
+        return False
+    if subscription.territory and subscription.territory != signal.territory:
+        return False
+    if subscription.product_id and subscription.product_id != signal.product_id:
+        return False
+    return not subscription.category or category_of(signal.product_id) == subscription.category
+
+
+class Deliveries:
+    def __init__(self, platform: Platform, subscriptions: TableView[SubscriptionRecorded],
+                 products: TableView[Any], http: httpx.AsyncClient,
+                 backoff_s: float = 0.5) -> None:
+        self.platform = platform
+        self.subscriptions = subscriptions
+        self.products = products
+        self.http = http
+        self.backoff_s = backoff_s
+        self.delivered = platform.metrics.counter(
+            "vivres_webhook_deliveries_total", "Webhook deliveries by outcome", ("outcome",))
+
+    def category_of(self, product_id: str) -> str | None:
+        product = self.products.get(product_id)
+        return product.category if product is not None else None
+
+    async def handle(self, received: Received[DemandSignalRecorded]) -> None:
+        signal = received.event
+        wanted = [s for s in self.subscriptions.values()
+                  if matches(s, signal, self.category_of)]
+        if not wanted:
+            return
+        body = json.dumps(signal.model_dump(mode="json"), ensure_ascii=False).encode()
+        await asyncio.gather(*(self._deliver(s, body, received) for s in wanted))
+
+    async def _deliver(self, subscription: SubscriptionRecorded, body: bytes,
+                       received: Received[Any]) -> None:
+        delivery = f"{subscription.subscription_id}/{received.partition}/{received.offset}"
+        headers = {"Content-Type": "application/json", "X-Vivres-Event": "demand.signal",
+                   "X-Vivres-Delivery": delivery,
+                   "X-Vivres-Signature": sign(subscription.secret, body)}
+        error = ""
+        for attempt in range(ATTEMPTS):
+            try:
+                response = await self.http.post(subscription.url, content=body,
+                                                 headers=headers)
+                if response.status_code < 300:
+                    self.delivered.labels("delivered").inc()
+                    return
+                error = f"HTTP {response.status_code}"
+            except httpx.HTTPError as err:
+                error = f"{type(err).__name__}: {err}"
+            log.info("webhook delivery failed, retrying", subscription=subscription
+                     .subscription_id, attempt=attempt + 1, error=error)
+            if attempt + 1 < ATTEMPTS:
+                await asyncio.sleep(self.backoff_s * 2**attempt)
+        self.delivered.labels("dead_lettered").inc()
+        log.warning("webhook delivery dead-lettered", subscription=subscription.subscription_id,
+                    url=subscription.url, error=error)
+        record = SimpleNamespace(
+            topic=received.topic, partition=received.partition, offset=received.offset,
+            timestamp=received.timestamp_ms, key=(received.key or "").encode(),
+            headers=[], value=await self.platform.publisher.codec(DEMAND_SIGNALS).encode(
+                received.event.to_avro()))
+        await send_to_dead_letter(
+            self.platform.producer, record, Stage.HANDLE,
+            DeliveryFailed(f"subscription {subscription.subscription_id} ({subscription.url}): "
+                           f"{error} after {ATTEMPTS} attempts"), self.platform.service)
+
+
+async def serve(platform: Platform) -> None:
+    settings, registry = platform.settings, platform.registry
+    backoff = float(os.environ.get("VIVRES_WEBHOOK_BACKOFF_S", "0.5"))
+    async with TableView(settings, registry, SUBSCRIPTIONS) as subscriptions, \
+            TableView(settings, registry, PRODUCTS) as products, \
+            httpx.AsyncClient(timeout=10.0) as http:
+        deliveries = Deliveries(platform, subscriptions, products, http, backoff)
+        route = Route(DEMAND_SIGNALS, deliveries.handle,
+                      ErrorPolicy(retries=3, backoff_s=0.5, then="dead_letter"))
+        async with platform.consumer(GROUP, [route], auto_offset_reset="latest") as consumer:
+            await consumer.run()
+
+
+def main() -> None:
+    from services.bus.platform import run_service
+
+    run_service(serve, "webhooks")
