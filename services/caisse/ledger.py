@@ -30,6 +30,7 @@ from services.events.caisse import (
     Household,
     LedgerEntryRecorded,
     Outcome,
+    RequestAnswered,
     RequestKind,
 )
 
@@ -72,24 +73,6 @@ class Redemption:
     refunded_cents: int = 0
 
 
-@dataclass(frozen=True)
-class Answer:
-    """The answer to a request, as every repeat of it gets it (its time included)."""
-
-    request_id: str
-    kind: RequestKind
-    outcome: Outcome
-    answered_at: datetime
-    reason: DeclineReason | None = None
-    card_id: str | None = None
-    shop_id: str | None = None
-    redemption_id: str | None = None
-    refund_id: str | None = None
-    amount_cents: int = 0
-    balance_cents: int | None = None
-    entries: int = 0
-
-
 def redemption_request_id(shop_id: str, redemption_id: str) -> str:
     """A redemption's request id: the shop's own id, scoped by the shop."""
     return f"redeem/{shop_id}/{redemption_id}"
@@ -118,7 +101,8 @@ class Ledger:
     def __init__(self) -> None:
         self.accounts: dict[str, Account] = {}
         self.redemptions: dict[tuple[str, str], Redemption] = {}  # by (shop, redemption id)
-        self.answers: dict[str, Answer] = {}  # by request id (credits excepted: see handle)
+        # the answer given to each request id (credits excepted: see handle)
+        self.answers: dict[str, RequestAnswered] = {}
         self.entries_applied = 0
 
     @classmethod
@@ -131,7 +115,7 @@ class Ledger:
     # -- deciding -------------------------------------------------------------------------
 
     def handle(self, request: CaisseRequested, policy: Policy, now: datetime
-               ) -> tuple[list[LedgerEntryRecorded], Answer]:
+               ) -> tuple[list[LedgerEntryRecorded], RequestAnswered]:
         """Decide a request: the entries to write (already applied here) and the answer."""
         if request.kind is not RequestKind.CREDIT_MONTH:
             known = self.answers.get(request.request_id)
@@ -222,12 +206,13 @@ class Ledger:
         return self._entry(request, now, kind)
 
     def _credit_month(self, request: CaisseRequested, policy: Policy, now: datetime
-                      ) -> tuple[list[LedgerEntryRecorded], Answer]:
+                      ) -> tuple[list[LedgerEntryRecorded], RequestAnswered]:
         caisse_id, month = request.caisse_id or "", request.month or ""
         rules = policy.rules_for_month(caisse_id, month)
         if rules is None:
-            return [], Answer(request.request_id, request.kind, Outcome.DECLINED, now,
-                              DeclineReason.NO_RULES)
+            return [], RequestAnswered(request_id=request.request_id, kind=request.kind,
+                                       outcome=Outcome.DECLINED, reason=DeclineReason.NO_RULES,
+                                       answered_at=now)
         written: list[LedgerEntryRecorded] = []
         for card_id in sorted(self.accounts):
             account = self.accounts[card_id]
@@ -245,9 +230,10 @@ class Ledger:
                 amount=caisse_rules.allowance_cents(rules, account.household)))
             self.apply(written[-1])
         credited = [e for e in written if e.kind is EntryKind.CREDITED]
-        return written, Answer(request.request_id, request.kind, Outcome.DONE, now,
-                               amount_cents=sum(e.amount_cents for e in credited),
-                               entries=len(credited))
+        return written, RequestAnswered(
+            request_id=request.request_id, kind=request.kind, outcome=Outcome.DONE,
+            amount_cents=sum(e.amount_cents for e in credited), entries=len(credited),
+            answered_at=now)
 
     # -- folding --------------------------------------------------------------------------
 
@@ -303,10 +289,12 @@ class Ledger:
                 redemption, refunded_cents=redemption.refunded_cents + entry.amount_cents)
         outcome = _ANSWERING.get(entry.kind)
         if outcome is not None:
-            self.answers[entry.request_id] = Answer(
-                entry.request_id, entry.request_kind, outcome, entry.recorded_at, entry.reason,
-                entry.card_id, entry.shop_id, entry.redemption_id, entry.refund_id,
-                entry.requested_cents, entry.balance_cents, 1)
+            self.answers[entry.request_id] = RequestAnswered(
+                request_id=entry.request_id, kind=entry.request_kind, outcome=outcome,
+                reason=entry.reason, card_id=entry.card_id, shop_id=entry.shop_id,
+                redemption_id=entry.redemption_id, refund_id=entry.refund_id,
+                amount_cents=entry.requested_cents, balance_cents=entry.balance_cents,
+                entries=1, answered_at=entry.recorded_at)
 
 
 def carried_over_if_new_month(rules: AllowanceRules, account: Account) -> int:

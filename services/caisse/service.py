@@ -21,21 +21,12 @@ from services.bus.platform import Platform
 from services.bus.runtime import Received
 from services.bus.table import TableView
 from services.bus.transactional import Output
-from services.caisse.ledger import Answer, Ledger
+from services.caisse.ledger import Ledger
 from services.caisse.rules import FollowedCommittee
-from services.events.caisse import CaisseRequested, DecisionRecorded, RequestAnswered
+from services.events.caisse import CaisseRequested, DecisionRecorded
 
 GROUP = "vivres-caisse"
 log = structlog.get_logger("vivres.caisse")
-
-
-def answer_to_wire(answer: Answer) -> RequestAnswered:
-    return RequestAnswered(
-        request_id=answer.request_id, kind=answer.kind, outcome=answer.outcome,
-        reason=answer.reason, card_id=answer.card_id, shop_id=answer.shop_id,
-        redemption_id=answer.redemption_id, refund_id=answer.refund_id,
-        amount_cents=answer.amount_cents, balance_cents=answer.balance_cents,
-        entries=answer.entries, answered_at=answer.answered_at)
 
 
 class CaisseProcessor:
@@ -66,7 +57,7 @@ class CaisseProcessor:
         self.platform.metrics.event_age.labels(self.platform.service, received.topic).observe(
             max(0.0, (now - request.requested_at).total_seconds()))
         return [*((CAISSE_LEDGER, entry) for entry in entries),
-                (CAISSE_ANSWERS, answer_to_wire(answer))]
+                (CAISSE_ANSWERS, answer)]
 
 
 async def serve(platform: Platform) -> None:
