@@ -153,12 +153,7 @@ class TransactionalConsumer(Generic[S]):
             await producer.begin_transaction()
             await producer.abort_transaction()
             state = await self.processor.load(tp.partition)
-            committed = await self._consumer.committed(tp)
-            if committed is None:
-                await self._consumer.seek_to_beginning(tp)
-                committed = await self._consumer.position(tp)
-            else:
-                self._consumer.seek(tp, committed)
+            committed = await self._seek_committed(tp)
         except BaseException:
             await producer.stop()
             raise
@@ -166,6 +161,15 @@ class TransactionalConsumer(Generic[S]):
                  transactional_id=self.transactional_id(tp.partition))
         return _Owned(tp, producer, Publisher(producer, self.registry, self.metrics), state,
                       committed)
+
+    async def _seek_committed(self, tp: TopicPartition) -> int:
+        """Position the partition at its committed offset (its beginning if none); return it."""
+        committed = await self._consumer.committed(tp)
+        if committed is None:
+            await self._consumer.seek_to_beginning(tp)
+            return await self._consumer.position(tp)
+        self._consumer.seek(tp, committed)
+        return committed
 
     async def release(self, revoked: set[TopicPartition]) -> None:
         for tp in revoked:
@@ -275,13 +279,7 @@ class TransactionalConsumer(Generic[S]):
         while not self.stopping:
             try:
                 owned.state = await self.processor.load(owned.partition.partition)
-                committed = await self._consumer.committed(owned.partition)
-                if committed is None:
-                    await self._consumer.seek_to_beginning(owned.partition)
-                    committed = await self._consumer.position(owned.partition)
-                else:
-                    self._consumer.seek(owned.partition, committed)
-                owned.next_offset = committed
+                owned.next_offset = await self._seek_committed(owned.partition)
                 return
             except (KafkaError, RegistryError) as err:
                 log.warning("rewind failed, retrying", error=str(err))
