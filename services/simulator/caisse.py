@@ -103,8 +103,11 @@ def plan_month(territory: str, month: str, *, seed: int = 42, caisse_id: str | N
     first, last = days or (start, end)
     members = TERRITORIES[territory].caisse_members
 
-    def card(member_card: str) -> str:
-        return member_card if caisse == territory else f"{caisse}-{member_card}"
+    def scoped(member_id: str) -> str:
+        """Card and redemption ids of their own for another caisse id: a replay of the same
+        month under a new caisse must not meet the earlier one's (the ledger would answer a
+        repeated redemption id with its first answer)."""
+        return member_id if caisse == territory else f"{caisse}-{member_id}"
 
     decided_at = datetime.combine(SINCE, datetime.min.time(), UTC)
     approved = [s for s in SHOPS if s.territory == territory and s.caisse_approved]
@@ -119,8 +122,8 @@ def plan_month(territory: str, month: str, *, seed: int = 42, caisse_id: str | N
                            votes_for=38, votes_against=4, votes_abstain=8,
                            decided_at=decided_at) for s in approved))
     enrolments = tuple(CaisseRequested(
-        request_id=f"sim-enrol/{card(card_id(territory, m))}", kind=RequestKind.ENROL,
-        caisse_id=caisse, card_id=card(card_id(territory, m)),
+        request_id=f"sim-enrol/{scoped(card_id(territory, m))}", kind=RequestKind.ENROL,
+        caisse_id=caisse, card_id=scoped(card_id(territory, m)),
         household=household(territory, m), requested_at=decided_at,
         requested_by=f"committee:{caisse}") for m in range(members))
     contributions = []
@@ -130,16 +133,16 @@ def plan_month(territory: str, month: str, *, seed: int = 42, caisse_id: str | N
             home = household(territory, m)
             suggested = next(c for b, _, c in BANDS if b == home.income_band)
             contributions.append(ContributionRecorded(
-                contribution_id=f"{card(card_id(territory, m))}-{month}", caisse_id=caisse,
-                card_id=card(card_id(territory, m)), month=month,
+                contribution_id=f"{scoped(card_id(territory, m))}-{month}", caisse_id=caisse,
+                card_id=scoped(card_id(territory, m)), month=month,
                 amount_cents=max(100, round(suggested * rng.uniform(0.5, 1.5) / 100) * 100),
                 income_band=home.income_band,
                 recorded_at=datetime.combine(start, datetime.min.time(), UTC)))
-    checkouts = {shop.id: _checkouts(shop, first, last, seed, card) for shop in approved}
+    checkouts = {shop.id: _checkouts(shop, first, last, seed, scoped) for shop in approved}
     return MonthPlan(caisse, month, decisions, enrolments, tuple(contributions), checkouts)
 
 
-def _checkouts(shop, first: date, last: date, seed: int, card: Callable[[str], str]
+def _checkouts(shop, first: date, last: date, seed: int, scoped: Callable[[str], str]
                ) -> tuple[Checkout, ...]:
     items: list[TicketIn | RefundIn] = []
     day = first
@@ -154,13 +157,13 @@ def _checkouts(shop, first: date, last: date, seed: int, card: Callable[[str], s
         if not caisse:
             out.append(Checkout(item, None))
             continue
-        member_card = card(caisse[0].card_id or "")
+        member_card = scoped(caisse[0].card_id or "")
         payments = [p.model_copy(update={"card_id": member_card})
                     if p.method is PaymentMethod.CAISSE else p for p in item.payments]
         item = item.model_copy(update={"payments": payments})
         amount = sum(p.amount_cents for p in caisse)
         if isinstance(item, TicketIn):
-            redemption = f"{item.till_id}-{item.ticket_number}"
+            redemption = scoped(f"{item.till_id}-{item.ticket_number}")
             request = CaisseRequested(
                 request_id=redemption_request_id(shop.id, redemption), kind=RequestKind.REDEEM,
                 card_id=member_card, shop_id=shop.id, amount_cents=amount,
@@ -168,11 +171,12 @@ def _checkouts(shop, first: date, last: date, seed: int, card: Callable[[str], s
                 requested_at=item.occurred_at, requested_by=f"shop:{shop.id}")
         else:
             _, till, number = item.original_ticket_id.split("/")
-            refund = f"{item.till_id}-{item.ticket_number}"
+            refund = scoped(f"{item.till_id}-{item.ticket_number}")
             request = CaisseRequested(
                 request_id=refund_request_id(shop.id, refund), kind=RequestKind.REFUND,
                 card_id=member_card, shop_id=shop.id, amount_cents=amount,
-                ticket_id=item.ticket_id, redemption_id=f"{till}-{number}", refund_id=refund,
+                ticket_id=item.ticket_id, redemption_id=scoped(f"{till}-{number}"),
+                refund_id=refund,
                 requested_at=item.occurred_at, requested_by=f"shop:{shop.id}")
         out.append(Checkout(item, request))
     return tuple(out)
