@@ -5,15 +5,23 @@ around one for a drop in demand."""
 from __future__ import annotations
 
 from datetime import date, timedelta
+from functools import cache
+
+FIXED = ((1, 1), (5, 1), (5, 8), (7, 14), (8, 15), (11, 1), (11, 11), (12, 25))
+AFTER_EASTER = (1, 39, 50)  # lundi de Pâques, Ascension, lundi de Pentecôte
 
 
 def is_public_holiday(day: date) -> bool:
     """French public holidays (jours fériés), when the épiceries are closed."""
-    if (day.month, day.day) in {(1, 1), (5, 1), (5, 8), (7, 14), (8, 15), (11, 1), (11, 11),
-                                (12, 25)}:
-        return True
-    easter = _easter(day.year)
-    return day in {easter + timedelta(days=d) for d in (1, 39, 50)}
+    return day in holidays(day.year)
+
+
+@cache
+def holidays(year: int) -> frozenset[date]:
+    """The year's public holidays (a forecast asks hundreds of times per signal)."""
+    easter = _easter(year)
+    return frozenset([date(year, m, d) for m, d in FIXED]
+                     + [easter + timedelta(days=d) for d in AFTER_EASTER])
 
 
 def _easter(year: int) -> date:

@@ -51,52 +51,64 @@ class Forecast:
         return mean, max(0.0, mean - Z90 * spread), mean + Z90 * spread
 
 
+class _Past:
+    """The days before `today` as arrays indexed by how far back they are (1 = yesterday):
+    units, closed or not, weekday. Built once per forecast; the method then only adds."""
+
+    def __init__(self, sold: Mapping[date, float], today: date, closed: Closed, days: int
+                 ) -> None:
+        back = [today - timedelta(days=offset) for offset in range(days + 1)]
+        self.units = [float(sold.get(day, 0)) for day in back]
+        self.closed = [closed(day) for day in back]
+        self.weekday = [day.weekday() for day in back]
+
+    def profile(self, weeks: int) -> list[float]:
+        sums, counts = [0.0] * 7, [0] * 7
+        for offset in range(1, 7 * weeks + 1):
+            if not self.closed[offset]:
+                sums[self.weekday[offset]] += max(0.0, self.units[offset])
+                counts[self.weekday[offset]] += 1
+        averages = [sums[w] / counts[w] if counts[w] else 0.0 for w in range(7)]
+        total = sum(averages)
+        return [a / total for a in averages] if total > 0 else [0.0] * 7
+
+    def level(self, shares: list[float], skip: int = 0) -> float:
+        """The weekly total the seven days before day `skip` (0 = today) point at."""
+        total = open_share = 0.0
+        for offset in range(skip + 1, skip + 8):
+            if not self.closed[offset]:
+                total += self.units[offset]
+                open_share += shares[self.weekday[offset]]
+        return max(0.0, total / open_share) if open_share > 0 else 0.0
+
+
 def profile(sold: Mapping[date, float], today: date, closed: Closed = is_public_holiday,
             weeks: int = PROFILE_WEEKS) -> list[float]:
     """Each weekday's share of a week (Monday first), from its open days before `today`."""
-    sums, counts = [0.0] * 7, [0] * 7
-    for offset in range(1, 7 * weeks + 1):
-        day = today - timedelta(days=offset)
-        if closed(day):
-            continue
-        sums[day.weekday()] += max(0.0, sold.get(day, 0))
-        counts[day.weekday()] += 1
-    averages = [sums[w] / counts[w] if counts[w] else 0.0 for w in range(7)]
-    total = sum(averages)
-    return [a / total for a in averages] if total > 0 else [0.0] * 7
-
-
-def level(sold: Mapping[date, float], today: date, shares: list[float],
-          closed: Closed = is_public_holiday) -> float:
-    """The weekly total the last seven days point at, had none of them been closed."""
-    total = open_share = 0.0
-    for offset in range(1, 8):
-        day = today - timedelta(days=offset)
-        if not closed(day):
-            total += sold.get(day, 0)
-            open_share += shares[day.weekday()]
-    return max(0.0, total / open_share) if open_share > 0 else 0.0
+    return _Past(sold, today, closed, 7 * weeks).profile(weeks)
 
 
 def expected(sold: Mapping[date, float], day: date, closed: Closed = is_public_holiday) -> float:
     """What the method says for `day` from the days before it."""
     if closed(day):
         return 0.0
-    shares = profile(sold, day, closed)
-    return level(sold, day, shares, closed) * shares[day.weekday()]
+    past = _Past(sold, day, closed, 7 * PROFILE_WEEKS)
+    shares = past.profile(PROFILE_WEEKS)
+    return past.level(shares) * shares[day.weekday()]
 
 
 def forecast(sold: Mapping[date, float], today: date, horizon: int = 14,
              closed: Closed = is_public_holiday) -> Forecast:
     """Units per day for `today` and the `horizon - 1` days after it, with a p10–p90 band."""
-    shares = profile(sold, today, closed)
-    base = level(sold, today, shares, closed)
+    past = _Past(sold, today, closed, max(7 * PROFILE_WEEKS, SPREAD_DAYS + 7))
+    shares = past.profile(PROFILE_WEEKS)
+    base = past.level(shares)
     errors = []  # of the method on recent days (today's profile: it moves slowly)
     for offset in range(1, SPREAD_DAYS + 1):
-        day = today - timedelta(days=offset)
-        guess = 0.0 if closed(day) else level(sold, day, shares, closed) * shares[day.weekday()]
+        guess = 0.0 if past.closed[offset] else (past.level(shares, skip=offset)
+                                                 * shares[past.weekday[offset]])
         if guess > 0:
-            errors.append((sold.get(day, 0) - guess) / guess)
+            errors.append((past.units[offset] - guess) / guess)
     relative_sd = math.sqrt(sum(e * e for e in errors) / len(errors)) if errors else 1.0
     days = []
     for k in range(horizon):
