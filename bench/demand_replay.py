@@ -6,9 +6,9 @@ fastavro consume-and-decode loop over the same topic, in the same run.
 
 1. bare loop: read `sales.tickets` from its beginning to its current end, decoding every
    record (Confluent wire format, fastavro, the registry's schema); count the ticket lines;
-2. the processor: `vivres serve demand` with a fresh app id (its own consumer group, tables and
-   facts topic) and a fresh RocksDB directory, timed from start until its group has committed
-   the end of `sales.tickets` and of its facts topic (start-up included).
+2. the processor: `vivres serve demand` with a fresh app id (its own consumer group and table)
+   and a fresh RocksDB directory, timed from start until its group has committed the end of
+   its three sources, `sales.tickets`, `sales.refunds` and `stock.alerts` (start-up included).
 Prints a Markdown row: lines/s for both, and their ratio. Target (issue 6): ≥ 50,000 lines/s.
 """
 
@@ -29,9 +29,11 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from bench.gateway_ingest import ROOT
 from services.bus.admin import partitions_of
-from services.bus.catalog import SALES
+from services.bus.catalog import REFUNDS, SALES, STOCK_ALERTS
 from services.bus.registry import SchemaRegistry
 from services.bus.settings import BusSettings
+
+SOURCES = [SALES.name, REFUNDS.name, STOCK_ALERTS.name]
 
 
 async def bare_loop(settings: BusSettings) -> tuple[int, int, float]:
@@ -99,7 +101,7 @@ async def processor(settings: BusSettings) -> float:
             done = False
             while not done:  # poll the group's commits (another process's progress)
                 await asyncio.sleep(0.5)
-                done = await committed_to_end(settings, app_id, [SALES.name, f"{app_id}-facts"])
+                done = await committed_to_end(settings, app_id, SOURCES)
             return time.perf_counter() - started
         finally:
             worker.terminate()

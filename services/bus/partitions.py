@@ -7,7 +7,7 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Container
 from typing import Generic, TypeVar
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from services.bus.admin import partitions_of
 from services.bus.catalog import Topic
@@ -48,6 +48,27 @@ async def read_partition(settings: BusSettings, registry: SchemaRegistry, topic:
                         record.key is None or record.key.decode() not in keys)):
                     continue
                 yield topic.event.from_avro(await codec.decode(record.value))
+    finally:
+        await consumer.stop()
+
+
+async def read_range(settings: BusSettings, topic: str, partition: int, start: int,
+                     stop: int) -> list[ConsumerRecord]:
+    """The raw records of one partition from offset `start` up to `stop` (excluded), as a
+    consumer reading uncommitted data sees them (holes of transaction markers stay holes)."""
+    tp = TopicPartition(topic, partition)
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers,
+                                group_id=None, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        consumer.assign([tp])
+        consumer.seek(tp, start)
+        found: list[ConsumerRecord] = []
+        while await consumer.position(tp) < stop:
+            for record in (await consumer.getmany(tp, timeout_ms=500)).get(tp, []):
+                if record.offset < stop:
+                    found.append(record)
+        return found
     finally:
         await consumer.stop()
 

@@ -1,18 +1,25 @@
-"""The demand processor: a faust-streaming app turning sales, refunds and stock movements into
+"""The demand processor: a faust-streaming app turning sales, refunds and shelf changes into
 live demand signals per territory × product (and shop × product).
 
-    sales.tickets ─┐                       (keyed by shop)
-    sales.refunds ─┼─▶ agent `facts`: decode, map till codes to products, bucket on the
-    stock.changes ─┘   shop's local day ──▶ vivres-demand-facts (keyed territory/product)
-                                                  │
-                        agent `fold` (table `demand` on RocksDB, changelog) ◀──┘
-                        every 0.2 s, the keys that changed ──▶ demand.signals, demand.shop-signals
+    sales.tickets ─┐  all keyed by shop, 6 partitions: a shop's records meet in one partition
+    sales.refunds ─┼─▶ agent `fold` (concurrency 1), a batch at a time: each record decoded,
+    stock.alerts ──┘   its lines mapped to products and bucketed on the shop's local day,
+                       folded into DemandState (services.demand.state); the records it changed
+                       are written to table `demand` (RocksDB, changelog) on the partition of
+                       their source
+    every 0.05 s: the territory × product pairs that changed ──▶ demand.signals (territory)
+                                                            └─▶ demand.shop-signals (shops)
 
-Both agents run with concurrency=1. Days are buckets of event time in ordinary tables, not
-faust windows (their expiry runs on wall-clock time). The fold is idempotent by source position
-(services.demand.state), which also absorbs faust 0.15.3's double processing after a table
-restore. Offers and orders are read as tables (supply.offers, orders.orders) for the committed
-supply; till-code mappings and the shops' territories likewise.
+Why this shape: a shop's sales never cross partitions, so there is no repartition topic (the
+throughput is one consume, not two); the table holds one small record per shop and day rather
+than a key's whole history, so a batch writes a few records; territory sums happen in memory
+at signal time. One worker holds every partition; several workers would each publish partial
+territory sums (a second stage combining shop signals would lift that: see the README).
+
+Days are buckets of event time, not faust windows (their expiry runs on wall-clock time). The
+fold is idempotent by source offset per record, which absorbs faust's redeliveries after a
+crash or a table restore. Stock on hand, offers, orders, till-code mappings and shops are read
+with our TableView; a change to stock, offers or orders refreshes the pairs it touches.
 """
 
 from __future__ import annotations
@@ -20,7 +27,9 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-from datetime import UTC, datetime
+import time
+from collections.abc import Iterable
+from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -36,34 +45,41 @@ from services.bus.catalog import (
     SALES,
     SHOP_SIGNALS,
     SHOPS,
-    STOCK_CHANGES,
+    STOCK_ALERTS,
+    STOCK_LEVELS,
 )
 from services.bus.codec import AvroCodec
 from services.bus.logging import configure_logging
+from services.bus.partitions import read_range
 from services.bus.publisher import Publisher, make_producer
 from services.bus.registry import SchemaRegistry
 from services.bus.settings import BusSettings
 from services.bus.table import TableView
-from services.demand import state as demand_state
 from services.demand.signals import committed_supply
+from services.demand.state import DemandState, Key, Shelf, Sold, position_key, to_wire
 from services.events.catalog import code_key
-from services.events.sales import SaleRecorded, SaleRefunded
-from services.events.stock import StockChanged
+from services.events.sales import SaleRefunded
+from services.events.stock import StockAlerted, StockStatus
 
 APP_ID = "vivres-demand"
 PARTITIONS = 6
-FLUSH_S = 0.2
-FLUSH_KEYS = 40  # keys recomputed per flush at most; the rest wait for the next
+BATCH = 2000  # records per batch at most
+BATCH_S = 0.01  # how long a batch waits to fill
+FLUSH_S = 0.05  # signals of the pairs changed are published this often
+FLUSH_BUDGET_S = 0.02  # computing time per flush; the remaining pairs wait for the next one
+EMPTY = frozenset({StockStatus.OUT, StockStatus.NEGATIVE})
 log = structlog.get_logger("vivres.demand")
 
 
 class References:
-    """The tables the agents look things up in, and the signals' publisher, opened once."""
+    """The tables the agent looks things up in, and the signals' publisher, opened once."""
 
     def __init__(self, settings: BusSettings) -> None:
         self.settings = settings
         self._ready: asyncio.Task[None] | None = None
         self.tables: dict[str, TableView[Any]] = {}
+        self.on_hand: dict[Key, dict[str, int]] = {}  # pair → shop → units on hand
+        self._supply: tuple[int, date, dict[Key, list], dict[str, list]] | None = None
 
     async def ready(self) -> None:
         if self._ready is None:
@@ -73,15 +89,25 @@ class References:
     async def _open(self) -> None:
         self.registry = SchemaRegistry(self.settings.schema_registry_url)
         self.codecs = {t.name: AvroCodec.for_topic(self.registry, t)
-                       for t in (SALES, REFUNDS, STOCK_CHANGES)}
-        for topic in (MAPPINGS, SHOPS, OFFERS, ORDERS):
+                       for t in (SALES, REFUNDS, STOCK_ALERTS)}
+        for topic in (MAPPINGS, SHOPS, OFFERS, ORDERS, STOCK_LEVELS):
             self.tables[topic.name] = await TableView(self.settings, self.registry,
                                                       topic).__aenter__()
         self.producer = make_producer(self.settings, client_id=APP_ID)
         await self.producer.start()
         self.publisher = Publisher(self.producer, self.registry)
+        for level in self.tables[STOCK_LEVELS.name].values():
+            self._level(level)
         log.info("demand references loaded", mappings=len(self.tables[MAPPINGS.name]),
                  shops=len(self.tables[SHOPS.name]))
+
+    async def close(self) -> None:
+        if self._ready is None or not self._ready.done() or self._ready.exception():
+            return
+        await self.producer.stop()
+        for table in self.tables.values():
+            await table.__aexit__(None, None, None)
+        await self.registry.close()
 
     def mapping(self, shop_id: str, line: Any) -> str | None:
         found = self.tables[MAPPINGS.name].get(code_key(shop_id, line.code_kind,
@@ -91,29 +117,79 @@ class References:
     def shop(self, shop_id: str) -> Any:
         return self.tables[SHOPS.name].get(shop_id)
 
+    def _level(self, level: Any) -> Key | None:
+        shop = self.shop(level.shop_id)
+        if shop is None:
+            return None
+        pair = (shop.territory, level.product_id)
+        self.on_hand.setdefault(pair, {})[level.shop_id] = level.on_hand
+        return pair
 
-def facts_of(refs: References, event: Any, topic: str, partition: int, offset: int
-             ) -> list[demand_state.Fact]:
-    """The facts one source record makes (none for a shop or till code nobody mapped)."""
+    async def follow_changes(self, dirty: dict[Key, None]) -> None:
+        """Stock levels, offers and orders that change mark their pairs for a new signal."""
+        queues = {name: self.tables[name].watch() for name in (STOCK_LEVELS.name, OFFERS.name,
+                                                               ORDERS.name)}
+        getters = {asyncio.ensure_future(q.get()): name for name, q in queues.items()}
+        while True:
+            done, _ = await asyncio.wait(getters, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                name = getters.pop(task)
+                row = self.tables[name].get(task.result())
+                if row is not None:
+                    dirty.update(dict.fromkeys(self._pairs(name, row)))
+                getters[asyncio.ensure_future(queues[name].get())] = name
+
+    def _pairs(self, table: str, row: Any) -> Iterable[Key]:
+        if table == STOCK_LEVELS.name:
+            pair = self._level(row)
+            return [pair] if pair is not None else []
+        if table == OFFERS.name:
+            return [(row.territory, row.product_id)]
+        return [(row.territory, line.product_id) for line in row.lines]
+
+    def committed(self, pair: Key, today: date) -> int:
+        """Committed supply of a pair over the next 7 days (indexes rebuilt on change)."""
+        offers, orders = self.tables[OFFERS.name], self.tables[ORDERS.name]
+        version = offers.version * 1_000_003 + orders.version
+        if self._supply is None or self._supply[:2] != (version, today):
+            by_pair: dict[Key, list] = {}
+            for offer in offers.values():
+                by_pair.setdefault((offer.territory, offer.product_id), []).append(offer)
+            by_territory: dict[str, list] = {}
+            for order in orders.values():
+                by_territory.setdefault(order.territory, []).append(order)
+            self._supply = (version, today, by_pair, by_territory)
+        _, _, by_pair, by_territory = self._supply
+        return committed_supply(by_pair.get(pair, []), by_territory.get(pair[0], []),
+                                pair[0], pair[1], today)
+
+
+def effect_of(refs: References, event: Any, topic: str, partition: int, offset: int
+              ) -> Sold | Shelf | None:
+    """What one source record does (nothing for a shop nobody registered, or a shelf change
+    that neither empties nor restocks it)."""
     shop = refs.shop(event.shop_id)
     if shop is None:
-        return []
+        return None
     src = f"{topic}:{partition}"
-    at_ms = int(event.event_time.timestamp() * 1000)
-    day = event.event_time.astimezone(ZoneInfo(shop.timezone)).date()
-    if isinstance(event, StockChanged):
-        return [demand_state.stock_fact(territory=shop.territory, product_id=event.product_id,
-                                        shop_id=shop.shop_id, day=day, on_hand=event.on_hand,
-                                        at_ms=at_ms, src=src, offset=offset)]
+    moment = event.occurred_at
+    day = moment.astimezone(ZoneInfo(shop.timezone)).date()
+    if isinstance(event, StockAlerted):
+        if (event.previous in EMPTY) == (event.status in EMPTY):
+            return None
+        return Shelf(shop_id=shop.shop_id, territory=shop.territory,
+                     product_id=event.product_id, day=day, empty=event.status in EMPTY,
+                     src=src, offset=offset)
     sign = -1 if isinstance(event, SaleRefunded) else 1
-    facts = []
-    for index, line in enumerate(event.lines):
+    units: dict[str, int] = {}
+    for line in event.lines:
         product = refs.mapping(event.shop_id, line)
         if product is not None:
-            facts.append(demand_state.sold_fact(
-                territory=shop.territory, product_id=product, shop_id=shop.shop_id, day=day,
-                units=sign * line.quantity, at_ms=at_ms, src=src, offset=offset, index=index))
-    return facts
+            units[product] = units.get(product, 0) + sign * line.quantity
+    if not units:
+        return None
+    return Sold(shop_id=shop.shop_id, territory=shop.territory, day=day, units=units,
+                at_ms=int(moment.timestamp() * 1000), src=src, offset=offset)
 
 
 def create_app(settings: BusSettings, datadir: str, *, app_id: str = APP_ID,
@@ -126,81 +202,119 @@ def create_app(settings: BusSettings, datadir: str, *, app_id: str = APP_ID,
         processing_guarantee="at_least_once", consumer_auto_offset_reset="earliest",
         broker_session_timeout=settings.session_timeout_ms / 1000,
         broker_heartbeat_interval=1.0, broker_rebalance_timeout=30.0,
-        broker_commit_interval=0.5)
+        broker_commit_interval=0.5, stream_buffer_maxsize=4 * BATCH)
     refs = References(settings)
-    sources = app.topic(SALES.name, REFUNDS.name, STOCK_CHANGES.name, key_type=bytes,
+    sources = app.topic(SALES.name, REFUNDS.name, STOCK_ALERTS.name, key_type=bytes,
                         value_type=bytes, key_serializer="raw", value_serializer="raw")
-    facts_topic = app.topic(f"{app_id}-facts", key_type=str,
-                            key_serializer="raw", value_serializer="json",
-                            partitions=PARTITIONS, internal=True)
-    table = app.Table("demand", default=dict, partitions=PARTITIONS, key_type=str)
-    dirty: set[str] = set()
-    events = {SALES.name: SaleRecorded, REFUNDS.name: SaleRefunded,
-              STOCK_CHANGES.name: StockChanged}
+    table = app.Table("demand", default=None, partitions=PARTITIONS, key_type=str)
+    events = {SALES.name: SALES.event, REFUNDS.name: REFUNDS.event,
+              STOCK_ALERTS.name: STOCK_ALERTS.event}
+    dirty: dict[Key, None] = {}  # pairs to publish: outlives a reloaded state
+    holder = {"state": DemandState(dirty), "loaded": False}
+
+    @app.on_partitions_revoked.connect
+    async def revoked(*_args: Any, **_kwargs: Any) -> None:
+        holder["loaded"] = False  # the next batch reloads what this worker still owns
+
+    def state() -> DemandState:
+        if not holder["loaded"]:  # after a (re)assignment, its tables recovered
+            fresh = DemandState(dirty)
+            for key, record in table.items():
+                fresh.load(key, record)
+            holder["state"], holder["loaded"] = fresh, True
+            log.info("demand state loaded", records=len(fresh.records))
+        return holder["state"]
 
     @app.agent(sources, concurrency=1)
-    async def facts(stream):  # type: ignore[no-untyped-def]
-        await refs.ready()
-        async for event in stream.events():
-            message = event.message
-            if territories:  # sources are keyed by shop: skip other territories undecoded
-                shop = refs.shop(message.key.decode() if message.key else "")
-                if shop is None or shop.territory not in territories:
-                    continue
-            with structlog.contextvars.bound_contextvars(
-                    topic=message.topic, partition=message.partition, offset=message.offset):
-                try:
-                    data = await refs.codecs[message.topic].decode(event.value)
-                    decoded = events[message.topic].from_avro(data)
-                except Exception as err:  # noqa: BLE001 - logged and counted, never fatal
-                    log.warning("record not decodable, skipped", error=repr(err)[:300])
-                    continue
-                for fact in facts_of(refs, decoded, message.topic, message.partition,
-                                     message.offset):
-                    await facts_topic.send(
-                        key=demand_state.key_of(fact["territory"], fact["product"]),
-                        value=fact)
-
-    @app.agent(facts_topic, concurrency=1)
     async def fold(stream):  # type: ignore[no-untyped-def]
-        # One event at a time: faust acks an event when the next one is taken, so batching
-        # with take() would commit offsets of facts not folded yet (lost on a crash).
-        async for key, fact in stream.items():
+        await refs.ready()
+        async for batch in stream.take_events(BATCH, within=BATCH_S):
             today = _today()
-            current = dict(table[key])
-            if demand_state.apply(current, fact, today):
-                demand_state.prune(current, today)
-                current["territory"], current["product"] = fact["territory"], fact["product"]
-                table[key] = current
-                dirty.add(key)
+            current = state()
+            writes: dict[int, tuple[Any, dict[str, Any]]] = {}  # partition → last event, keys
+            for event in batch:
+                message = event.message
+                src = f"{message.topic}:{message.partition}"
+                start = current.positions.admit(src, message.offset)
+                if start is None:
+                    continue  # applied before
+                messages = [message]
+                if start < message.offset:
+                    log.warning("records faust never handed over: read them directly",
+                                src=src, offset=message.offset, expected=start)
+                    messages = await read_range(settings, message.topic, message.partition,
+                                                start, message.offset) + messages
+                pending = writes.get(message.partition, (event, {}))[1]
+                for one in messages:
+                    changed: list[tuple[str, Any]] = []
+                    effect = await _effect(refs, events, one, territories)
+                    if effect is not None:
+                        changed = (current.apply_shelf(effect) if isinstance(effect, Shelf)
+                                   else current.apply_sold(effect, today))
+                    current.positions.applied(src, one.offset)
+                    changed.append((position_key(src), {"next": one.offset + 1}))
+                    for key, record in changed:  # in the order of their last change: a
+                        pending.pop(key, None)  # position goes after the records it covers
+                        pending[key] = record
+                writes[message.partition] = (event, pending)
+            for event, pending in writes.values():
+                # A table write goes to the changelog partition of the "current event": make
+                # it one of this partition's, so a record is restored where its shop lives.
+                stream._set_current_event(event)
+                for key, record in pending.items():
+                    if record is None:
+                        table.pop(key, None)
+                    else:
+                        table[key] = record
+
+    @app.task
+    async def follow_references() -> None:
+        await refs.ready()
+        await refs.follow_changes(dirty)
 
     @app.timer(FLUSH_S)
     async def flush() -> None:
-        if not dirty:
+        current = holder["state"]
+        if not dirty or not holder["loaded"]:
             return
         await refs.ready()
-        keys = sorted(dirty)[:FLUSH_KEYS]  # a bounded slice: the loop must not stall
-        dirty.difference_update(keys)
         now = datetime.now(UTC)
         today = _today()
-        offers = list(refs.tables[OFFERS.name].values())
-        orders = list(refs.tables[ORDERS.name].values())
-        for key in keys:
-            current = table[key]
-            if not current:
-                continue
-            territory, product = current["territory"], current["product"]
-            committed = committed_supply(offers, orders, territory, product, today)
-            for signal in demand_state.signals(current, territory, product, today,
-                                               committed_7d=committed, now=now):
-                topic = DEMAND_SIGNALS if signal.shop_id is None else SHOP_SIGNALS
-                await refs.publisher.enqueue(topic, demand_state.to_wire(signal))
+        deadline = time.perf_counter() + FLUSH_BUDGET_S
+        while current.dirty and time.perf_counter() < deadline:
+            for pair in current.take_dirty(8):
+                for signal in current.signals(pair, today, on_hand=refs.on_hand.get(pair, {}),
+                                              committed_7d=refs.committed(pair, today),
+                                              now=now):
+                    topic = DEMAND_SIGNALS if signal.shop_id is None else SHOP_SIGNALS
+                    await refs.publisher.enqueue(topic, to_wire(signal))
         await refs.publisher.settle()
+
+    @app.on_before_shutdown.connect
+    async def close(*_args: Any, **_kwargs: Any) -> None:
+        await refs.close()
 
     return app
 
 
-def _today():
+async def _effect(refs: References, events: dict[str, Any], message: Any,
+                  territories: frozenset[str]) -> Sold | Shelf | None:
+    if territories:  # sources are keyed by shop: skip other territories undecoded
+        shop = refs.shop(message.key.decode() if message.key else "")
+        if shop is None or shop.territory not in territories:
+            return None
+    with structlog.contextvars.bound_contextvars(
+            topic=message.topic, partition=message.partition, offset=message.offset):
+        try:
+            data = await refs.codecs[message.topic].decode(message.value)
+            decoded = events[message.topic].from_avro(data)
+        except Exception as err:  # noqa: BLE001 - logged, never fatal: one bad record
+            log.warning("record not decodable, skipped", error=repr(err)[:300])
+            return None
+        return effect_of(refs, decoded, message.topic, message.partition, message.offset)
+
+
+def _today() -> date:
     """Today in the épiceries' timezone (the signals' 'today')."""
     return datetime.now(ZoneInfo("Europe/Paris")).date()
 

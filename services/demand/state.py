@@ -1,20 +1,34 @@
-"""The demand processor's state for one territory × product, and the facts that change it. Pure.
+"""The demand processor's state: every shop's sales by local day and its empty shelves, indexed
+by territory × product for the signals. Pure.
 
-A fact is one ticket line sold or refunded, or one stock movement, already mapped to its
-product and territory and bucketed on the shop's local day by event time. Facts carry their
-source position (`src` = topic:partition, `pos` = offset × 1000 + line index); the state keeps
-the last position applied per source, so a fact delivered again (a worker killed before it
-committed, faust re-processing after a table restore) changes nothing, and replaying the
-sources from the start rebuilds the same state. The state is a JSON-able dict (a faust table
-value):
+What comes in is one source record at a time, already decoded and mapped:
 
-    {"applied": {src: pos}, "sold": {shop: {day: units}}, "on_hand": {shop: units},
-     "empty": {shop: [day, ...]}, "at": newest event time (ms)}
+- `Sold`: a ticket or a refund, as units per product on the shop's local day (event time);
+- `Shelf`: a stock status change of one product in one shop (empty or not any more).
+
+What is kept is a set of small records, each a faust table value (JSON) under its key:
+
+    sold/<shop>/<day>   {"territory": t, "units": {product: units},
+                         "at": {product: newest event time, ms}, "pos": {source: offset}}
+    shelf/<shop>        {"territory": t, "empty": {product: [[first day, last day | null]]},
+                         "pos": {source: offset}}
+    next/<source>       {"next": the next offset of the source partition to apply}
+
+Exactly once, from two guards. Each record remembers the last offset applied per source
+partition (`topic:partition`): every record of a shop comes from one partition of each source,
+in order, so a record delivered again (a worker killed before it committed, faust re-processing
+after a table restore, a record persisted without its position) changes nothing. And
+`Positions` says how far each source partition is applied, so a record faust skipped is read
+again rather than lost. Replaying the sources from the start rebuilds the same records. The
+in-memory index (territory × product → shop → day → units) is derived from the records and
+rebuilt from them after a restart (`load`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Mapping
+from dataclasses import dataclass
+from itertools import islice
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -22,93 +36,227 @@ from services.demand.signals import Signal, compute
 from services.events.demand import DayForecast, DaySold, DemandSignalRecorded
 
 KEEP_DAYS = 120  # days of sales kept per shop: the forecast needs 12 weeks; late uploads 14 days
-LINES_PER_RECORD = 1000  # pos = offset × this + line index
 
-Fact = dict[str, Any]
-State = dict[str, Any]
-
-
-def key_of(territory: str, product_id: str) -> str:
-    return f"{territory}/{product_id}"
+Key = tuple[str, str]  # (territory, product)
+Record = dict[str, Any]
+Write = tuple[str, Record | None]  # a table key and its new value (None: delete it)
 
 
-def sold_fact(*, territory: str, product_id: str, shop_id: str, day: date, units: int,
-              at_ms: int, src: str, offset: int, index: int) -> Fact:
-    return {"kind": "sold", "territory": territory, "product": product_id, "shop": shop_id,
-            "day": day.isoformat(), "units": units, "at": at_ms, "src": src,
-            "pos": offset * LINES_PER_RECORD + index}
+@dataclass(frozen=True)
+class Sold:
+    """One ticket (units > 0) or refund (units < 0) of a shop, per product, on its local day."""
+
+    shop_id: str
+    territory: str
+    day: date
+    units: Mapping[str, int]
+    at_ms: int  # event time
+    src: str  # topic:partition
+    offset: int
 
 
-def stock_fact(*, territory: str, product_id: str, shop_id: str, day: date, on_hand: int,
-               at_ms: int, src: str, offset: int) -> Fact:
-    return {"kind": "stock", "territory": territory, "product": product_id, "shop": shop_id,
-            "day": day.isoformat(), "on_hand": on_hand, "at": at_ms, "src": src,
-            "pos": offset * LINES_PER_RECORD}
+@dataclass(frozen=True)
+class Shelf:
+    """A product's shelf in a shop became empty (`empty`) or was restocked (not `empty`)."""
+
+    shop_id: str
+    territory: str
+    product_id: str
+    day: date
+    empty: bool
+    src: str
+    offset: int
 
 
-def apply(state: State, fact: Fact, today: date) -> bool:
-    """Fold one fact into the state (in place); False when it was applied before or is older
-    than what is kept."""
-    applied = state.setdefault("applied", {})
-    if fact["pos"] <= applied.get(fact["src"], -1):
-        return False
-    applied[fact["src"]] = fact["pos"]
-    if date.fromisoformat(fact["day"]) < today - timedelta(days=KEEP_DAYS):
-        return False
-    shop = fact["shop"]
-    if fact["kind"] == "sold":
-        days = state.setdefault("sold", {}).setdefault(shop, {})
-        days[fact["day"]] = days.get(fact["day"], 0) + fact["units"]
-    else:
-        state.setdefault("on_hand", {})[shop] = fact["on_hand"]
-        if fact["on_hand"] <= 0:
-            empty = state.setdefault("empty", {}).setdefault(shop, [])
-            if fact["day"] not in empty:
-                empty.append(fact["day"])
-    state["at"] = max(state.get("at", 0), fact["at"])
-    return True
+class Positions:
+    """How far each source partition is applied.
+
+    faust 0.15.3 acks, without handing them to the agent, records it drops while a rebalance
+    pauses the flow, so its committed offset can pass records never folded (seen as a lost
+    refund after SIGKILLs). These positions, persisted with the records, are the truth: a
+    record past the next expected offset reveals a hole, and the records of the hole are read
+    directly and applied first (a hole with no records in it is a real one: transaction
+    markers, compaction)."""
+
+    def __init__(self) -> None:
+        self.next: dict[str, int] = {}  # src → next offset to apply
+
+    def admit(self, src: str, offset: int) -> int | None:
+        """None when the record was applied before; else the offset to apply from: its own,
+        or an earlier one when records before it never arrived (read those first)."""
+        expected = self.next.get(src)
+        if expected is None:
+            return offset  # a first record: start anywhere
+        return None if offset < expected else expected
+
+    def applied(self, src: str, offset: int) -> None:
+        self.next[src] = offset + 1
 
 
-def prune(state: State, today: date) -> None:
-    """Forget days older than what is kept."""
-    oldest = (today - timedelta(days=KEEP_DAYS)).isoformat()
-    for days in state.get("sold", {}).values():
-        for day in [d for d in days if d < oldest]:
-            del days[day]
-    for shop, days in state.get("empty", {}).items():
-        state["empty"][shop] = [d for d in days if d >= oldest]
+def position_key(src: str) -> str:
+    return f"next/{src}"
 
 
-def _days(by_day: dict[str, int]) -> dict[date, float]:
-    return {date.fromisoformat(d): float(u) for d, u in by_day.items()}
+def sold_key(shop_id: str, day: date) -> str:
+    return f"sold/{shop_id}/{day.isoformat()}"
 
 
-def signals(state: State, territory: str, product_id: str, today: date, *,
-            committed_7d: int, now: datetime) -> list[Signal]:
-    """The territory's signal, then each shop's."""
-    inputs_at = datetime.fromtimestamp(state["at"] / 1000, UTC) if state.get("at") else None
-    sold_by_shop = state.get("sold", {})
-    on_hand = state.get("on_hand", {})
-    empty = state.get("empty", {})
-    total: dict[date, float] = {}
-    for by_day in sold_by_shop.values():
-        for day, units in _days(by_day).items():
-            total[day] = total.get(day, 0.0) + units
-    shops = sorted(set(sold_by_shop) | set(on_hand))
-    result = [compute(territory=territory, product_id=product_id, shop_id=None, sold=total,
-                      today=today, on_hand=sum(on_hand.values()) if on_hand else None,
-                      empty_days=_dates(d for days in empty.values() for d in days),
-                      committed_supply_7d=committed_7d, inputs_at=inputs_at, now=now)]
-    for shop in shops:
-        result.append(compute(territory=territory, product_id=product_id, shop_id=shop,
-                              sold=_days(sold_by_shop.get(shop, {})), today=today,
-                              on_hand=on_hand.get(shop), empty_days=_dates(empty.get(shop, [])),
-                              inputs_at=inputs_at, now=now))
-    return result
+def shelf_key(shop_id: str) -> str:
+    return f"shelf/{shop_id}"
 
 
-def _dates(days: Iterable[str]) -> list[date]:
-    return [date.fromisoformat(d) for d in days]
+class DemandState:
+    """The records, their index, and which territory × product changed since last asked."""
+
+    def __init__(self, dirty: dict[Key, None] | None = None) -> None:
+        self.records: dict[str, Record] = {}
+        self.positions = Positions()
+        self._units: dict[Key, dict[str, dict[date, float]]] = {}  # key → shop → day → units
+        self._at: dict[Key, int] = {}  # key → newest event time of a sale or refund (ms)
+        self._empty: dict[Key, dict[str, list[list[str | None]]]] = {}  # key → shop → spans
+        self._days: dict[str, set[date]] = {}  # shop → its days kept
+        # pairs changed and not published yet, in the order they changed (a set kept in a
+        # dict: the oldest go first); a reloaded state can take over its predecessor's
+        self.dirty: dict[Key, None] = {} if dirty is None else dirty
+
+    # -- folding -----------------------------------------------------------------------------
+
+    def apply_sold(self, sold: Sold, today: date) -> list[Write]:
+        """Fold a ticket or refund; the records to persist (none when it was applied before
+        or is older than what is kept)."""
+        oldest = today - timedelta(days=KEEP_DAYS)
+        if sold.day < oldest:
+            return []
+        key = sold_key(sold.shop_id, sold.day)
+        record = self.records.get(key)
+        if record is None:
+            record = {"territory": sold.territory, "units": {}, "at": {}, "pos": {}}
+        elif sold.offset <= record["pos"].get(sold.src, -1):
+            return []
+        record["pos"][sold.src] = sold.offset
+        for product, units in sold.units.items():
+            record["units"][product] = record["units"].get(product, 0) + units
+            record["at"][product] = max(record["at"].get(product, 0), sold.at_ms)
+        writes: list[Write] = [(key, record)]
+        if key not in self.records:
+            writes += [(sold_key(sold.shop_id, day), None)
+                       for day in self._days.get(sold.shop_id, ()) if day < oldest]
+            for expired, _ in writes[1:]:
+                self._forget(expired)
+        self._index(key, record, delta=sold.units)
+        return writes
+
+    def apply_shelf(self, shelf: Shelf) -> list[Write]:
+        """Fold a shelf status change; the record to persist (none for a repeat)."""
+        key = shelf_key(shelf.shop_id)
+        record = self.records.setdefault(key, {"territory": shelf.territory, "empty": {},
+                                               "pos": {}})
+        if shelf.offset <= record["pos"].get(shelf.src, -1):
+            return []
+        record["pos"][shelf.src] = shelf.offset
+        oldest = (shelf.day - timedelta(days=KEEP_DAYS)).isoformat()
+        spans = [s for s in record["empty"].get(shelf.product_id, [])
+                 if s[1] is None or s[1] >= oldest]
+        day = shelf.day.isoformat()
+        if shelf.empty and (not spans or spans[-1][1] is not None):
+            spans.append([day, None])
+        elif not shelf.empty and spans and spans[-1][1] is None:
+            spans[-1][1] = day
+        record["empty"][shelf.product_id] = spans
+        self._index_shelf(shelf.shop_id, record)
+        return [(key, record)]
+
+    def load(self, key: str, record: Record) -> None:
+        """A persisted record, after a restart."""
+        if key.startswith("next/"):
+            self.positions.next[key.split("/", 1)[1]] = record["next"]
+        elif key.startswith("sold/"):
+            self._index(key, record, delta=record["units"])
+        else:
+            self.records[key] = record
+            self._index_shelf(key.split("/", 1)[1], record)
+
+    def _index(self, key: str, record: Record, delta: Mapping[str, int]) -> None:
+        _, shop, day_text = key.split("/")
+        day = date.fromisoformat(day_text)
+        self.records[key] = record
+        self._days.setdefault(shop, set()).add(day)
+        territory = record["territory"]
+        for product, units in delta.items():
+            pair = (territory, product)
+            days = self._units.setdefault(pair, {}).setdefault(shop, {})
+            days[day] = days.get(day, 0) + units
+            self._at[pair] = max(self._at.get(pair, 0), record["at"][product])
+            self.dirty[pair] = None
+
+    def _index_shelf(self, shop: str, record: Record) -> None:
+        for product, spans in record["empty"].items():
+            pair = (record["territory"], product)
+            self._empty.setdefault(pair, {})[shop] = spans
+            self.dirty[pair] = None
+
+    def _forget(self, key: str) -> None:
+        record = self.records.pop(key, None)
+        if record is None:
+            return
+        _, shop, day_text = key.split("/")
+        day = date.fromisoformat(day_text)
+        self._days.get(shop, set()).discard(day)
+        for product in record["units"]:
+            pair = (record["territory"], product)
+            self._units.get(pair, {}).get(shop, {}).pop(day, None)
+            self._at[pair] = max((self.records[sold_key(s, d)]["at"].get(product, 0)
+                                  for s, days in self._units.get(pair, {}).items()
+                                  for d in days), default=0)
+            self.dirty[pair] = None
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def take_dirty(self, limit: int) -> list[Key]:
+        """Up to `limit` changed territory × product pairs, the longest waiting first."""
+        keys = list(islice(self.dirty, limit))
+        for key in keys:
+            del self.dirty[key]
+        return keys
+
+    def sold(self, pair: Key) -> dict[str, dict[date, float]]:
+        return self._units.get(pair, {})
+
+    def signals(self, pair: Key, today: date, *, on_hand: Mapping[str, int],
+                committed_7d: int, now: datetime) -> list[Signal]:
+        """The territory's signal for the product, then each shop's (its stock is `on_hand`
+        per shop; committed supply is the territory's)."""
+        territory, product = pair
+        at = self._at.get(pair)
+        inputs_at = datetime.fromtimestamp(at / 1000, UTC) if at else None
+        by_shop = self._units.get(pair, {})
+        empty = {shop: _empty_days(spans, today)
+                 for shop, spans in self._empty.get(pair, {}).items()}
+        total: dict[date, float] = {}
+        for days in by_shop.values():
+            for day, units in days.items():
+                total[day] = total.get(day, 0.0) + units
+        result = [compute(territory=territory, product_id=product, shop_id=None, sold=total,
+                          today=today, on_hand=sum(on_hand.values()) if on_hand else None,
+                          empty_days={d for days in empty.values() for d in days},
+                          committed_supply_7d=committed_7d, inputs_at=inputs_at, now=now)]
+        for shop in sorted(set(by_shop) | set(on_hand) | set(empty)):
+            result.append(compute(territory=territory, product_id=product, shop_id=shop,
+                                  sold=by_shop.get(shop, {}), today=today,
+                                  on_hand=on_hand.get(shop), empty_days=empty.get(shop, ()),
+                                  inputs_at=inputs_at, now=now))
+        return result
+
+
+def _empty_days(spans: list[list[str | None]], today: date, days: int = 7) -> set[date]:
+    """The days of the last `days` complete ones a shelf was empty on (part of the day counts)."""
+    first = today - timedelta(days=days)
+    found: set[date] = set()
+    for start, end in spans:
+        since = max(first, date.fromisoformat(start))  # type: ignore[arg-type]
+        until = min(today - timedelta(days=1), date.fromisoformat(end) if end else today)
+        found.update(since + timedelta(days=k) for k in range((until - since).days + 1))
+    return found
 
 
 def to_wire(signal: Signal) -> DemandSignalRecorded:
