@@ -15,7 +15,7 @@ PYTEST := $(BIN)/python -m pytest
 BUS_ENV = env $(shell $(STACK) env)
 
 .DEFAULT_GOAL := help
-.PHONY: help venv fetch up down run status test test-unit test-integration test-e2e \
+.PHONY: help venv browser fetch up down run status test test-unit test-integration test-e2e \
         lint schemas-check bench clean
 
 help: ## list the targets
@@ -28,6 +28,24 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
 	@touch $(STAMP)
+
+# The browser tests drive the system's Chromium through Playwright (whose own browser download
+# is not used): Debian's package, installed once.
+CHROMIUM := /usr/bin/chromium
+browser: ## install Chromium for the browser tests (Debian's package, once)
+	@if [ -x $(CHROMIUM) ]; then \
+	  echo "Chromium: $$($(CHROMIUM) --version 2>/dev/null || echo present) ($(CHROMIUM))"; \
+	elif command -v apt-get >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ]; then sudo=; \
+	  elif command -v sudo >/dev/null; then sudo=sudo; \
+	  else echo "Chromium is missing at $(CHROMIUM) and installing it needs root or sudo:" \
+	            "apt-get install chromium"; exit 1; fi; \
+	  echo "Installing Chromium for the browser tests (apt-get, once)"; \
+	  $$sudo apt-get update && \
+	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y --no-install-recommends chromium \
+	    || exit 1; \
+	else echo "Chromium is missing at $(CHROMIUM) and there is no apt-get here:" \
+	          "install your system's chromium package"; exit 1; fi
 
 fetch: ## download Kafka and Apicurio Registry with Maven (once)
 	$(STACK) fetch
@@ -59,7 +77,7 @@ lint: venv ## ruff: blocking calls in async code, naive datetimes, blind excepts
 	$(BIN)/ruff check services tests bench examples deploy
 
 # `make test` starts the stack only if it is not already up, and stops it only if it started it.
-test: venv lint schemas-check ## set up and run the whole suite (unit, integration, e2e)
+test: venv browser lint schemas-check ## set up and run the whole suite (unit, integration, e2e)
 	@started=0; \
 	if ! $(STACK) status --quiet; then $(STACK) start || exit 1; started=1; fi; \
 	$(BUS_ENV) $(PYTEST) tests; rc=$$?; \
@@ -72,7 +90,7 @@ test-unit: venv ## the fast tier: no broker
 test-integration: venv ## needs the stack (make up)
 	$(BUS_ENV) $(PYTEST) tests/integration
 
-test-e2e: venv ## needs the stack (make up)
+test-e2e: venv browser ## needs the stack (make up)
 	$(BUS_ENV) $(PYTEST) tests/e2e
 
 bench: venv ## run the benchmarks under bench/ (needs the stack)

@@ -8,8 +8,9 @@
                       (with --stop-stack, Kafka and the registry too)
 
 Each `[[service]]` there has a name, a command (run from the repository root with .venv/bin on
-the PATH), optionally the URL people open, `follow = true` to show its output under `run`,
-and `oneshot = true` for a task that ends by itself. Standard library only, like stack.py.
+the PATH), optionally the URL people open (and `pages`, more of them), `follow = true` to show
+its output under `run`, and `oneshot = true` for a task that ends by itself. Standard library
+only, like stack.py.
 """
 
 from __future__ import annotations
@@ -170,6 +171,8 @@ def print_where_to_look() -> None:
         name = entry["name"]
         if "url" in entry:
             lines.append(f"  {entry.get('title', name):<23} {entry['url']}")
+        for page in entry.get("pages", []):
+            lines.append(f"  {page['title']:<23} {page['url']}")
         lines.append(f"  {_('journal ', 'log ') + name:<23} {server(name).console}")
     lines += [f"  {'Topics':<23} .venv/bin/vivres topics list",
               _("Ctrl-C arrête tout.", "Press Ctrl-C to stop everything."), ""]

@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 
 from services.bus.publisher import Publisher
 from services.caisse.rules import FollowedCommittee
-from services.gateway import availability, caisse, catalog, demand, orders, sales, stock
+from services.gateway import availability, caisse, catalog, demand, orders, pages, sales, stock
 
 
 @dataclass
@@ -66,6 +66,7 @@ def create_app(deps: GatewayDeps) -> FastAPI:
     app.include_router(orders.router)
     app.include_router(caisse.router)
     app.include_router(demand.router)
+    app.include_router(pages.router)  # the pages people open in a browser
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> JSONResponse:

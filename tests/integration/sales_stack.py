@@ -80,7 +80,7 @@ class SalesStack:
     url: str
     platform: Platform
     deps: GatewayDeps
-    ingest: SalesIngest
+    ingest: SalesIngest | None  # None: the gateway alone
 
     async def token(self, role: Role, subject: str | None) -> str:
         """Issue a token and wait until the gateway knows it."""
@@ -91,27 +91,41 @@ class SalesStack:
 
 
 @asynccontextmanager
-async def running_sales_stack(settings: BusSettings, *, ingest_window: timedelta | None = None
-                              ) -> AsyncIterator[SalesStack]:
+async def running_gateway(settings: BusSettings, name: str = "gateway-test"
+                          ) -> AsyncIterator[SalesStack]:
+    """The gateway alone (no ingest stage), on a free port of the test's own event loop."""
     report = await provision_catalog(settings, TOPICS)
     assert report.ok, report.drift
     port = free_port()
-    async with Platform("sales-test", settings, handle_signals=False) as platform:
-        async with gateway_deps(platform) as deps:
-            server = uvicorn.Server(uvicorn.Config(create_app(deps), host="127.0.0.1", port=port,
-                                                   log_config=None, lifespan="off"))
-            server.capture_signals = contextlib.nullcontext  # leave pytest's signals alone
-            serving = asyncio.create_task(server.serve())
-            ingest = SalesIngest(platform, deps.mappings, deps.unmapped,
-                                 **({"window": ingest_window} if ingest_window else {}))
-            consumer = platform.consumer(GROUP, ingest.routes(), on_assigned=ingest.on_assigned,
-                                         on_revoked=ingest.on_revoked)
-            async with consumer:
-                running = asyncio.create_task(consumer.run())
-                await eventually(lambda: server.started, what="gateway started")
-                try:
-                    yield SalesStack(f"http://127.0.0.1:{port}", platform, deps, ingest)
-                finally:
-                    consumer.stop()
-                    server.should_exit = True
-                    await asyncio.gather(running, serving)
+    async with Platform(name, settings, handle_signals=False) as platform, \
+            gateway_deps(platform) as deps:
+        server = uvicorn.Server(uvicorn.Config(
+            create_app(deps), host="127.0.0.1", port=port, log_config=None, lifespan="off",
+            timeout_graceful_shutdown=3))  # an SSE stream never ends by itself
+        server.capture_signals = contextlib.nullcontext  # leave pytest's signals alone
+        serving = asyncio.create_task(server.serve())
+        await eventually(lambda: server.started, what="gateway started")
+        try:
+            yield SalesStack(f"http://127.0.0.1:{port}", platform, deps, None)
+        finally:
+            server.should_exit = True
+            await serving
+
+
+@asynccontextmanager
+async def running_sales_stack(settings: BusSettings, *, ingest_window: timedelta | None = None
+                              ) -> AsyncIterator[SalesStack]:
+    """The gateway and the ingest stage (tickets POSTed reach sales.tickets)."""
+    async with running_gateway(settings, "sales-test") as stack:
+        ingest = SalesIngest(stack.platform, stack.deps.mappings, stack.deps.unmapped,
+                             **({"window": ingest_window} if ingest_window else {}))
+        consumer = stack.platform.consumer(GROUP, ingest.routes(),
+                                           on_assigned=ingest.on_assigned,
+                                           on_revoked=ingest.on_revoked)
+        async with consumer:
+            running = asyncio.create_task(consumer.run())
+            try:
+                yield SalesStack(stack.url, stack.platform, stack.deps, ingest)
+            finally:
+                consumer.stop()
+                await running
