@@ -27,6 +27,7 @@ from datetime import UTC, datetime, timedelta
 
 import aiohttp
 
+from bench.demand_replay import SOURCES, committed_to_end
 from bench.gateway_ingest import ROOT, free_port, latencies, machine, start_gateway
 from services.auth.tokens import issue
 from services.bus.catalog import MAPPINGS, PRODUCTS, SHOPS, TOKENS
@@ -109,7 +110,12 @@ async def main() -> None:
                                          json=ticket(shop, number, datetime.now(UTC))):
                         pass
                     await asyncio.sleep(1.0)
-                await asyncio.sleep(3.0)  # let the warm-up settle before timing
+                # time the live regime: the processor has replayed the sources' history
+                caught_up = False
+                while not caught_up:  # another process's progress: poll its commits
+                    await asyncio.sleep(0.5)
+                    caught_up = await committed_to_end(settings, env["VIVRES_DEMAND_APP_ID"],
+                                                       SOURCES)
                 sent: list[tuple[float, datetime]] = []
 
                 async def post(n: int) -> None:

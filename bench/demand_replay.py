@@ -9,7 +9,10 @@ fastavro consume-and-decode loop over the same topic, in the same run.
 2. the processor: `vivres serve demand` with a fresh app id (its own consumer group and table)
    and a fresh RocksDB directory, timed from start until its group has committed the end of
    its three sources, `sales.tickets`, `sales.refunds` and `stock.alerts` (start-up included).
-Prints a Markdown row: lines/s for both, and their ratio. Target (issue 6): ≥ 50,000 lines/s.
+3. faust's own ceiling: a worker whose agent does nothing with the same sources
+   (`bench.faust_noop`), in records/s and the ticket lines those records carry.
+Prints a Markdown row: lines/s for each, and the processor's ratio to the bare loop. Target
+(issue 6): ≥ 50,000 lines/s.
 """
 
 from __future__ import annotations
@@ -108,15 +111,41 @@ async def processor(settings: BusSettings) -> float:
             worker.wait(timeout=60)
 
 
+async def source_records(settings: BusSettings) -> int:
+    """Records in the processor's three sources."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers)
+    await consumer.start()
+    try:
+        partitions = [tp for topic in SOURCES for tp in await partitions_of(settings, topic)]
+        ends = await consumer.end_offsets(partitions)
+        starts = await consumer.beginning_offsets(partitions)
+        return sum(ends[tp] - starts[tp] for tp in partitions)
+    finally:
+        await consumer.stop()
+
+
+def faust_ceiling(records: int) -> tuple[int, float]:
+    """(records, seconds) of a faust worker doing nothing with the same sources."""
+    out = subprocess.run([str(ROOT / ".venv" / "bin" / "python"), "-m", "bench.faust_noop",
+                          str(records)], cwd=ROOT, capture_output=True, text=True, timeout=900,
+                         check=True).stdout.split()
+    return int(out[out.index("records") + 1]), float(out[out.index("seconds") + 1])
+
+
 async def main() -> None:
     settings = BusSettings()
     records, lines, bare_s = await bare_loop(settings)
     faust_s = await processor(settings)
+    all_records = await source_records(settings)
+    noop_records, noop_s = faust_ceiling(all_records)
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     bare, ours = lines / bare_s, lines / faust_s
-    print(f"| {datetime.now(UTC):%Y-%m-%d} | {machine} | {records:,} tickets, {lines:,} lines | "
-          f"bare aiokafka + fastavro {bare:,.0f} lines/s | processor {ours:,.0f} lines/s "
-          f"({faust_s:.0f} s, start-up included) | ratio {ours / bare:.3f} |")
+    per_record = lines / all_records  # what a record of the sources is worth in ticket lines
+    print(f"| {datetime.now(UTC):%Y-%m-%d} | {machine} | {records:,} tickets, {lines:,} lines "
+          f"({all_records:,} source records) | bare aiokafka + fastavro {bare:,.0f} lines/s | "
+          f"processor {ours:,.0f} lines/s ({faust_s:.0f} s, start-up included) | ratio "
+          f"{ours / bare:.3f} | faust no-op agent {noop_records / noop_s:,.0f} records/s "
+          f"(≈ {noop_records / noop_s * per_record:,.0f} lines/s) |")
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ it is retried until it passes or the service is asked to stop. Logs carry topic,
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -307,3 +308,11 @@ class Consumer:
                     dead_letter_topic=f"{record.topic}.dlq")
         await send_to_dead_letter(self.producer, record, stage, error, self.service)
         self.metrics.dead_lettered.labels(self.service, record.topic, stage.value).inc()
+
+
+def freeze_startup_heap() -> None:
+    """Put what start-up loaded (reference tables, schemas, modules) out of the garbage
+    collector's sight: a full collection then scans only what came after, instead of pausing
+    a live service for tens of milliseconds (seen in the signal latency's tail)."""
+    gc.collect()
+    gc.freeze()

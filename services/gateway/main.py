@@ -25,6 +25,7 @@ from services.bus.catalog import (
 )
 from services.bus.logging import configure_logging
 from services.bus.platform import Platform
+from services.bus.runtime import freeze_startup_heap
 from services.bus.settings import BusSettings
 from services.bus.table import TableView
 from services.caisse.books import Books
@@ -70,6 +71,7 @@ async def serve(settings: BusSettings, host: str, port: int) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
+        freeze_startup_heap()
         await server.serve()
 
 
