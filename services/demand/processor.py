@@ -7,19 +7,21 @@ live demand signals per territory × product (and shop × product).
                        folded into DemandState (services.demand.state); the records it changed
                        are written to table `demand` (RocksDB, changelog) on the partition of
                        their source
-    every 0.05 s: the territory × product pairs that changed ──▶ demand.signals (territory)
+    every 0.02 s: the territory × product pairs that changed ──▶ demand.signals (territory)
                                                             └─▶ demand.shop-signals (shops)
 
 Why this shape: a shop's sales never cross partitions, so there is no repartition topic (the
 throughput is one consume, not two); the table holds one small record per shop and day rather
 than a key's whole history, so a batch writes a few records; territory sums happen in memory
 at signal time. One worker holds every partition; several workers would each publish partial
-territory sums (a second stage combining shop signals would lift that: see the README).
+territory sums (a second stage combining the shop signals per territory would lift that).
 
 Days are buckets of event time, not faust windows (their expiry runs on wall-clock time). The
 fold is idempotent by source offset per record, which absorbs faust's redeliveries after a
-crash or a table restore. Stock on hand, offers, orders, till-code mappings and shops are read
-with our TableView; a change to stock, offers or orders refreshes the pairs it touches.
+crash or a table restore; the positions of each source partition, kept with the records, find
+the records faust acks without handing them over during a rebalance (state.Positions).
+Stock on hand, offers, orders, till-code mappings and shops are read with our TableView; a
+change to stock, offers or orders refreshes the pairs it touches.
 """
 
 from __future__ import annotations
