@@ -65,7 +65,10 @@ from services.events.catalog import code_key
 from services.events.sales import SaleRefunded
 from services.events.stock import StockAlerted, StockStatus
 
-APP_ID = "vivres-demand"
+# The consumer group, the table's changelog and the RocksDB directory are named after it. Bump
+# it when the table's layout changes: the new app replays the sources into the new layout.
+# (-2: records per shop and day, 2026-11-26.)
+APP_ID = "vivres-demand-2"
 PARTITIONS = 6
 BATCH = 2000  # records per batch at most
 BATCH_S = 0.005  # how long a batch waits to fill

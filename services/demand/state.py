@@ -168,13 +168,17 @@ class DemandState:
 
     def load(self, key: str, record: Record) -> None:
         """A persisted record, after a restart."""
-        if key.startswith("next/"):
-            self.positions.next[key.split("/", 1)[1]] = record["next"]
-        elif key.startswith("sold/"):
+        kind, _, rest = key.partition("/")
+        if kind == "next":
+            self.positions.next[rest] = record["next"]
+        elif kind == "sold":
             self._index(key, record, delta=record["units"])
-        else:
+        elif kind == "shelf":
             self.records[key] = record
-            self._index_shelf(key.split("/", 1)[1], record)
+            self._index_shelf(rest, record)
+        else:
+            raise ValueError(f"not a record of this layout: {key!r} (a table of another "
+                             "version? give the processor a new app id)")
 
     def _index(self, key: str, record: Record, delta: Mapping[str, int]) -> None:
         _, shop, day_text = key.split("/")

@@ -7,6 +7,8 @@ from __future__ import annotations
 import random
 from datetime import UTC, date, datetime, timedelta
 
+import pytest
+
 from services.demand.state import (
     KEEP_DAYS,
     DemandState,
@@ -186,3 +188,8 @@ def test_positions_survive_a_restart_with_the_records() -> None:
     state.load("next/sales.tickets:0", {"next": 12})
     assert state.positions.admit("sales.tickets:0", 11) is None
     assert state.positions.admit("sales.tickets:0", 12) == 12
+
+
+def test_a_record_of_another_layout_is_refused_by_name() -> None:
+    with pytest.raises(ValueError, match="lyon/carotte"):
+        DemandState().load("lyon/carotte", {"sold": {}})
