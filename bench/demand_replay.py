@@ -32,11 +32,12 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from bench.gateway_ingest import ROOT
 from services.bus.admin import partitions_of
-from services.bus.catalog import REFUNDS, SALES, STOCK_ALERTS
+from services.bus.catalog import SALES
 from services.bus.registry import SchemaRegistry
 from services.bus.settings import BusSettings
+from services.demand.processor import SOURCES as DEMAND_SOURCES
 
-SOURCES = [SALES.name, REFUNDS.name, STOCK_ALERTS.name]
+SOURCES = [topic.name for topic in DEMAND_SOURCES]
 
 
 async def bare_loop(settings: BusSettings) -> tuple[int, int, float]:

@@ -31,6 +31,7 @@ import os
 import sys
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -77,6 +78,7 @@ CATCHING_UP_FLUSH_S = 2.0  # ... and this often while the fold is far behind a s
 BEHIND = 500  # records; a replay would otherwise spend its time on signals about to change
 FLUSH_BUDGET_S = 0.015  # computing time per flush; the remaining pairs wait for the next one
 EMPTY = frozenset({StockStatus.OUT, StockStatus.NEGATIVE})
+SOURCES = (SALES, REFUNDS, STOCK_ALERTS)  # all keyed by shop, with as many partitions
 log = structlog.get_logger("vivres.demand")
 
 
@@ -88,7 +90,7 @@ class References:
         self._ready: asyncio.Task[None] | None = None
         self.tables: dict[str, TableView[Any]] = {}
         self.on_hand: dict[Key, dict[str, int]] = {}  # pair → shop → units on hand
-        self._supply: tuple[int, date, dict[Key, list], dict[str, list]] | None = None
+        self._supply: tuple[tuple[int, int], date, dict[Key, list], dict[str, list]] | None = None
 
     async def ready(self) -> None:
         if self._ready is None:
@@ -97,8 +99,7 @@ class References:
 
     async def _open(self) -> None:
         self.registry = SchemaRegistry(self.settings.schema_registry_url)
-        self.codecs = {t.name: AvroCodec.for_topic(self.registry, t)
-                       for t in (SALES, REFUNDS, STOCK_ALERTS)}
+        self.codecs = {t.name: AvroCodec.for_topic(self.registry, t) for t in SOURCES}
         for topic in (MAPPINGS, SHOPS, OFFERS, ORDERS, STOCK_LEVELS):
             self.tables[topic.name] = await TableView(self.settings, self.registry,
                                                       topic).__aenter__()
@@ -160,7 +161,7 @@ class References:
     def committed(self, pair: Key, today: date) -> int:
         """Committed supply of a pair over the next 7 days (indexes rebuilt on change)."""
         offers, orders = self.tables[OFFERS.name], self.tables[ORDERS.name]
-        version = offers.version * 1_000_003 + orders.version
+        version = (offers.version, orders.version)
         if self._supply is None or self._supply[:2] != (version, today):
             by_pair: dict[Key, list] = {}
             for offer in offers.values():
@@ -214,36 +215,34 @@ def create_app(settings: BusSettings, datadir: str, *, app_id: str = APP_ID,
         broker_heartbeat_interval=1.0, broker_rebalance_timeout=30.0,
         broker_commit_interval=0.5, stream_buffer_maxsize=4 * BATCH)
     refs = References(settings)
-    sources = app.topic(SALES.name, REFUNDS.name, STOCK_ALERTS.name, key_type=bytes,
-                        value_type=bytes, key_serializer="raw", value_serializer="raw")
+    sources = app.topic(*(t.name for t in SOURCES), key_type=bytes, value_type=bytes,
+                        key_serializer="raw", value_serializer="raw")
     table = app.Table("demand", default=None, partitions=PARTITIONS, key_type=str)
-    events = {SALES.name: SALES.event, REFUNDS.name: REFUNDS.event,
-              STOCK_ALERTS.name: STOCK_ALERTS.event}
+    events = {t.name: t.event for t in SOURCES}
     dirty: dict[Key, None] = {}  # pairs to publish: outlives a reloaded state
-    holder: dict[str, Any] = {"state": DemandState(dirty), "loaded": False,
-                              "catching_up": False, "flushed": 0.0}
+    worker = _Worker()
 
     @app.on_partitions_revoked.connect
     async def revoked(*_args: Any, **_kwargs: Any) -> None:
-        holder["loaded"] = False  # the next batch reloads what this worker still owns
+        worker.state = None  # the next batch reloads what this worker still owns
 
     def state() -> DemandState:
-        if not holder["loaded"]:  # after a (re)assignment, its tables recovered
-            fresh = DemandState(dirty)
+        if worker.state is None:  # after a (re)assignment, its tables recovered
+            worker.state = DemandState(dirty)
             for key, record in table.items():
-                fresh.load(key, record)
-            holder["state"], holder["loaded"] = fresh, True
-            log.info("demand state loaded", records=len(fresh.records))
-        return holder["state"]
+                worker.state.load(key, record)
+            log.info("demand state loaded", records=len(worker.state.records))
+        return worker.state
 
     @app.agent(sources, concurrency=1)
     async def fold(stream):  # type: ignore[no-untyped-def]
         await refs.ready()
         async for batch in stream.take_events(BATCH, within=BATCH_S):
-            holder["catching_up"] = _behind(app, batch)
+            worker.catching_up = _behind(app, batch)
             today = _today()
             current = state()
-            writes: dict[int, tuple[Any, dict[str, Any]]] = {}  # partition → last event, keys
+            last: dict[int, Any] = {}  # partition → its last event in the batch
+            writes: dict[int, dict[str, Any]] = {}  # partition → records to write, in order
             for event in batch:
                 message = event.message
                 src = f"{message.topic}:{message.partition}"
@@ -256,7 +255,8 @@ def create_app(settings: BusSettings, datadir: str, *, app_id: str = APP_ID,
                                 src=src, offset=message.offset, expected=start)
                     messages = await read_range(settings, message.topic, message.partition,
                                                 start, message.offset) + messages
-                pending = writes.get(message.partition, (event, {}))[1]
+                last[message.partition] = event
+                pending = writes.setdefault(message.partition, {})
                 for one in messages:
                     changed: list[tuple[str, Any]] = []
                     effect = await _effect(refs, events, one, territories)
@@ -268,11 +268,10 @@ def create_app(settings: BusSettings, datadir: str, *, app_id: str = APP_ID,
                     for key, record in changed:  # in the order of their last change: a
                         pending.pop(key, None)  # position goes after the records it covers
                         pending[key] = record
-                writes[message.partition] = (event, pending)
-            for event, pending in writes.values():
+            for partition, pending in writes.items():
                 # A table write goes to the changelog partition of the "current event": make
                 # it one of this partition's, so a record is restored where its shop lives.
-                stream._set_current_event(event)
+                stream._set_current_event(last[partition])
                 for key, record in pending.items():
                     if record is None:
                         table.pop(key, None)
@@ -286,12 +285,12 @@ def create_app(settings: BusSettings, datadir: str, *, app_id: str = APP_ID,
 
     @app.timer(FLUSH_S)
     async def flush() -> None:
-        current = holder["state"]
-        if not dirty or not holder["loaded"]:
+        current = worker.state
+        if not dirty or current is None:
             return
-        if holder["catching_up"] and time.monotonic() - holder["flushed"] < CATCHING_UP_FLUSH_S:
+        if worker.catching_up and time.monotonic() - worker.flushed < CATCHING_UP_FLUSH_S:
             return
-        holder["flushed"] = time.monotonic()
+        worker.flushed = time.monotonic()
         await refs.ready()
         now = datetime.now(UTC)
         today = _today()
@@ -310,6 +309,15 @@ def create_app(settings: BusSettings, datadir: str, *, app_id: str = APP_ID,
         await refs.close()
 
     return app
+
+
+@dataclass
+class _Worker:
+    """What the agent and the flush share."""
+
+    state: DemandState | None = None  # None: to be (re)loaded from the table
+    catching_up: bool = False  # some source partition was far behind in the last batch
+    flushed: float = 0.0  # monotonic time of the last flush
 
 
 async def _effect(refs: References, events: dict[str, Any], message: Any,
