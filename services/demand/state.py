@@ -26,7 +26,7 @@ rebuilt from them after a restart (`load`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from itertools import islice
 from datetime import UTC, date, datetime, timedelta
@@ -163,7 +163,7 @@ class DemandState:
         elif not shelf.empty and spans and spans[-1][1] is None:
             spans[-1][1] = day
         record["empty"][shelf.product_id] = spans
-        self._index_shelf(shelf.shop_id, record)
+        self._index_shelf(shelf.shop_id, record, [shelf.product_id])
         return [(key, record)]
 
     def load(self, key: str, record: Record) -> None:
@@ -175,7 +175,7 @@ class DemandState:
             self._index(key, record, delta=record["units"])
         elif kind == "shelf":
             self.records[key] = record
-            self._index_shelf(rest, record)
+            self._index_shelf(rest, record, record["empty"])
         else:
             raise ValueError(f"not a record of this layout: {key!r} (a table of another "
                              "version? give the processor a new app id)")
@@ -193,10 +193,10 @@ class DemandState:
             self._at[pair] = max(self._at.get(pair, 0), record["at"][product])
             self.dirty[pair] = None
 
-    def _index_shelf(self, shop: str, record: Record) -> None:
-        for product, spans in record["empty"].items():
+    def _index_shelf(self, shop: str, record: Record, products: Iterable[str]) -> None:
+        for product in products:
             pair = (record["territory"], product)
-            self._empty.setdefault(pair, {})[shop] = spans
+            self._empty.setdefault(pair, {})[shop] = record["empty"][product]
             self.dirty[pair] = None
 
     def _forget(self, key: str) -> None:
