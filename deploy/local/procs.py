@@ -57,8 +57,15 @@ def environment() -> dict[str, str]:
     return env
 
 
+def metrics_targets() -> str:
+    """What the health service scrapes: each service's /metrics, as services.toml places them."""
+    return ",".join(f"{e['name']}=http://127.0.0.1:{e['metrics']}/metrics"
+                    for e in services() if "metrics" in e)
+
+
 def up() -> int:
     env = environment()
+    env.setdefault("VIVRES_HEALTH_TARGETS", metrics_targets())
     started = []
     for entry in services():
         name, command = entry["name"], entry["command"]
@@ -66,7 +73,8 @@ def up() -> int:
         if proc.pid() is not None:
             say(f"{name} already running (pid {proc.pid()})")
             continue
-        pid = proc.launch(["/bin/sh", "-c", f"exec {command}"], cwd=ROOT, env=env)
+        own = {**env, "VIVRES_METRICS_PORT": str(entry.get("metrics", 0))}
+        pid = proc.launch(["/bin/sh", "-c", f"exec {command}"], cwd=ROOT, env=own)
         started.append((name, proc))
         say(f"{name} started (pid {pid}), logs: {proc.console}")
     deadline = time.monotonic() + STARTUP_GRACE_S

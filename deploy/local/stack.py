@@ -9,6 +9,9 @@ with small JVM heaps. Every command is idempotent:
     stack.py stop      stop both (SIGTERM, then SIGKILL after a grace period)
     stack.py status    say what runs; exit 0 only when both answer
     stack.py env       print the environment variables that point at the stack
+    stack.py tool consumer-groups --describe --group G
+                       run one of Kafka's own tools (consumer-groups, topics, metadata-quorum,
+                       or a main class) against the stack, from the cached kafka-tools jars
 
 When KAFKA_BOOTSTRAP_SERVERS and SCHEMA_REGISTRY_URL are both set, nothing is launched: those
 servers are used. Standard library only, so it runs before the project's virtualenv exists.
@@ -466,6 +469,25 @@ def env_lines(layout: Layout) -> list[str]:
     return [f"KAFKA_BOOTSTRAP_SERVERS={bootstrap}", f"SCHEMA_REGISTRY_URL={registry}"]
 
 
+TOOLS = {
+    "consumer-groups": "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand",
+    "topics": "org.apache.kafka.tools.TopicCommand",
+    "metadata-quorum": "org.apache.kafka.tools.MetadataQuorumCommand",
+}
+
+
+def cmd_tool(layout: Layout, tool: str, args: list[str]) -> int:
+    """Kafka's own command-line tool (what kafka-consumer-groups.sh runs), on the stack unless
+    the arguments name a --bootstrap-server."""
+    fetch(layout)
+    if "--bootstrap-server" not in args:
+        bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", layout.bootstrap)
+        args = ["--bootstrap-server", bootstrap, *args]
+    command = [_java(), "-Xmx256m", "-cp", f"{layout.kafka_libs}/*", TOOLS.get(tool, tool),
+               *args]
+    return subprocess.run(command, check=False).returncode
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="stack.py", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -475,6 +497,9 @@ def main(argv: list[str] | None = None) -> int:
     status = sub.add_parser("status", help="exit 0 when both answer")
     status.add_argument("--quiet", action="store_true")
     sub.add_parser("env", help="print the variables that point at the stack")
+    tool = sub.add_parser("tool", help="run one of Kafka's tools against the stack")
+    tool.add_argument("tool", help=f"{', '.join(TOOLS)} or a main class")
+    tool.add_argument("args", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     layout = Layout.from_env()
     if args.command == "fetch":
@@ -486,6 +511,8 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_stop(layout)
     if args.command == "status":
         return cmd_status(layout, args.quiet)
+    if args.command == "tool":
+        return cmd_tool(layout, args.tool, args.args)
     for line in env_lines(layout):
         print(line)
     return 0

@@ -1,12 +1,20 @@
-"""Prometheus metrics of one service, and the small HTTP server that exposes them at /metrics."""
+"""Prometheus metrics of one service, and the small HTTP server that exposes them at /metrics.
+
+Every consuming service reports, per input topic, how long a record took from its event time and
+from its arrival on the bus to being applied, and the event time of the newest event applied
+(the freshness of the state it feeds). The health service reads these (`services/health`).
+"""
 
 from __future__ import annotations
+
+import time
 
 from aiohttp import web
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     ProcessCollector,
     generate_latest,
@@ -41,6 +49,24 @@ class Metrics:
         self.event_age = Histogram("vivres_event_age_seconds",
                                    "Processing time minus event time (end-to-end latency)",
                                    labels, buckets=_AGE_BUCKETS, registry=self.registry)
+        self.bus_latency = Histogram("vivres_bus_latency_seconds",
+                                     "Processing time minus the record's append time on Kafka",
+                                     labels, buckets=_AGE_BUCKETS, registry=self.registry)
+        self.newest_event = Gauge("vivres_state_newest_event_timestamp_seconds",
+                                  "Event time of the newest event applied from the topic",
+                                  labels, registry=self.registry)
+        self._newest: dict[str, float] = {}
+
+    def applied(self, topic: str, event_time_s: float, appended_s: float) -> None:
+        """One event of `topic` applied now: its latencies, and the state's freshness (the
+        newest event time applied; a late till upload does not make the state look older)."""
+        now = time.time()
+        labels = (self.service, topic)
+        self.event_age.labels(*labels).observe(max(0.0, now - event_time_s))
+        self.bus_latency.labels(*labels).observe(max(0.0, now - appended_s))
+        if event_time_s > self._newest.get(topic, float("-inf")):
+            self._newest[topic] = event_time_s
+            self.newest_event.labels(*labels).set(event_time_s)
 
     def counter(self, name: str, documentation: str, labels: tuple[str, ...] = ()) -> Counter:
         """A service's own counter, created once per registry whoever asks for it."""

@@ -15,7 +15,6 @@ import gc
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, Generic, Literal, TypeVar
 
 import structlog
@@ -285,8 +284,8 @@ class Consumer:
             labels = (self.service, record.topic)
             self.metrics.handler_seconds.labels(*labels).observe(time.perf_counter() - started)
             self.metrics.handled.labels(*labels).inc()
-            self.metrics.event_age.labels(*labels).observe(
-                max(0.0, datetime.now(UTC).timestamp() - received.event.event_time.timestamp()))
+            self.metrics.applied(record.topic, received.event.event_time.timestamp(),
+                                 record.timestamp / 1000)
             return
 
     async def _transient_retry(

@@ -273,6 +273,8 @@ class TransactionalConsumer(Generic[S]):
             for topic, event in outputs:
                 await owned.publisher.enqueue(topic, event, partition=p,
                                               correlation_id=_correlation(received))
+            self.metrics.applied(record.topic, received.event.event_time.timestamp(),
+                                 record.timestamp / 1000)
 
     async def _rewind(self, owned: _Owned[S]) -> None:
         """After a failed transaction: state and position back to what was committed."""

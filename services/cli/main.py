@@ -16,6 +16,7 @@ from services.bus.settings import BusSettings
 from services.cli import sales as sales_cli
 from services.cli.caisse import caisse
 from services.cli.demo import demo
+from services.cli.health import health
 from services.cli.messages import t
 from services.simulator.cli import simulate
 
@@ -134,10 +135,10 @@ def dlq_replay(topic: str) -> None:
 
 @main.command("serve")
 @click.argument("service", type=click.Choice(["gateway", "ingest", "stock", "orders", "caisse",
-                                                   "demand", "webhooks"]))
+                                                   "demand", "webhooks", "health"]))
 def serve(service: str) -> None:
     """Lance un service : passerelle HTTP, ventes, stocks, commandes groupées, caisse,
-    signaux de demande, livraison des webhooks."""
+    signaux de demande, livraison des webhooks, santé des flux."""
     if service == "gateway":
         from services.gateway.main import main as run
     elif service == "ingest":
@@ -150,6 +151,8 @@ def serve(service: str) -> None:
         from services.demand.processor import main as run
     elif service == "webhooks":
         from services.demand.webhooks import main as run
+    elif service == "health":
+        from services.health.service import main as run
     else:
         from services.orders.service import main as run
     run()
@@ -161,6 +164,7 @@ main.add_command(sales_cli.catalog)
 main.add_command(simulate)
 main.add_command(demo)
 main.add_command(caisse)
+main.add_command(health)
 
 if __name__ == "__main__":
     main()

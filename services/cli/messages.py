@@ -6,8 +6,9 @@ Code, logs and API fields stay English; only these sentences are translated.
 from __future__ import annotations
 
 import os
+from typing import Any
 
-CATALOG: dict[str, dict[str, str]] = {
+CATALOG: dict[str, dict[str, Any]] = {
     "schemas.ok": {
         "fr": "Schémas conformes : {count} schémas, compatibles avec toutes leurs versions.",
         "en": "Schemas OK: {count} schemas, compatible with all their versions.",
@@ -281,6 +282,44 @@ CATALOG: dict[str, dict[str, str]] = {
         "fr": "{households} foyer(s), allocations {allowances}, cotisations {contributions}",
         "en": "{households} household(s), allowances {allowances}, contributions {contributions}",
     },
+    "health.unreachable": {
+        "fr": "Le service de santé ne répond pas à {url} : {error}",
+        "en": "The health service does not answer at {url}: {error}",
+    },
+    "health.refused": {
+        "fr": "Le service de santé refuse la demande ({status}) : {detail}",
+        "en": "The health service refused the request ({status}): {detail}",
+    },
+    "health.no_token": {
+        "fr": "Aucun jeton d'exploitation : donnez --token ou VIVRES_TOKEN.",
+        "en": "No operator token: pass --token or set VIVRES_TOKEN.",
+    },
+    "health.header": {
+        "fr": "{status} — état des flux à {at} (fenêtre {window} s)",
+        "en": "{status} — stream health at {at} (window {window} s)",
+    },
+    "health.columns": {
+        "fr": ("STATUT", "QUOI", "RETARD", "RETARD (s)", "DÉTAIL"),
+        "en": ("STATUS", "WHAT", "LAG", "LAG (s)", "DETAIL"),
+    },
+    "health.kafka": {
+        "fr": "{brokers} broker(s), contrôleur actif {controller}, {under} partition(s) "
+              "sous-répliquée(s), {offline} hors ligne",
+        "en": "{brokers} broker(s), active controller {controller}, {under} under-replicated "
+              "partition(s), {offline} offline",
+    },
+    "health.group": {
+        "fr": "{state}, {members} membre(s) : {reason}",
+        "en": "{state}, {members} member(s): {reason}",
+    },
+    "health.service": {
+        "fr": "latence p50 {p50} ms, p99 {p99} ms (sur le bus p99 {bus99} ms)",
+        "en": "latency p50 {p50} ms, p99 {p99} ms (on the bus p99 {bus99} ms)",
+    },
+    "health.letters": {
+        "fr": "{depth} rejet(s), dernier : {reason}",
+        "en": "{depth} dead letter(s), latest: {reason}",
+    },
 }
 
 
@@ -293,3 +332,9 @@ def t(key: str, **values: object) -> str:
     """The message `key` in the reader's language, French when unsure."""
     entry = CATALOG[key]
     return entry.get(language(), entry["fr"]).format(**values)
+
+
+def words(key: str) -> tuple[str, ...]:
+    """A tuple of words (e.g. table headings) in the reader's language."""
+    entry = CATALOG[key]
+    return entry.get(language(), entry["fr"])

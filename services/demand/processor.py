@@ -39,6 +39,7 @@ from zoneinfo import ZoneInfo
 import faust
 import structlog
 import uvloop
+from aiokafka import ConsumerRecord
 
 from services.bus.catalog import (
     DEMAND_SIGNALS,
@@ -53,7 +54,9 @@ from services.bus.catalog import (
     STOCK_LEVELS,
 )
 from services.bus.codec import AvroCodec
+from services.bus.deadletter import Stage, describe, send_to_dead_letter
 from services.bus.logging import configure_logging
+from services.bus.metrics import Metrics, MetricsServer
 from services.bus.partitions import read_range
 from services.bus.publisher import Publisher, make_producer
 from services.bus.registry import SchemaRegistry
@@ -87,6 +90,7 @@ class References:
 
     def __init__(self, settings: BusSettings) -> None:
         self.settings = settings
+        self.metrics = Metrics("demand")
         self._ready: asyncio.Task[None] | None = None
         self.tables: dict[str, TableView[Any]] = {}
         self.on_hand: dict[Key, dict[str, int]] = {}  # pair → shop → units on hand
@@ -105,7 +109,7 @@ class References:
                                                       topic).__aenter__()
         self.producer = make_producer(self.settings, client_id=APP_ID)
         await self.producer.start()
-        self.publisher = Publisher(self.producer, self.registry)
+        self.publisher = Publisher(self.producer, self.registry, self.metrics)
         for level in self.tables[STOCK_LEVELS.name].values():
             self._level(level)
         log.info("demand references loaded", mappings=len(self.tables[MAPPINGS.name]),
@@ -304,6 +308,13 @@ def create_app(settings: BusSettings, datadir: str, *, app_id: str = APP_ID,
                     await refs.publisher.enqueue(topic, to_wire(signal))
         await refs.publisher.settle()
 
+    @app.task
+    async def serve_metrics() -> None:
+        async with MetricsServer(refs.metrics, settings.metrics_host,
+                                 settings.metrics_port) as server:
+            log.info("metrics served", url=server.url)
+            await asyncio.Event().wait()  # until the worker stops and cancels its tasks
+
     @app.on_before_shutdown.connect
     async def close(*_args: Any, **_kwargs: Any) -> None:
         await refs.close()
@@ -328,12 +339,20 @@ async def _effect(refs: References, events: dict[str, Any], message: Any,
             return None
     with structlog.contextvars.bound_contextvars(
             topic=message.topic, partition=message.partition, offset=message.offset):
+        refs.metrics.consumed.labels("demand", message.topic).inc()
         try:
             data = await refs.codecs[message.topic].decode(message.value)
             decoded = events[message.topic].from_avro(data)
-        except Exception as err:  # noqa: BLE001 - logged, never fatal: one bad record
-            log.warning("record not decodable, skipped", error=repr(err)[:300])
+        except Exception as err:  # noqa: BLE001 - one bad record never stops the fold
+            log.warning("record dead-lettered", stage=Stage.DECODE.value,
+                        error=describe(err)[:500], dead_letter_topic=f"{message.topic}.dlq")
+            await send_to_dead_letter(refs.producer, message, Stage.DECODE, err, "demand")
+            refs.metrics.dead_lettered.labels("demand", message.topic, Stage.DECODE.value).inc()
             return None
+        # faust gives its messages' append time in seconds, aiokafka (read_range) in ms
+        appended = message.timestamp / (1000 if isinstance(message, ConsumerRecord) else 1)
+        refs.metrics.applied(message.topic, decoded.event_time.timestamp(), appended)
+        refs.metrics.handled.labels("demand", message.topic).inc()
         return effect_of(refs, decoded, message.topic, message.partition, message.offset)
 
 

@@ -1,0 +1,153 @@
+"""Status changes, posted to the operators' alert webhook.
+
+`changes()` (pure) compares two reports' conditions: a group, Kafka itself, a service's metrics
+endpoint or a dead-letter topic that changed status, and a dead-letter topic that received new
+letters. `AlertSender` posts each as JSON to the configured URL, in order, retrying a refused or
+failed delivery with backoff; the collection never waits for it.
+
+The payload has a French `text` that chat tools (Mattermost, Slack, Matrix bridges) show as is:
+
+    {"kind": "group", "subject": "vivres-stock", "previous": "OK", "status": "STOP",
+     "at": "2026-11-26T10:04:05Z", "text": "…", "detail": {...}}
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import httpx
+import structlog
+
+from services.health.status import Status
+
+log = structlog.get_logger("vivres.health.alerts")
+
+KINDS_FR = {"group": "Le groupe de consommateurs", "kafka": "Le cluster Kafka",
+            "service": "Le service", "dead_letters": "La file de rejets"}
+
+
+@dataclass(frozen=True)
+class Alert:
+    kind: str  # group | kafka | service | dead_letters
+    subject: str
+    previous: str | None
+    status: str
+    at: str
+    text: str
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    def payload(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def conditions(report: Mapping[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    """What a report says about each thing an operator is alerted on."""
+    found: dict[tuple[str, str], dict[str, Any]] = {
+        ("kafka", "cluster"): {"status": report["kafka"]["status"],
+                               "detail": {"error": report["kafka"].get("error"),
+                                          "under_replicated": report["kafka"]["under_replicated"],
+                                          "offline": report["kafka"]["offline"]}},
+    }
+    for group in report["groups"]:
+        found[("group", group["group"])] = {
+            "status": group["status"],
+            "detail": {"lag": group["lag"], "lag_seconds": group["lag_seconds"],
+                       "members": group["members"], "reason": group["reason"]}}
+    for service in report["services"]:
+        found[("service", service["service"])] = {
+            "status": service["status"], "detail": {"url": service["url"],
+                                                    "error": service["error"]}}
+    for letters in report["dead_letters"]:
+        found[("dead_letters", letters["topic"])] = {
+            "status": letters["status"], "depth": letters["depth"],
+            "detail": {"depth": letters["depth"], "latest": letters["latest"][-1:]}}
+    return found
+
+
+def changes(before: Mapping[tuple[str, str], dict[str, Any]],
+            after: Mapping[tuple[str, str], dict[str, Any]], at: str) -> list[Alert]:
+    """The alerts between two reports. A thing first seen counts as having been OK (so a
+    problem present at start-up is told), except dead letters already there (not new)."""
+    alerts = []
+    for (kind, subject), now in after.items():
+        was = before.get((kind, subject))
+        if kind == "dead_letters":
+            if was is not None and now["depth"] > was["depth"]:
+                alerts.append(_alert(kind, subject, was["status"], now, at,
+                                     new=now["depth"] - was["depth"]))
+            continue
+        previous = was["status"] if was is not None else Status.OK.value
+        if now["status"] != previous:
+            alerts.append(_alert(kind, subject, previous, now, at))
+    return alerts
+
+
+def _alert(kind: str, subject: str, previous: str, now: dict[str, Any], at: str,
+           new: int = 0) -> Alert:
+    detail = dict(now["detail"])
+    if kind == "dead_letters":
+        reason = (detail["latest"][0]["error"] if detail["latest"] else "")[:200]
+        text = (f"{KINDS_FR[kind]} {subject} a reçu {new} rejet(s) (profondeur "
+                f"{detail['depth']}) : {reason}")
+        detail["new"] = new
+    else:
+        text = f"{KINDS_FR[kind]} {subject} est passé de {previous} à {now['status']}"
+        if kind == "group":
+            text += f" (retard {detail['lag']} enregistrement(s) ; {detail['reason']})"
+        elif detail.get("error"):
+            text += f" : {detail['error']}"
+    return Alert(kind, subject, previous, now["status"], at, text, detail)
+
+
+class AlertSender:
+    """Posts alerts in order to one webhook URL; a failed post is retried with backoff."""
+
+    def __init__(self, url: str | None, http: httpx.AsyncClient, *, attempts: int = 5,
+                 backoff_s: float = 1.0) -> None:
+        self.url = url
+        self.http = http
+        self.attempts = attempts
+        self.backoff_s = backoff_s
+        self.sent = 0
+        self.failed = 0
+        self._queue: asyncio.Queue[Alert] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+
+    def send(self, alert: Alert) -> None:
+        log.warning("status changed", kind=alert.kind, subject=alert.subject,
+                    previous=alert.previous, status=alert.status, text=alert.text)
+        if self.url:
+            self._queue.put_nowait(alert)
+
+    async def __aenter__(self) -> AlertSender:
+        self._task = asyncio.create_task(self._deliver(), name="health-alerts")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _deliver(self) -> None:
+        while True:
+            alert = await self._queue.get()
+            delay = self.backoff_s
+            for attempt in range(1, self.attempts + 1):
+                try:
+                    response = await self.http.post(self.url, json=alert.payload(), timeout=10)
+                    if response.status_code < 300:
+                        self.sent += 1
+                        break
+                    error = f"HTTP {response.status_code}"
+                except httpx.HTTPError as err:
+                    error = f"{type(err).__name__}: {err}"
+                log.warning("alert not delivered", subject=alert.subject, attempt=attempt,
+                            error=error[:300])
+                if attempt == self.attempts:
+                    self.failed += 1
+                else:
+                    await asyncio.sleep(delay)
+                    delay *= 2
