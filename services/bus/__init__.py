@@ -12,5 +12,11 @@ provision  create what is missing, report drift
 publisher  the idempotent producer side
 runtime    the consumer side: commit after effect, error policy, graceful drain
 deadletter what goes to <topic>.dlq, and how to read and replay it
-metrics    Prometheus counters and the /metrics endpoint
+metrics    Prometheus counters, latency and freshness, and the /metrics endpoint
+admin      small questions to the cluster (a topic's partitions)
+partitions per-partition state: read a partition to its end, load owned partitions once
+table      a compacted topic held in memory and followed (reference tables)
+transactional  exactly-once consume-transform-produce, one transactional producer per partition
+platform   one service process: settings, logs, registry, producer, metrics, signals
+pages      the self-contained pages people open in a browser (CSP by hash, ETag)
 """

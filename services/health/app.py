@@ -73,9 +73,15 @@ def create_app(report: Callable[[], dict[str, Any] | None], tokens: Callable[[],
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> JSONResponse:
+        """The health service itself, and (without a token, so that it can be told while the
+        token table cannot be read) whether the streams are OK and Kafka answers."""
         found = report()
-        return JSONResponse({"status": "ok" if found is not None else "starting",
-                             "streams": found["status"] if found else None})
+        if found is None:
+            return JSONResponse({"status": "starting", "streams": None, "kafka": None})
+        kafka = found["kafka"]
+        return JSONResponse({"status": "ok", "streams": found["status"],
+                             "kafka": {"reachable": kafka["reachable"], "error": kafka["error"],
+                                       "last_seen": kafka["last_seen"]}})
 
     return app
 

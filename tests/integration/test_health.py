@@ -237,3 +237,28 @@ async def test_a_stopped_service_turns_stop_and_back_ok_with_dead_letters_and_al
             await asyncio.gather(traffic, return_exceptions=True)
             stock.stop()
     print(f"STOP seen {took:.1f}s after the stop")  # noqa: T201 - shown with -s
+
+
+async def test_with_kafka_and_a_service_away_the_report_says_so_instead_of_failing(
+        settings) -> None:
+    away = settings.model_copy(update={"kafka_bootstrap_servers": f"127.0.0.1:{free_port()}"})
+    async with webhook_receiver() as webhook:
+        config = HealthConfig(interval_s=1.0, window_s=4.0, webhook_url=webhook.url,
+                              targets={"stock": f"http://127.0.0.1:{free_port()}/metrics"})
+        async with running_health(away, config, loop=False) as stack:
+            report = await stack.health.monitor.collect()
+            assert report["status"] == "DOWN"
+            assert not report["kafka"]["reachable"] and report["kafka"]["error"]
+            [service] = report["services"]
+            assert (service["status"], service["up"]) == ("DOWN", False) and service["error"]
+            async with httpx.AsyncClient(base_url=stack.url, timeout=30) as http:
+                alive = (await http.get("/healthz")).json()
+                assert alive["streams"] == "DOWN" and not alive["kafka"]["reachable"]
+                refused = await http.get("/v1/health/streams",
+                                         headers={"Authorization": "Bearer vvr_x"})
+                assert refused.status_code == 503 and "Kafka" in refused.json()["detail"]
+                assert (await http.get("/metrics")).status_code == 200
+            told = await eventually(lambda: {(a["kind"], a["status"]) for a in webhook.received}
+                                    >= {("kafka", "DOWN"), ("service", "DOWN")}, timeout=30,
+                                    what="both outages told")
+            assert told
