@@ -46,7 +46,8 @@ from services.events.sales import (
     SaleRecorded,
     SaleRefunded,
 )
-from tests.integration.sales_stack import ServiceProcess, running_sales_stack
+from services.health.scrape import scrape
+from tests.integration.sales_stack import ServiceProcess, free_port, running_sales_stack
 from tests.support import consumed_to_end, eventually
 
 pytestmark = pytest.mark.integration
@@ -136,7 +137,8 @@ def demand_process(settings, tmp_path, territory: str) -> ServiceProcess:
     process = ServiceProcess("demand", settings, tmp_path / "demand.log")
     process.env.update(VIVRES_DEMAND_DATADIR=str(tmp_path / "rocksdb"),
                        VIVRES_DEMAND_APP_ID=f"test-demand-{uuid.uuid4().hex[:6]}",
-                       VIVRES_DEMAND_TERRITORIES=territory)
+                       VIVRES_DEMAND_TERRITORIES=territory,
+                       VIVRES_METRICS_PORT=str(free_port()))
     return process
 
 
@@ -202,6 +204,13 @@ async def test_signals_after_sigkills_equal_a_clean_recomputation(settings, regi
                                 if d["units"] != sold.get(d["day"])}
                         assert not diff, f"{key}: days (got, want) {diff}"
                         assert _comparable(got) == _comparable(want), key
+            # what the health service reads: the records folded and the newest event time
+            async with httpx.AsyncClient() as http:
+                scraped = await scrape(http, "demand", f"http://127.0.0.1:"
+                                       f"{process.env['VIVRES_METRICS_PORT']}/metrics")
+            assert scraped.up, scraped.error
+            assert scraped.buckets["vivres_bus_latency_seconds"][float("inf")] > 0
+            assert SALES.name in scraped.newest
         finally:
             process.stop()
     assert sent == 600
