@@ -64,6 +64,8 @@ class Monitor:
         self.sender = sender
         self.clock = clock
         self.samples: dict[tuple[str, TopicPartition], deque[Sample]] = {}
+        # (group, partition) -> (committed offset, when first seen at it): outlives the window
+        self.first_seen: dict[tuple[str, TopicPartition], tuple[int, float]] = {}
         self.lag_history: dict[str, deque[tuple[float, int]]] = {}
         self.ends_history: dict[str, deque[tuple[float, int]]] = {}
         self.scrapes: dict[str, deque[Scrape]] = {}
@@ -166,6 +168,14 @@ class Monitor:
                 history = self.samples.setdefault((group.group, tp), deque())
                 history.append(Sample(kafka.at, committed, kafka.ends[tp]))
                 self._trim(history, lambda s: s.at, keep=2)
+                if self.first_seen.get((group.group, tp), (None,))[0] != committed:
+                    self.first_seen[(group.group, tp)] = (committed, kafka.at)
+            lag = sum(max(0, kafka.ends[tp] - offset)
+                      for tp, offset in group.committed.items() if tp in kafka.ends)
+            lags = self.lag_history.setdefault(group.group, deque())
+            lags.append((round(kafka.at, 1), lag))
+            while lags and lags[0][0] < kafka.at - self.config.history_s:
+                lags.popleft()
         for topic in kafka.topics:
             history = self.ends_history.setdefault(topic, deque())
             history.append((kafka.at, sum(e for tp, e in kafka.ends.items() if tp.topic == topic)))
@@ -173,6 +183,7 @@ class Monitor:
         present = {(g.group, tp) for g in kafka.groups.values() for tp in g.committed}
         for key in [k for k in self.samples if k not in present]:  # deleted groups or topics
             del self.samples[key]
+            self.first_seen.pop(key, None)
 
     def _trim(self, history: deque, at: Callable[[Any], float], keep: int) -> None:
         """Drop what is older than the window, keeping at least `keep` entries."""
@@ -184,7 +195,7 @@ class Monitor:
 
     def _build(self) -> dict[str, Any]:
         now = self.clock()
-        groups = self._groups(now)
+        groups = self._groups()
         topics, dead_letters = self._topics(now)
         kafka = self._kafka_part()
         services = [self._service(name, history, now)
@@ -221,7 +232,10 @@ class Monitor:
             "offline": cluster.offline if cluster else [],
         }
 
-    def _groups(self, now: float) -> list[dict[str, Any]]:
+    def _groups(self) -> list[dict[str, Any]]:
+        """Judged as of the latest snapshot: while Kafka is away, the groups keep the status
+        they had when it was last seen (the report says Kafka is DOWN), rather than all
+        turning STOP for want of news."""
         kafka = self.kafka
         if kafka is None:
             return []
@@ -233,8 +247,9 @@ class Monitor:
                 if not history:
                     continue
                 latest = history[-1]
-                verdict = status.evaluate(list(history), now=now, window_s=self.config.window_s,
-                                          members=group.members)
+                verdict = status.evaluate(
+                    list(history), now=kafka.at, window_s=self.config.window_s,
+                    members=group.members, unmoved_since=self.first_seen[(name, tp)][1])
                 appended = kafka.waiting_since.get((tp, latest.committed))
                 waiting = (max(0.0, kafka.at - appended)
                            if latest.lag and appended is not None else 0.0 if not latest.lag
@@ -247,17 +262,14 @@ class Monitor:
                 continue
             worst_partition = max(partitions, key=lambda p: Status(p["status"]).severity)
             lag = sum(p["lag"] for p in partitions)
-            history = self.lag_history.setdefault(name, deque())
-            history.append((round(kafka.at, 1), lag))
-            while history and history[0][0] < now - self.config.history_s:
-                history.popleft()
             lag_seconds = [p["lag_seconds"] for p in partitions if p["lag_seconds"] is not None]
             found.append({
                 "group": name, "state": group.state, "members": group.members,
                 "status": worst_partition["status"], "reason": worst_partition["reason"],
                 "lag": lag, "lag_seconds": max(lag_seconds, default=None),
                 "topics": sorted({p["topic"] for p in partitions}),
-                "partitions": partitions, "history": [list(point) for point in history]})
+                "partitions": partitions,
+                "history": [list(point) for point in self.lag_history.get(name, ())]})
         return found
 
     def _topics(self, now: float) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:

@@ -66,9 +66,11 @@ class Verdict:
     reason: str  # English, for logs and the JSON; pages translate the status, not this
 
 
-def evaluate(samples: Sequence[Sample], *, now: float, window_s: float,
-             members: int) -> Verdict:
-    """The status of one partition from its samples (oldest first) and the group's members."""
+def evaluate(samples: Sequence[Sample], *, now: float, window_s: float, members: int,
+             unmoved_since: float | None = None) -> Verdict:
+    """The status of one partition from its samples (oldest first) and the group's members;
+    `unmoved_since`, when the caller remembers further back than the samples, is when the
+    newest committed offset was first seen."""
     if not samples:
         return Verdict(Status.OK, "no committed offset yet")
     inside = [s for s in samples if s.at >= now - window_s] or [samples[-1]]
@@ -77,7 +79,8 @@ def evaluate(samples: Sequence[Sample], *, now: float, window_s: float,
         return Verdict(Status.REWIND, "the committed offset went backwards")
     if any(s.lag == 0 for s in inside):
         return Verdict(Status.OK, "caught up within the window")
-    still = now - _unmoved_since(samples)
+    since = _unmoved_since(samples)
+    still = now - (since if unmoved_since is None else min(since, unmoved_since))
     if still >= window_s:
         if members == 0:
             return Verdict(Status.STOP, f"no consumer: offset unmoved for {still:.0f}s")

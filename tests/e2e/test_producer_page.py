@@ -5,15 +5,12 @@ A full-page screenshot is kept in tests/artifacts/producer-page.png."""
 
 from __future__ import annotations
 
-import os
-import struct
 import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from playwright.async_api import Locator, Page, async_playwright, expect
+from playwright.async_api import Locator, async_playwright, expect
 
 from services.bus.catalog import DEMAND_SIGNALS, PRODUCTS
 from services.bus.settings import BusSettings
@@ -21,17 +18,13 @@ from services.events.auth import Role
 from services.events.catalog import ProductDefined
 from services.events.demand import DayForecast, DaySold, DemandSignalRecorded
 from services.events.sales import QuantityUnit
+from tests.e2e.browser import ARTIFACTS, CHROMIUM_ARGS, page_problems, png_size, require_chromium
 from tests.integration.sales_stack import running_gateway
 from tests.support import eventually
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
-ARTIFACT = ROOT / "tests" / "artifacts" / "producer-page.png"
-CHROMIUM = Path(os.environ.get("VIVRES_CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]
+ARTIFACT = ARTIFACTS / "producer-page.png"
 WAIT_MS = 30_000  # a signal goes broker -> gateway table -> SSE -> page within this
 PARIS = ZoneInfo("Europe/Paris")
 
@@ -55,19 +48,8 @@ def demand(territory: str, product_id: str, at: datetime, *, level: float, on_ha
         supply_gap_7d=max(0.0, forecast_7d - on_hand - committed), inputs_at=at, computed_at=at)
 
 
-def png_size(path: Path) -> tuple[int, int]:
-    data = path.read_bytes()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR", "not a PNG"
-    return struct.unpack(">II", data[16:24])
 
 
-def page_problems(page: Page) -> list[str]:
-    """Script errors, failed loads and refusals by the Content-Security-Policy, as they come."""
-    problems: list[str] = []
-    page.on("pageerror", lambda error: problems.append(f"script error: {error}"))
-    page.on("console", lambda message: problems.append(message.text)
-            if message.type == "error" else None)
-    return problems
 
 
 def figure(card: Locator, name: str) -> Locator:
@@ -75,8 +57,7 @@ def figure(card: Locator, name: str) -> Locator:
 
 
 async def test_the_producer_page_shows_each_product_and_follows_live_signals(tmp_path) -> None:
-    if not CHROMIUM.exists():
-        pytest.fail(f"no Chromium at {CHROMIUM}: run `make browser` (or set VIVRES_CHROMIUM)")
+    chromium = require_chromium()
     settings = BusSettings()
     territory = f"t-{uuid.uuid4().hex[:6]}"
     squash, eggs = f"courge-{territory}", f"oeufs-{territory}"
@@ -101,7 +82,7 @@ async def test_the_producer_page_shows_each_product_and_follows_live_signals(tmp
 
         async with async_playwright() as playwright:
             browser = await playwright.chromium.launch_persistent_context(
-                str(tmp_path / "profile"), executable_path=str(CHROMIUM), headless=True,
+                str(tmp_path / "profile"), executable_path=chromium, headless=True,
                 args=CHROMIUM_ARGS, locale="fr-FR", timezone_id="Europe/Paris",
                 viewport={"width": 1100, "height": 800})
             try:

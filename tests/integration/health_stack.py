@@ -14,7 +14,7 @@ from typing import Any
 import uvicorn
 from aiohttp import web
 
-from services.auth.tokens import digest, issue
+from services.auth.tokens import ROLES_WITH_SUBJECT, digest, issue
 from services.bus.catalog import TOKENS
 from services.bus.publisher import open_publisher
 from services.bus.settings import BusSettings
@@ -33,7 +33,7 @@ class HealthStack:
 
     async def token(self, role: Role = Role.OPERATOR) -> str:
         """Issue a token and wait until the health service knows it."""
-        token, event = issue(role, None if role is Role.OPERATOR else "lyon", "test",
+        token, event = issue(role, "lyon" if role in ROLES_WITH_SUBJECT else None, "test",
                              datetime.now(UTC))
         async with open_publisher(self.settings) as publisher:
             await publisher.publish(TOKENS, event)

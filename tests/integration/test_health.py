@@ -211,9 +211,10 @@ async def test_a_stopped_service_turns_stop_and_back_ok_with_dead_letters_and_al
                     lambda: [a for a in webhook.about("group", STOCK_GROUP)
                              if a["status"] in ("STOP", "STALL")], timeout=30,
                     what="the stop alert")
-                assert told[0]["previous"] == "OK" and "vivres-stock" in told[0]["text"]
+                assert told[0]["previous"] in ("OK", "WARN"), webhook.received
+                assert "vivres-stock" in told[0]["text"]
                 assert group()["lag"] > 0 and group()["members"] == 0
-                assert webhook.about("service", "stock")[0]["status"] == "DOWN"
+                assert webhook.about("service", "stock")[0]["status"] == "DOWN", webhook.received
                 failing = await asyncio.to_thread(health_cli, stack.url, token)
                 assert failing.returncode == 1, failing.stdout + failing.stderr
                 assert re.search(rf"STOP\s+{re.escape(STOCK_GROUP)}", failing.stdout)
@@ -224,14 +225,15 @@ async def test_a_stopped_service_turns_stop_and_back_ok_with_dead_letters_and_al
                 back = await eventually(
                     lambda: [a for a in webhook.about("group", STOCK_GROUP)
                              if a["status"] == "OK"], timeout=30, what="the recovery alert")
-                assert back[0]["previous"] in ("STOP", "STALL")
+                # (on the way back it may pass STALL or WARN: joined, not caught up yet)
+                assert back[0]["previous"] in ("STOP", "STALL", "WARN"), webhook.received
                 loading = False
                 await traffic
                 # once the window has passed the new dead letter, everything is OK: exit 0
                 await eventually(lambda: monitor.report["status"] == "OK", timeout=60,
                                  what="all OK")
                 fine = await asyncio.to_thread(health_cli, stack.url, token)
-                assert fine.returncode == 0, fine.stdout + fine.stderr
+                assert fine.returncode == 0, (fine.stdout + fine.stderr, monitor.report)
         finally:
             loading = False
             await asyncio.gather(traffic, return_exceptions=True)

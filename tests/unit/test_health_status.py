@@ -153,3 +153,40 @@ def test_alerts_tell_each_status_change_once_and_new_dead_letters() -> None:
 def test_a_problem_present_at_start_is_told_but_old_dead_letters_are_not() -> None:
     alerts = changes({}, conditions(report("STALL", depth=5, kafka="DOWN")), "t")
     assert {(a.kind, a.status) for a in alerts} == {("group", "STALL"), ("kafka", "DOWN")}
+
+
+def test_how_long_an_offset_has_been_still_can_reach_back_beyond_the_samples() -> None:
+    history = samples((3600, 100, 120), (3610, 100, 125))
+    verdict = evaluate(history, now=3610, window_s=WINDOW, members=0, unmoved_since=0)
+    assert verdict.status is Status.STOP and "3610s" in verdict.reason
+
+
+def snapshot(at: float, committed: int, end: int):
+    from aiokafka import TopicPartition
+
+    from services.health.kafka import Cluster, GroupOffsets, KafkaSnapshot
+
+    tp = TopicPartition("t", 0)
+    return KafkaSnapshot(at=at, groups={"g": GroupOffsets("g", "Empty", 0, {tp: committed})},
+                         ends={tp: end}, starts={tp: 0}, waiting_since={(tp, committed): at - 1},
+                         cluster=Cluster([{"id": 1}], 1, [1], [], [], 1), topics=["t"])
+
+
+def test_while_kafka_is_away_groups_keep_the_status_they_had_when_last_seen() -> None:
+    from services.bus.settings import BusSettings
+    from services.health.monitor import HealthConfig, Monitor
+
+    clock = [0.0]
+    monitor = Monitor(BusSettings(), HealthConfig(window_s=WINDOW), http=None, sender=None,
+                      clock=lambda: clock[0])
+    for at, end in ((0, 110), (10, 120)):
+        clock[0] = at
+        monitor._remember(snapshot(at, 100, end))
+    clock[0] = 300.0  # Kafka unreachable since 10 s: no new snapshot
+    monitor.kafka_error = "KafkaConnectionError: connection refused"
+    report = monitor._build()
+    [group] = report["groups"]
+    assert group["status"] == "OK" and group["lag"] == 20  # not STOP for want of news
+    assert report["kafka"]["status"] == "DOWN" and report["status"] == "DOWN"
+    assert group["history"] == [[0, 10], [10, 20]]
+    assert group["partitions"][0]["lag_seconds"] == 1.0
