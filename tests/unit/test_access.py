@@ -1,0 +1,72 @@
+"""The Kafka principals and their ACLs, generated from the services' declarations: they name only
+catalog topics, match the groups and transactional ids the code uses, and grant least privilege."""
+
+from __future__ import annotations
+
+from services.bus import catalog
+from services.bus.access import (
+    ANY_TOPIC,
+    PRINCIPALS,
+    Acl,
+    Operation,
+    Pattern,
+    Resource,
+    by_user,
+)
+
+
+def test_principals_name_only_topics_of_the_catalog() -> None:
+    names = {t.name for t in catalog.TOPICS}
+    for principal in PRINCIPALS:
+        used = set(principal.reads + principal.writes + principal.consumes) - {ANY_TOPIC}
+        assert used <= names, (principal.user, used - names)
+
+
+def test_the_groups_and_transactional_ids_are_those_the_services_use() -> None:
+    from services.bus.transactional import TransactionalConsumer
+    from services.caisse.service import GROUP as CAISSE
+    from services.demand.processor import APP_ID
+    from services.demand.webhooks import GROUP as WEBHOOKS
+    from services.orders.service import GROUP as ORDERS
+    from services.sales.ingest import GROUP as INGEST
+    from services.stock.service import GROUP as STOCK
+
+    groups = {g for p in PRINCIPALS for g in p.groups}
+    assert {CAISSE, APP_ID, WEBHOOKS, ORDERS, INGEST, STOCK} == groups
+    consumer = TransactionalConsumer.__new__(TransactionalConsumer)
+    consumer.group_id, consumer.topic = CAISSE, catalog.CAISSE_REQUESTS
+    [prefix] = by_user("vivres-caisse").transactional_id_prefixes
+    assert all(consumer.transactional_id(p).startswith(prefix)
+               for p in range(catalog.CAISSE_REQUESTS.partitions))
+    assert by_user("vivres-demand").topic_prefixes == (f"{APP_ID}-",)
+
+
+def test_a_consumer_may_read_its_inputs_and_write_their_dead_letters_and_nothing_else() -> None:
+    acls = set(by_user("vivres-stock").acls())
+    assert Acl(Resource.TOPIC, "sales.tickets", Pattern.LITERAL, Operation.READ) in acls
+    assert Acl(Resource.TOPIC, "sales.tickets.dlq", Pattern.LITERAL, Operation.WRITE) in acls
+    assert Acl(Resource.TOPIC, "stock.levels", Pattern.LITERAL, Operation.WRITE) in acls
+    assert Acl(Resource.GROUP, "vivres-stock", Pattern.LITERAL, Operation.READ) in acls
+    assert not [a for a in acls if a.name.startswith("caisse.")]
+    assert not [a for a in acls if a.operation is Operation.WRITE and a.name == "sales.tickets"]
+    assert not [a for a in acls if a.pattern is Pattern.PREFIXED]  # no wildcard anywhere
+
+
+def test_only_the_caisse_has_transactional_ids_and_the_health_service_writes_nothing() -> None:
+    with_transactions = {p.user for p in PRINCIPALS
+                         for a in p.acls() if a.resource is Resource.TRANSACTIONAL_ID}
+    assert with_transactions == {"vivres-caisse"}
+    health = by_user("vivres-health").acls()
+    assert not [a for a in health if a.operation in (Operation.WRITE, Operation.CREATE,
+                                                     Operation.IDEMPOTENT_WRITE)]
+    assert Acl(Resource.CLUSTER, "kafka-cluster", Pattern.LITERAL, Operation.DESCRIBE) in health
+
+
+def test_every_topic_a_service_consumes_is_written_by_someone() -> None:
+    written = {t for p in PRINCIPALS for t in p.writes}
+    # written by the administrator's tools only: shops and tokens (`vivres demo`, `vivres
+    # tokens`); deliveries also come from the orders service
+    by_admin = {catalog.SHOPS.name, catalog.TOKENS.name}
+    for principal in PRINCIPALS:
+        for name in principal.consumes + principal.reads:
+            assert name == ANY_TOPIC or name in written | by_admin, (principal.user, name)
