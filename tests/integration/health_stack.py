@@ -15,7 +15,8 @@ import uvicorn
 from aiohttp import web
 
 from services.auth.tokens import ROLES_WITH_SUBJECT, digest, issue
-from services.bus.catalog import TOKENS
+from services.bus.catalog import TOKENS, TOPICS
+from services.bus.provision import provision_catalog
 from services.bus.publisher import open_publisher
 from services.bus.settings import BusSettings
 from services.events.auth import Role
@@ -46,10 +47,14 @@ class HealthStack:
 
 
 @asynccontextmanager
-async def running_health(settings: BusSettings, config: HealthConfig, *,
-                         loop: bool = True) -> AsyncIterator[HealthStack]:
+async def running_health(settings: BusSettings, config: HealthConfig, *, loop: bool = True,
+                         provision: bool = True) -> AsyncIterator[HealthStack]:
     """The health service's HTTP server; with `loop`, its collection loop too (else the test
-    calls `health.monitor.collect()` itself, for figures that stay still)."""
+    calls `health.monitor.collect()` itself, for figures that stay still). The catalog is
+    provisioned first: the token table is one of its topics."""
+    if provision:
+        report = await provision_catalog(settings, TOPICS)
+        assert report.ok, report.drift
     port = free_port()
     async with running(settings, config) as health:
         server = uvicorn.Server(uvicorn.Config(health.app, host="127.0.0.1", port=port,

@@ -247,7 +247,7 @@ async def test_with_kafka_and_a_service_away_the_report_says_so_instead_of_faili
     async with webhook_receiver() as webhook:
         config = HealthConfig(interval_s=1.0, window_s=4.0, webhook_url=webhook.url,
                               targets={"stock": f"http://127.0.0.1:{free_port()}/metrics"})
-        async with running_health(away, config, loop=False) as stack:
+        async with running_health(away, config, loop=False, provision=False) as stack:
             report = await stack.health.monitor.collect()
             assert report["status"] == "DOWN"
             assert not report["kafka"]["reachable"] and report["kafka"]["error"]
