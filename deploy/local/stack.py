@@ -15,6 +15,16 @@ with small JVM heaps. Every command is idempotent:
 
 When KAFKA_BOOTSTRAP_SERVERS and SCHEMA_REGISTRY_URL are both set, nothing is launched: those
 servers are used. Standard library only, so it runs before the project's virtualenv exists.
+
+    VIVRES_KAFKA_BROKERS=3   three KRaft nodes (broker and controller each) on loopback, node n
+                             on VIVRES_KAFKA_PORT + 2(n-1) and VIVRES_CONTROLLER_PORT + 2(n-1):
+                             topics get 3 replicas and min.insync.replicas 2 from the catalog
+    VIVRES_SECURE=1          SASL_SSL with SCRAM-SHA-512 users and ACLs (StandardAuthorizer): a
+                             certificate made with keytool, the administrator's SCRAM user set
+                             when the storage is formatted; `env` prints the administrator's
+                             settings, `vivres security apply` creates the services' users
+A stack keeps the shape it was formatted with: a different one needs another VIVRES_STATE_DIR
+(or `make clean`).
 """
 
 from __future__ import annotations
@@ -27,6 +37,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import struct
 import subprocess
 import sys
@@ -62,6 +73,8 @@ class Layout:
     kafka_port: int
     controller_port: int
     registry_port: int
+    brokers: int = 1
+    secure: bool = False
 
     @classmethod
     def from_env(cls) -> Layout:
@@ -72,6 +85,8 @@ class Layout:
             kafka_port=int(os.environ.get("VIVRES_KAFKA_PORT", "9092")),
             controller_port=int(os.environ.get("VIVRES_CONTROLLER_PORT", "9093")),
             registry_port=int(os.environ.get("VIVRES_REGISTRY_PORT", "8081")),
+            brokers=int(os.environ.get("VIVRES_KAFKA_BROKERS", "1")),
+            secure=os.environ.get("VIVRES_SECURE", "0") not in ("", "0", "false", "no"),
         )
 
     @property
@@ -82,9 +97,25 @@ class Layout:
     def apicurio_home(self) -> Path:
         return self.cache / f"apicurio-registry-{APICURIO_VERSION}"
 
+    def node_ports(self, node: int) -> tuple[int, int]:
+        """(client port, controller port) of node 1..brokers."""
+        return self.kafka_port + 2 * (node - 1), self.controller_port + 2 * (node - 1)
+
+    @property
+    def nodes(self) -> range:
+        return range(1, self.brokers + 1)
+
     @property
     def bootstrap(self) -> str:
-        return f"127.0.0.1:{self.kafka_port}"
+        return ",".join(f"127.0.0.1:{self.node_ports(n)[0]}" for n in self.nodes)
+
+    @property
+    def tls(self) -> Path:
+        return self.state / "tls"
+
+    @property
+    def secrets(self) -> Path:
+        return self.state / "secrets"
 
     @property
     def registry_url(self) -> str:
@@ -164,12 +195,16 @@ def registry_jar(layout: Layout) -> Path:
 # --- probes ---------------------------------------------------------------------------------------
 
 
-def kafka_answers(port: int, host: str = "127.0.0.1", timeout: float = 2.0) -> bool:
-    """True when a Kafka broker answers an ApiVersions request on host:port without error."""
+def kafka_answers(port: int, host: str = "127.0.0.1", timeout: float = 2.0,
+                  cafile: Path | None = None) -> bool:
+    """True when a Kafka broker answers an ApiVersions request on host:port without error
+    (over TLS checked against `cafile` when given: a client may ask before authenticating)."""
     client_id = b"vivres-stack"
     body = struct.pack(">hhih", 18, 0, 7, len(client_id)) + client_id
     try:
-        with socket.create_connection((host, port), timeout=timeout) as conn:
+        with socket.create_connection((host, port), timeout=timeout) as raw:
+            conn = (ssl.create_default_context(cafile=str(cafile)).wrap_socket(
+                raw, server_hostname=host) if cafile else raw)
             conn.sendall(struct.pack(">i", len(body)) + body)
             header = _recv_exactly(conn, 10)
     except OSError:
@@ -283,8 +318,14 @@ def _signal_group(pid: int, sig: signal.Signals) -> None:
         os.kill(pid, sig)
 
 
-def kafka_server(layout: Layout) -> Server:
-    return Server("kafka", layout.state / "kafka")
+def kafka_server(layout: Layout, node: int = 1) -> Server:
+    name = "kafka" if node == 1 else f"kafka-{node}"
+    return Server(name, layout.state / name)
+
+
+def kafka_node_answers(layout: Layout, node: int) -> bool:
+    return kafka_answers(layout.node_ports(node)[0],
+                         cafile=layout.tls / "ca.pem" if layout.secure else None)
 
 
 def registry_server(layout: Layout) -> Server:
@@ -305,36 +346,119 @@ def wait_until(check, server: Server, what: str) -> None:
 
 
 def start_kafka(layout: Layout) -> None:
-    server = kafka_server(layout)
-    if kafka_answers(layout.kafka_port):
-        if server.pid() is None:
-            sys.exit(f"[stack] another Kafka already listens on {layout.kafka_port}; "
-                     "stop it or set VIVRES_KAFKA_PORT")
-        say(f"kafka already running on {layout.bootstrap}")
-        return
-    for port in (layout.kafka_port, layout.controller_port):
-        if port_taken(port):
-            sys.exit(f"[stack] port {port} is taken by another program; set VIVRES_KAFKA_PORT "
-                     "and VIVRES_CONTROLLER_PORT to free ports")
+    """Every node of the cluster that is not running, then wait until each answers (a node
+    answers only once a majority of the controllers is up, so all start before any wait)."""
+    check_shape(layout)
+    launched = []
+    for node in layout.nodes:
+        server = kafka_server(layout, node)
+        port, controller = layout.node_ports(node)
+        if kafka_node_answers(layout, node):
+            if server.pid() is None:
+                sys.exit(f"[stack] another Kafka already listens on {port}; "
+                         "stop it or set VIVRES_KAFKA_PORT")
+            say(f"kafka node {node} already running on 127.0.0.1:{port}")
+            continue
+        if server.pid() is not None:  # running but not answering yet (e.g. just restarted)
+            launched.append(node)
+            continue
+        for taken in (port, controller):
+            if port_taken(taken):
+                sys.exit(f"[stack] port {taken} is taken by another program; set "
+                         "VIVRES_KAFKA_PORT and VIVRES_CONTROLLER_PORT to free ports")
+        launch_kafka_node(layout, node)
+        launched.append(node)
+    for node in launched:
+        wait_until(lambda n=node: kafka_node_answers(layout, n), kafka_server(layout, node),
+                   f"kafka node {node}")
+    protocol = "SASL_SSL" if layout.secure else "PLAINTEXT"
+    say(f"kafka answers on {layout.bootstrap} ({layout.brokers} node(s), {protocol})")
+
+
+def launch_kafka_node(layout: Layout, node: int) -> None:
+    server = kafka_server(layout, node)
     data = _ensure_dir(server.workdir / "data")
     config = server.workdir / "server.properties"
-    config.write_text(_kafka_properties(layout, data))
+    config.write_text(_kafka_properties(layout, node, data))
     java = _java()
     classpath = f"{layout.kafka_libs}/*"
     if not (data / "meta.properties").exists():
-        cluster_id = new_cluster_id()
         say(f"formatting KRaft storage in {data}")
+        scram = (["--add-scram", f"SCRAM-SHA-512=[name=admin,password={admin_password(layout)}]"]
+                 if layout.secure else [])
         subprocess.run([java, "-cp", classpath, "kafka.tools.StorageTool", "format",
-                        "-t", cluster_id, "-c", str(config)], check=True, capture_output=True)
+                        "-t", cluster_id(layout), "-c", str(config), *scram],
+                       check=True, capture_output=True)
     logs = _ensure_dir(server.workdir / "logs")
     pid = server.launch([
         java, *KAFKA_HEAP, "-XX:+UseG1GC", "-Djava.awt.headless=true",
         f"-Dlog4j2.configurationFile={HERE / 'log4j2.properties'}", f"-Dvivres.log.dir={logs}",
         "-cp", classpath, "kafka.Kafka", str(config),
     ], cwd=server.workdir)
-    say(f"kafka {KAFKA_VERSION} starting (pid {pid})")
-    wait_until(lambda: kafka_answers(layout.kafka_port), server, "kafka")
-    say(f"kafka answers on {layout.bootstrap}")
+    say(f"kafka {KAFKA_VERSION} node {node} starting (pid {pid})")
+
+
+def check_shape(layout: Layout) -> None:
+    """A stack keeps the number of nodes and the security it was formatted with."""
+    shape = f"brokers={layout.brokers} secure={int(layout.secure)}"
+    marker = _ensure_dir(layout.state) / "shape"
+    formatted = (layout.state / "kafka" / "data" / "meta.properties").exists()
+    if marker.exists() and marker.read_text().strip() != shape and formatted:
+        sys.exit(f"[stack] {layout.state} holds a stack of {marker.read_text().strip()}, not "
+                 f"{shape}: use another VIVRES_STATE_DIR, or `make clean` to start over")
+    if not formatted:
+        marker.write_text(shape + "\n")
+    if layout.secure:
+        make_tls(layout)
+
+
+def cluster_id(layout: Layout) -> str:
+    """One id for every node of the cluster, chosen when the first is formatted."""
+    path = layout.state / "cluster-id"
+    if not path.exists():
+        path.write_text(new_cluster_id())
+    return path.read_text().strip()
+
+
+def admin_password(layout: Layout) -> str:
+    path = _ensure_dir(layout.secrets) / "admin.password"
+    if not path.exists():
+        _write_private(path, base64.urlsafe_b64encode(os.urandom(24)).decode())
+    return path.read_text().strip()
+
+
+def _write_private(path: Path, text: str) -> None:
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as out:
+        out.write(text)
+
+
+def make_tls(layout: Layout) -> None:
+    """A key and a self-signed certificate for the brokers (127.0.0.1 and localhost), made
+    once with the JDK's keytool; ca.pem is what clients trust."""
+    tls = _ensure_dir(layout.tls)
+    if (tls / "ca.pem").exists():
+        return
+    keytool = str(Path(_java()).with_name("keytool"))
+    password = tls_password(layout)
+    store = ["-storetype", "PKCS12", "-storepass", password]
+    run = lambda *args: subprocess.run([keytool, *args], check=True, capture_output=True)  # noqa: E731
+    run("-genkeypair", "-alias", "broker", "-keyalg", "RSA", "-keysize", "2048",
+        "-validity", "3650", "-dname", "CN=localhost,O=Vivres local stack",
+        "-ext", "SAN=ip:127.0.0.1,dns:localhost", "-keystore", str(tls / "broker.p12"),
+        "-keypass", password, *store)
+    run("-exportcert", "-rfc", "-alias", "broker", "-keystore", str(tls / "broker.p12"),
+        "-file", str(tls / "ca.pem"), *store)
+    run("-importcert", "-noprompt", "-alias", "ca", "-file", str(tls / "ca.pem"),
+        "-keystore", str(tls / "truststore.p12"), *store)
+    say(f"TLS certificate made in {tls}")
+
+
+def tls_password(layout: Layout) -> str:
+    path = _ensure_dir(layout.secrets) / "tls.password"
+    if not path.exists():
+        _write_private(path, base64.urlsafe_b64encode(os.urandom(18)).decode())
+    return path.read_text().strip()
 
 
 def new_cluster_id() -> str:
@@ -346,27 +470,57 @@ def new_cluster_id() -> str:
             return cluster_id
 
 
-def _kafka_properties(layout: Layout, data: Path) -> str:
-    return "\n".join([
+def _kafka_properties(layout: Layout, node: int, data: Path) -> str:
+    port, controller = layout.node_ports(node)
+    voters = ",".join(f"{n}@127.0.0.1:{layout.node_ports(n)[1]}" for n in layout.nodes)
+    replicas, min_isr = min(3, layout.brokers), min(2, layout.brokers)
+    listener = "SASL_SSL" if layout.secure else "PLAINTEXT"
+    lines = [
         "process.roles=broker,controller",
-        "node.id=1",
-        f"controller.quorum.voters=1@127.0.0.1:{layout.controller_port}",
-        f"listeners=PLAINTEXT://127.0.0.1:{layout.kafka_port},"
-        f"CONTROLLER://127.0.0.1:{layout.controller_port}",
-        f"advertised.listeners=PLAINTEXT://127.0.0.1:{layout.kafka_port}",
+        f"node.id={node}",
+        f"controller.quorum.voters={voters}",
+        f"listeners={listener}://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}",
+        f"advertised.listeners={listener}://127.0.0.1:{port}",
         "controller.listener.names=CONTROLLER",
-        "inter.broker.listener.name=PLAINTEXT",
-        "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        f"inter.broker.listener.name={listener}",
         f"log.dirs={data}",
         "num.partitions=1",
-        "offsets.topic.replication.factor=1",
-        "transaction.state.log.replication.factor=1",
-        "transaction.state.log.min.isr=1",
-        "share.coordinator.state.topic.replication.factor=1",
+        f"default.replication.factor={replicas}",
+        f"min.insync.replicas={min_isr}",
+        f"offsets.topic.replication.factor={replicas}",
+        f"transaction.state.log.replication.factor={replicas}",
+        f"transaction.state.log.min.isr={min_isr}",
+        f"share.coordinator.state.topic.replication.factor={replicas}",
+        f"share.coordinator.state.topic.min.isr={min_isr}",
         "group.initial.rebalance.delay.ms=0",
         "auto.create.topics.enable=false",
-        "",
-    ])
+    ]
+    if not layout.secure:
+        lines.append("listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT")
+    else:
+        password = tls_password(layout)
+        lines += [
+            # clients and brokers: SCRAM over TLS; controllers: mutual TLS, the brokers'
+            # certificate being their identity (a super user, as the administrator is)
+            "listener.security.protocol.map=SASL_SSL:SASL_SSL,CONTROLLER:SSL",
+            "sasl.enabled.mechanisms=SCRAM-SHA-512",
+            "sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512",
+            "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config="
+            "org.apache.kafka.common.security.scram.ScramLoginModule required "
+            f'username="admin" password="{admin_password(layout)}";',
+            "listener.name.controller.ssl.client.auth=required",
+            f"ssl.keystore.location={layout.tls / 'broker.p12'}",
+            "ssl.keystore.type=PKCS12",
+            f"ssl.keystore.password={password}",
+            f"ssl.key.password={password}",
+            f"ssl.truststore.location={layout.tls / 'truststore.p12'}",
+            "ssl.truststore.type=PKCS12",
+            f"ssl.truststore.password={password}",
+            "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            "allow.everyone.if.no.acl.found=false",
+            "super.users=User:admin;User:CN=localhost,O=Vivres local stack",
+        ]
+    return "\n".join([*lines, ""])
 
 
 def start_registry(layout: Layout) -> None:
@@ -413,14 +567,15 @@ def _exclusive(layout: Layout):
         yield
 
 
-def cmd_start(layout: Layout) -> int:
+def cmd_start(layout: Layout, kafka_only: bool = False) -> int:
     if (external := external_stack()) is not None:
         say(f"using the servers from the environment: {external[0]} and {external[1]}")
         return 0
     fetch(layout)
     with _exclusive(layout):
         start_kafka(layout)
-        start_registry(layout)
+        if not kafka_only:
+            start_registry(layout)
     for line in env_lines(layout):
         say(line)
     return 0
@@ -432,7 +587,9 @@ def cmd_stop(layout: Layout) -> int:
         return 0
     with _exclusive(layout):
         registry_server(layout).stop()
-        kafka_server(layout).stop()
+        for workdir in sorted(layout.state.glob("kafka*"), reverse=True):  # whatever was started
+            if workdir.is_dir():
+                Server(workdir.name, workdir).stop()
     say("stopped")
     return 0
 
@@ -445,14 +602,14 @@ def cmd_status(layout: Layout, quiet: bool) -> int:
         rows = [("kafka", bootstrap, "external", "up" if kafka_ok else "down"),
                 ("registry", registry, "external", "up" if registry_ok else "down")]
     else:
-        kafka_ok = kafka_answers(layout.kafka_port)
+        nodes = {node: kafka_node_answers(layout, node) for node in layout.nodes}
+        kafka_ok = all(nodes.values())
         registry_ok = registry_answers(layout.registry_url)
-        rows = [
-            ("kafka", layout.bootstrap, _pid_text(kafka_server(layout)),
-             "up" if kafka_ok else "down"),
-            ("registry", layout.registry_url, _pid_text(registry_server(layout)),
-             "up" if registry_ok else "down"),
-        ]
+        rows = [(kafka_server(layout, node).name, f"127.0.0.1:{layout.node_ports(node)[0]}",
+                 _pid_text(kafka_server(layout, node)), "up" if up else "down")
+                for node, up in nodes.items()]
+        rows.append(("registry", layout.registry_url, _pid_text(registry_server(layout)),
+                     "up" if registry_ok else "down"))
     if not quiet:
         for name, where, pid, state in rows:
             print(f"{name:<9} {state:<8} {pid:<10} {where}")
@@ -465,8 +622,15 @@ def _pid_text(server: Server) -> str:
 
 
 def env_lines(layout: Layout) -> list[str]:
-    bootstrap, registry = external_stack() or (layout.bootstrap, layout.registry_url)
-    return [f"KAFKA_BOOTSTRAP_SERVERS={bootstrap}", f"SCHEMA_REGISTRY_URL={registry}"]
+    """The settings that point a client at the stack (as its administrator, when secured)."""
+    external = external_stack()
+    bootstrap, registry = external or (layout.bootstrap, layout.registry_url)
+    lines = [f"KAFKA_BOOTSTRAP_SERVERS={bootstrap}", f"SCHEMA_REGISTRY_URL={registry}"]
+    if layout.secure and external is None:
+        lines += ["KAFKA_SECURITY_PROTOCOL=SASL_SSL", "KAFKA_SASL_MECHANISM=SCRAM-SHA-512",
+                  "KAFKA_SASL_USERNAME=admin", f"KAFKA_SASL_PASSWORD={admin_password(layout)}",
+                  f"KAFKA_SSL_CAFILE={layout.tls / 'ca.pem'}"]
+    return lines
 
 
 TOOLS = {
@@ -483,6 +647,16 @@ def cmd_tool(layout: Layout, tool: str, args: list[str]) -> int:
     if "--bootstrap-server" not in args:
         bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", layout.bootstrap)
         args = ["--bootstrap-server", bootstrap, *args]
+    if layout.secure and "--command-config" not in args:  # as the administrator
+        config = layout.secrets / "admin.properties"
+        _write_private(config, "\n".join([
+            "security.protocol=SASL_SSL", "sasl.mechanism=SCRAM-SHA-512",
+            "sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule "
+            f'required username="admin" password="{admin_password(layout)}";',
+            f"ssl.truststore.location={layout.tls / 'truststore.p12'}",
+            "ssl.truststore.type=PKCS12", f"ssl.truststore.password={tls_password(layout)}",
+            ""]))
+        args = [*args, "--command-config", str(config)]
     command = [_java(), "-Xmx256m", "-cp", f"{layout.kafka_libs}/*", TOOLS.get(tool, tool),
                *args]
     return subprocess.run(command, check=False).returncode
@@ -492,7 +666,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="stack.py", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("fetch", help="resolve and cache Kafka and Apicurio")
-    sub.add_parser("start", help="start Kafka and the registry, wait until both answer")
+    start = sub.add_parser("start", help="start Kafka and the registry, wait until both answer")
+    start.add_argument("--kafka-only", action="store_true", help="no registry")
     sub.add_parser("stop", help="stop both")
     status = sub.add_parser("status", help="exit 0 when both answer")
     status.add_argument("--quiet", action="store_true")
@@ -506,7 +681,7 @@ def main(argv: list[str] | None = None) -> int:
         fetch(layout)
         return 0
     if args.command == "start":
-        return cmd_start(layout)
+        return cmd_start(layout, args.kafka_only)
     if args.command == "stop":
         return cmd_stop(layout)
     if args.command == "status":

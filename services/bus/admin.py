@@ -8,9 +8,19 @@ from aiokafka.admin import AIOKafkaAdminClient
 from services.bus.settings import BusSettings
 
 
+async def brokers_of(settings: BusSettings) -> int:
+    """How many brokers the cluster has."""
+    admin = AIOKafkaAdminClient(**settings.kafka_options())
+    await admin.start()
+    try:
+        return len((await admin.describe_cluster())["brokers"])
+    finally:
+        await admin.close()
+
+
 async def partitions_of(settings: BusSettings, topic: str) -> list[TopicPartition]:
     """Every partition of a topic (LookupError when the topic does not exist)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    admin = AIOKafkaAdminClient(**settings.kafka_options())
     await admin.start()
     try:
         [described] = await admin.describe_topics([topic])

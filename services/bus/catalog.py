@@ -29,6 +29,11 @@ class Topic:
     dead_letter_partitions: int = 1
     dead_letter_retention_ms: int = 30 * DAY_MS
     extra_config: dict[str, str] = field(default_factory=dict)
+    # On a cluster: every record on 3 brokers, acknowledged (acks=all) once 2 have it, so one
+    # broker can be lost without losing or refusing a write. A smaller cluster (the one-broker
+    # dev stack) gets as many replicas as it has brokers (`replication()`).
+    replication_factor: int = 3
+    min_insync_replicas: int = 2
 
     def key_of(self, event: Event) -> str:
         return str(getattr(event, self.key))
@@ -45,16 +50,23 @@ class Topic:
     def schema_name(self) -> str:
         return self.event.schema_name
 
-    def config(self) -> dict[str, str]:
+    def replication(self, brokers: int) -> tuple[int, int]:
+        """(replication factor, min.insync.replicas) on a cluster of `brokers` brokers."""
+        factor = max(1, min(self.replication_factor, brokers))
+        return factor, max(1, min(self.min_insync_replicas, factor))
+
+    def config(self, brokers: int = 1) -> dict[str, str]:
         """The topic-level configuration provisioning sets and checks for drift."""
         return {
             "cleanup.policy": self.cleanup,
             "retention.ms": str(self.retention_ms),
+            "min.insync.replicas": str(self.replication(brokers)[1]),
             **self.extra_config,
         }
 
-    def dead_letter_config(self) -> dict[str, str]:
-        return {"cleanup.policy": "delete", "retention.ms": str(self.dead_letter_retention_ms)}
+    def dead_letter_config(self, brokers: int = 1) -> dict[str, str]:
+        return {"cleanup.policy": "delete", "retention.ms": str(self.dead_letter_retention_ms),
+                "min.insync.replicas": str(self.replication(brokers)[1])}
 
 
 def _compacted(name: str, event: type[Event], key: str, doc: str) -> Topic:

@@ -30,6 +30,7 @@ class TopicSpec:
     name: str
     partitions: int
     config: dict[str, str]
+    replication_factor: int = 1
 
 
 @dataclass(frozen=True)
@@ -43,12 +44,14 @@ class Report:
         return not self.drift
 
 
-def specs(topics: Sequence[Topic]) -> list[TopicSpec]:
+def specs(topics: Sequence[Topic], brokers: int = 1) -> list[TopicSpec]:
+    """The topics and their dead-letter topics as the catalog wants them on `brokers` brokers."""
     out: list[TopicSpec] = []
     for topic in topics:
-        out.append(TopicSpec(topic.name, topic.partitions, topic.config()))
+        factor = topic.replication(brokers)[0]
+        out.append(TopicSpec(topic.name, topic.partitions, topic.config(brokers), factor))
         out.append(TopicSpec(topic.dead_letter, topic.dead_letter_partitions,
-                             topic.dead_letter_config()))
+                             topic.dead_letter_config(brokers), factor))
     return out
 
 
@@ -56,17 +59,18 @@ async def provision(
     admin: AIOKafkaAdminClient,
     registry: SchemaRegistry,
     topics: Sequence[Topic],
-    *,
-    replication_factor: int = 1,
 ) -> Report:
-    """Create missing topics and dead-letter topics, set BACKWARD_TRANSITIVE, register schemas."""
-    wanted = specs(topics)
+    """Create missing topics and dead-letter topics, set BACKWARD_TRANSITIVE, register schemas.
+    Replication follows the catalog, within the number of brokers the cluster has."""
+    brokers = len((await admin.describe_cluster())["brokers"])  # the admin client is at hand
+    wanted = specs(topics, brokers)
     existing = set(await admin.list_topics())
     missing = [spec for spec in wanted if spec.name not in existing]
     created: list[str] = []
     if missing:
         response = await admin.create_topics([
-            NewTopic(spec.name, spec.partitions, replication_factor, topic_configs=spec.config)
+            NewTopic(spec.name, spec.partitions, spec.replication_factor,
+                     topic_configs=spec.config)
             for spec in missing
         ])
         for name, code, message in _topic_errors(response):
@@ -111,9 +115,14 @@ async def _drift(admin: AIOKafkaAdminClient, existing: Sequence[TopicSpec]) -> l
     drift: list[str] = []
     described = {t["topic"]: t for t in await admin.describe_topics([s.name for s in existing])}
     for spec in existing:
-        actual = len(described[spec.name]["partitions"])
-        if actual != spec.partitions:
-            drift.append(f"{spec.name}: {actual} partitions, catalog says {spec.partitions}")
+        partitions = described[spec.name]["partitions"]
+        if len(partitions) != spec.partitions:
+            drift.append(f"{spec.name}: {len(partitions)} partitions, "
+                         f"catalog says {spec.partitions}")
+        replicas = min(len(p["replicas"]) for p in partitions)
+        if replicas != spec.replication_factor:
+            drift.append(f"{spec.name}: {replicas} replicas, catalog says "
+                         f"{spec.replication_factor} on this cluster")
     responses = await admin.describe_configs([
         ConfigResource(ConfigResourceType.TOPIC, spec.name) for spec in existing
     ])
@@ -131,7 +140,7 @@ async def _drift(admin: AIOKafkaAdminClient, existing: Sequence[TopicSpec]) -> l
 
 async def provision_catalog(settings: BusSettings, topics: Sequence[Topic] = TOPICS) -> Report:
     """Provision the whole catalog on the servers the settings name."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers,
+    admin = AIOKafkaAdminClient(**settings.kafka_options(),
                                 client_id="vivres-provision")
     await admin.start()
     try:

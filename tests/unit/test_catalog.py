@@ -36,3 +36,12 @@ def test_the_caisse_writes_partition_p_from_partition_p() -> None:
     for name in ("caisse.ledger", "caisse.answers"):
         assert by_name(name).partitions == requests.partitions
     assert by_name("caisse.ledger").config()["retention.ms"] == "-1"
+
+
+def test_replication_comes_from_the_catalog_within_the_brokers_there_are() -> None:
+    ledger = by_name("caisse.ledger")
+    assert ledger.replication(3) == (3, 2)  # one broker may go without losing a write
+    assert ledger.replication(1) == (1, 1)  # the one-broker dev stack
+    assert ledger.config(3)["min.insync.replicas"] == "2"
+    assert ledger.dead_letter_config(3)["min.insync.replicas"] == "2"
+    assert {spec.replication_factor for spec in specs(TOPICS, 3)} == {3}
