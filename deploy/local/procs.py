@@ -15,6 +15,7 @@ only, like stack.py.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
@@ -26,7 +27,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(HERE))
 
-from stack import Layout, Server  # noqa: E402 - stack.py sits beside this file
+from stack import Layout, Server, env_lines  # noqa: E402 - stack.py sits beside this file
 
 
 def say(message: str) -> None:
@@ -49,12 +50,28 @@ def server(name: str) -> Server:
 
 
 def environment() -> dict[str, str]:
-    layout = Layout.from_env()
+    """What every service is started with: where the stack is (as its administrator on a
+    secured stack; `own_identity()` then gives each service its own user)."""
     env = dict(os.environ)
-    env.setdefault("KAFKA_BOOTSTRAP_SERVERS", layout.bootstrap)
-    env.setdefault("SCHEMA_REGISTRY_URL", layout.registry_url)
+    for line in env_lines(Layout.from_env()):
+        name, _, value = line.partition("=")
+        env.setdefault(name, value)
     env["PATH"] = f"{ROOT / '.venv' / 'bin'}{os.pathsep}{env.get('PATH', '')}"
     return env
+
+
+USERS = Path(".vivres/stack/secrets/kafka-users.json")  # written by `vivres security apply`
+
+
+def own_identity(entry: dict, env: dict[str, str]) -> dict[str, str]:
+    """A service's own Kafka user and password on a secured stack."""
+    user = entry.get("user")
+    if not user or not env.get("KAFKA_SECURITY_PROTOCOL", "").startswith("SASL"):
+        return {}
+    passwords = json.loads((ROOT / USERS).read_text()) if (ROOT / USERS).exists() else {}
+    if user not in passwords:
+        sys.exit(f"[services] no password for {user} in {USERS}: run `vivres security apply`")
+    return {"KAFKA_SASL_USERNAME": user, "KAFKA_SASL_PASSWORD": passwords[user]}
 
 
 def metrics_targets() -> str:
@@ -73,7 +90,8 @@ def up() -> int:
         if proc.pid() is not None:
             say(f"{name} already running (pid {proc.pid()})")
             continue
-        own = {**env, "VIVRES_METRICS_PORT": str(entry.get("metrics", 0))}
+        own = {**env, "VIVRES_METRICS_PORT": str(entry.get("metrics", 0)),
+               **own_identity(entry, env)}
         pid = proc.launch(["/bin/sh", "-c", f"exec {command}"], cwd=ROOT, env=own)
         started.append((name, proc))
         say(f"{name} started (pid {pid}), logs: {proc.console}")

@@ -16,7 +16,8 @@ from enum import StrEnum
 
 from services.bus import catalog as c
 
-ANY_TOPIC = "*"
+ANY = "*"  # Kafka's wildcard resource name (a LITERAL "*" matches every name)
+ANY_TOPIC = ANY
 
 
 class Operation(StrEnum):
@@ -62,16 +63,14 @@ class Principal:
     transactional_id_prefixes: tuple[str, ...] = ()
     topic_prefixes: tuple[str, ...] = ()  # topics it creates and owns (faust's changelogs)
     describes_cluster: bool = False  # the health service: brokers, quorum, every group
-    describes_groups: tuple[str, ...] = field(default=())  # group prefixes it may describe
+    describes_groups: tuple[str, ...] = field(default=())  # groups it may describe (ANY: all)
 
     def acls(self) -> list[Acl]:
         found: set[Acl] = set()
 
         def topic(name: str, *operations: Operation) -> None:
-            pattern = Pattern.PREFIXED if name == ANY_TOPIC else Pattern.LITERAL
             for operation in operations:
-                found.add(Acl(Resource.TOPIC, "" if name == ANY_TOPIC else name, pattern,
-                              operation))
+                found.add(Acl(Resource.TOPIC, name, Pattern.LITERAL, operation))
 
         for name in (*self.reads, *self.consumes):
             topic(name, Operation.READ, Operation.DESCRIBE)
@@ -85,8 +84,8 @@ class Principal:
                 found.add(Acl(Resource.TOPIC, prefix, Pattern.PREFIXED, operation))
         for group in self.groups:
             found.add(Acl(Resource.GROUP, group, Pattern.LITERAL, Operation.READ))
-        for prefix in self.describes_groups:
-            found.add(Acl(Resource.GROUP, prefix, Pattern.PREFIXED, Operation.DESCRIBE))
+        for group in self.describes_groups:
+            found.add(Acl(Resource.GROUP, group, Pattern.LITERAL, Operation.DESCRIBE))
         for prefix in self.transactional_id_prefixes:
             for operation in (Operation.WRITE, Operation.DESCRIBE):
                 found.add(Acl(Resource.TRANSACTIONAL_ID, prefix, Pattern.PREFIXED, operation))
@@ -167,7 +166,7 @@ PRINCIPALS: tuple[Principal, ...] = (
         doc="Stream health: reads every topic's offsets and oldest waiting record, every "
             "group's offsets, the brokers and the quorum; writes nothing.",
         reads=(ANY_TOPIC,),
-        describes_groups=("",),  # every group (a prefix of "")
+        describes_groups=(ANY,),
         describes_cluster=True),
 )
 

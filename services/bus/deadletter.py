@@ -101,7 +101,7 @@ async def _end_offsets(settings: BusSettings, consumer: AIOKafkaConsumer,
 
 async def read_dead_letters(settings: BusSettings, topic: str, limit: int = 20) -> list[DeadLetter]:
     """The newest `limit` dead letters of `<topic>.dlq` per partition, oldest first."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers,
+    consumer = AIOKafkaConsumer(**settings.kafka_options(),
                                 enable_auto_commit=False, group_id=None)
     await consumer.start()
     try:
@@ -123,10 +123,10 @@ async def replay_dead_letters(settings: BusSettings, topic: str, progress: Any =
     replayed once; a replayed record carries `dlq_replayed_from` (the dead letter's offset).
     """
     dead_letter_topic = f"{topic}.dlq"
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers,
+    consumer = AIOKafkaConsumer(**settings.kafka_options(),
                                 group_id=f"vivres-dlq-replay.{topic}",
                                 enable_auto_commit=False, auto_offset_reset="earliest")
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers,
+    producer = AIOKafkaProducer(**settings.kafka_options(),
                                 enable_idempotence=True, acks="all")
     await consumer.start()
     await producer.start()

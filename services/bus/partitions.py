@@ -27,7 +27,7 @@ async def read_partition(settings: BusSettings, registry: SchemaRegistry, topic:
     the records with one of `keys`, when given (the others are not even decoded)."""
     codec = AvroCodec.for_topic(registry, topic)
     tp = TopicPartition(topic.name, partition)
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers,
+    consumer = AIOKafkaConsumer(**settings.kafka_options(),
                                 group_id=None, enable_auto_commit=False,
                                 isolation_level="read_committed")
     await consumer.start()
@@ -57,7 +57,7 @@ async def read_range(settings: BusSettings, topic: str, partition: int, start: i
     """The raw records of one partition from offset `start` up to `stop` (excluded), as a
     consumer reading uncommitted data sees them (holes of transaction markers stay holes)."""
     tp = TopicPartition(topic, partition)
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers,
+    consumer = AIOKafkaConsumer(**settings.kafka_options(),
                                 group_id=None, enable_auto_commit=False)
     await consumer.start()
     try:

@@ -21,7 +21,7 @@ from services.events.base import Event
 def make_producer(settings: BusSettings, **overrides: object) -> AIOKafkaProducer:
     """An idempotent producer (acks=all): a retried send never writes a record twice."""
     options: dict[str, object] = {
-        "bootstrap_servers": settings.kafka_bootstrap_servers,
+        **settings.kafka_options(),
         "enable_idempotence": True,
         "acks": "all",
         "linger_ms": 5,

@@ -161,7 +161,7 @@ class Consumer:
 
     async def __aenter__(self) -> Consumer:
         options: dict[str, Any] = {
-            "bootstrap_servers": self.settings.kafka_bootstrap_servers,
+            **self.settings.kafka_options(),
             "group_id": self.group_id,
             "client_id": f"{self.service}-{self.group_id}",
             "enable_auto_commit": False,

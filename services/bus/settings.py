@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import ssl
+from functools import cache
+from typing import Any, Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -28,3 +30,32 @@ class BusSettings(BaseSettings):
     # How long the group waits for a silent member before moving its partitions: a SIGKILLed
     # consumer's partitions stay idle this long. Kafka's floor is 6 s.
     session_timeout_ms: int = Field(10_000, ge=6_000, validation_alias="VIVRES_SESSION_TIMEOUT_MS")
+    # How a service proves who it is to Kafka. A secured cluster (`make up SECURE=1`, Strimzi)
+    # takes SASL_SSL with the service's own SCRAM user (services/bus/access.py says what each
+    # may do) and the cluster's CA.
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", validation_alias="KAFKA_SECURITY_PROTOCOL")
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = Field(
+        "SCRAM-SHA-512", validation_alias="KAFKA_SASL_MECHANISM")
+    kafka_sasl_username: str | None = Field(None, validation_alias="KAFKA_SASL_USERNAME")
+    kafka_sasl_password: str | None = Field(None, validation_alias="KAFKA_SASL_PASSWORD",
+                                            repr=False)
+    kafka_ssl_cafile: str | None = Field(None, validation_alias="KAFKA_SSL_CAFILE")
+
+    def kafka_options(self) -> dict[str, Any]:
+        """What every Kafka client of ours is built with (aiokafka's keyword arguments)."""
+        options: dict[str, Any] = {"bootstrap_servers": self.kafka_bootstrap_servers,
+                                   "security_protocol": self.kafka_security_protocol}
+        if self.kafka_security_protocol.startswith("SASL"):
+            options.update(sasl_mechanism=self.kafka_sasl_mechanism,
+                           sasl_plain_username=self.kafka_sasl_username,
+                           sasl_plain_password=self.kafka_sasl_password)
+        if self.kafka_security_protocol.endswith("SSL"):
+            options["ssl_context"] = tls_context(self.kafka_ssl_cafile)
+        return options
+
+
+@cache
+def tls_context(cafile: str | None) -> ssl.SSLContext:
+    """Verifies the brokers' certificates against `cafile` (else the system's CAs)."""
+    return ssl.create_default_context(cafile=cafile)

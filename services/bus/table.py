@@ -44,7 +44,7 @@ class TableView(Generic[E]):
 
     async def __aenter__(self) -> TableView[E]:
         self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.settings.kafka_bootstrap_servers, group_id=None,
+            **self.settings.kafka_options(), group_id=None,
             enable_auto_commit=False, isolation_level="read_committed")
         await self._consumer.start()
         partitions = await partitions_of(self.settings, self.topic.name)

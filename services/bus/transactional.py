@@ -103,7 +103,7 @@ class TransactionalConsumer(Generic[S]):
 
     async def __aenter__(self) -> TransactionalConsumer[S]:
         self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.settings.kafka_bootstrap_servers, group_id=self.group_id,
+            **self.settings.kafka_options(), group_id=self.group_id,
             client_id=f"{self.service}-{self.group_id}", enable_auto_commit=False,
             auto_offset_reset="earliest", isolation_level="read_committed",
             session_timeout_ms=self.settings.session_timeout_ms,
@@ -143,7 +143,7 @@ class TransactionalConsumer(Generic[S]):
 
     async def _own(self, tp: TopicPartition) -> _Owned[S]:
         producer = AIOKafkaProducer(
-            bootstrap_servers=self.settings.kafka_bootstrap_servers,
+            **self.settings.kafka_options(),
             transactional_id=self.transactional_id(tp.partition),
             client_id=f"{self.service}-{tp.partition}", linger_ms=0)
         await producer.start()

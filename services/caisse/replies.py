@@ -49,7 +49,7 @@ class CaisseClient:
 
     async def __aenter__(self) -> CaisseClient:
         self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.settings.kafka_bootstrap_servers, group_id=None,
+            **self.settings.kafka_options(), group_id=None,
             enable_auto_commit=False, isolation_level="read_committed", fetch_max_wait_ms=50)
         await self._consumer.start()
         partitions = await partitions_of(self.settings, CAISSE_ANSWERS.name)

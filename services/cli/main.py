@@ -17,6 +17,7 @@ from services.cli import sales as sales_cli
 from services.cli.caisse import caisse
 from services.cli.demo import demo
 from services.cli.health import health
+from services.cli.security import security
 from services.cli.messages import t
 from services.simulator.cli import simulate
 
@@ -165,6 +166,7 @@ main.add_command(simulate)
 main.add_command(demo)
 main.add_command(caisse)
 main.add_command(health)
+main.add_command(security)
 
 if __name__ == "__main__":
     main()

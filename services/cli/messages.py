@@ -282,6 +282,17 @@ CATALOG: dict[str, dict[str, Any]] = {
         "fr": "{households} foyer(s), allocations {allowances}, cotisations {contributions}",
         "en": "{households} household(s), allowances {allowances}, contributions {contributions}",
     },
+    "security.not_secured": {
+        "fr": "Ce cluster n'est pas sécurisé (KAFKA_SECURITY_PROTOCOL n'est pas SASL_*) : "
+              "rien à appliquer. Lancez la pile avec `make up SECURE=1`.",
+        "en": "This cluster is not secured (KAFKA_SECURITY_PROTOCOL is not SASL_*): nothing "
+              "to apply. Start the stack with `make up SECURE=1`.",
+    },
+    "security.refused": {"fr": "Refusé par Kafka : {error}", "en": "Refused by Kafka: {error}"},
+    "security.applied": {
+        "fr": "{users} utilisateur(s) Kafka et {acls} ACL appliqués ; mots de passe dans {path}.",
+        "en": "{users} Kafka user(s) and {acls} ACLs applied; passwords in {path}.",
+    },
     "health.unreachable": {
         "fr": "Le service de santé ne répond pas à {url} : {error}",
         "en": "The health service does not answer at {url}: {error}",

@@ -53,6 +53,7 @@ from services.bus.catalog import (
     STOCK_ALERTS,
     STOCK_LEVELS,
 )
+from services.bus.admin import brokers_of
 from services.bus.codec import AvroCodec
 from services.bus.deadletter import Stage, describe, send_to_dead_letter
 from services.bus.logging import configure_logging
@@ -208,16 +209,19 @@ def effect_of(refs: References, event: Any, topic: str, partition: int, offset: 
 
 
 def create_app(settings: BusSettings, datadir: str, *, app_id: str = APP_ID,
-               territories: frozenset[str] = frozenset()) -> faust.App:
-    """The app; `territories`, when given, is all it folds (a processor per territory)."""
+               territories: frozenset[str] = frozenset(), brokers: int = 1) -> faust.App:
+    """The app; `territories`, when given, is all it folds (a processor per territory); its
+    table's changelog is replicated as the catalog's topics are on `brokers` brokers."""
     app = faust.App(
         app_id, broker=f"kafka://{settings.kafka_bootstrap_servers}", store="rocksdb://",
-        datadir=datadir, topic_partitions=PARTITIONS, topic_replication_factor=1,
+        datadir=datadir, topic_partitions=PARTITIONS,
+        topic_replication_factor=SALES.replication(brokers)[0],
         table_standby_replicas=0, web_enabled=False, autodiscover=False,
         processing_guarantee="at_least_once", consumer_auto_offset_reset="earliest",
         broker_session_timeout=settings.session_timeout_ms / 1000,
         broker_heartbeat_interval=1.0, broker_rebalance_timeout=30.0,
-        broker_commit_interval=0.5, stream_buffer_maxsize=4 * BATCH)
+        broker_commit_interval=0.5, stream_buffer_maxsize=4 * BATCH,
+        broker_credentials=_credentials(settings))
     refs = References(settings)
     sources = app.topic(*(t.name for t in SOURCES), key_type=bytes, value_type=bytes,
                         key_serializer="raw", value_serializer="raw")
@@ -356,6 +360,17 @@ async def _effect(refs: References, events: dict[str, Any], message: Any,
         return effect_of(refs, decoded, message.topic, message.partition, message.offset)
 
 
+def _credentials(settings: BusSettings) -> faust.SASLCredentials | None:
+    """The same identity as our own clients (services.bus.settings), in faust's terms."""
+    options = settings.kafka_options()
+    if not settings.kafka_security_protocol.startswith("SASL"):
+        return None
+    return faust.SASLCredentials(username=options["sasl_plain_username"],
+                                 password=options["sasl_plain_password"],
+                                 ssl_context=options.get("ssl_context"),
+                                 mechanism=options["sasl_mechanism"])
+
+
 def _behind(app: faust.App, batch: list[Any]) -> bool:
     """Whether the batch's last record of some partition is far from its end (a backlog)."""
     last = {event.message.tp: event.message.offset for event in batch}
@@ -374,7 +389,8 @@ def main() -> None:
     datadir = os.environ.get("VIVRES_DEMAND_DATADIR", ".vivres/demand")
     territories = os.environ.get("VIVRES_DEMAND_TERRITORIES", "")
     app = create_app(settings, datadir, app_id=os.environ.get("VIVRES_DEMAND_APP_ID", APP_ID),
-                     territories=frozenset(t for t in territories.split(",") if t))
+                     territories=frozenset(t for t in territories.split(",") if t),
+                     brokers=asyncio.run(brokers_of(settings)))
     sys.argv = sys.argv[:1]  # mode's worker parses argv: give it none of ours
     uvloop.install()  # faust's consumer path runs a third faster on it (measured)
     faust.Worker(app, loglevel=settings.log_level.lower()).execute_from_commandline()

@@ -83,10 +83,10 @@ class KafkaProbe:
         self._append_times: dict[tuple[TopicPartition, int], float] = {}
 
     async def __aenter__(self) -> KafkaProbe:
-        bootstrap = self.settings.kafka_bootstrap_servers
-        self._admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="vivres-health",
+        options = self.settings.kafka_options()
+        self._admin = AIOKafkaAdminClient(**options, client_id="vivres-health",
                                           request_timeout_ms=REQUEST_TIMEOUT_MS)
-        self._consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
+        self._consumer = AIOKafkaConsumer(**options, group_id=None,
                                           client_id="vivres-health", enable_auto_commit=False,
                                           isolation_level="read_uncommitted",
                                           request_timeout_ms=REQUEST_TIMEOUT_MS)

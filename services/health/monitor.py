@@ -258,7 +258,11 @@ class Monitor:
                     "topic": tp.topic, "partition": tp.partition, "committed": latest.committed,
                     "end": latest.end, "lag": latest.lag, "lag_seconds": _round(waiting),
                     "status": verdict.status.value, "reason": verdict.reason})
-            if not partitions:
+            if not partitions:  # joined, nothing committed yet: nothing waits for it either
+                found.append({
+                    "group": name, "state": group.state, "members": group.members,
+                    "status": Status.OK.value, "reason": "nothing committed yet", "lag": 0,
+                    "lag_seconds": None, "topics": [], "partitions": [], "history": []})
                 continue
             worst_partition = max(partitions, key=lambda p: Status(p["status"]).severity)
             lag = sum(p["lag"] for p in partitions)

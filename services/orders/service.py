@@ -10,6 +10,8 @@ order itself, so the stock service counts a delivery once even if it is sent twi
 
 from __future__ import annotations
 
+import asyncio
+
 from datetime import date, datetime
 
 import structlog
@@ -87,8 +89,9 @@ class OrdersService:
                 "partition_assignment_strategy": (RangePartitionAssignor,)}
 
     async def on_assigned(self, assigned: set[TopicPartition]) -> None:
-        for partition in {tp.partition for tp in assigned}:
-            await self.partitions.get(partition)
+        # All at once: a long assignment hook costs the group its member (the loads are a
+        # few TLS round trips each on a secured cluster).
+        await asyncio.gather(*(self.partitions.get(p) for p in {tp.partition for tp in assigned}))
 
     async def on_revoked(self, revoked: set[TopicPartition]) -> None:
         self.partitions.forget({tp.partition for tp in revoked})

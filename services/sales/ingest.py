@@ -10,6 +10,8 @@ upload window, and a record written just before a crash is recognised when it is
 
 from __future__ import annotations
 
+import asyncio
+
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -77,10 +79,12 @@ class SalesIngest:
         """Re-read what each newly assigned partition's output holds: while it was elsewhere,
         another instance may have written to it. (aiokafka swallows a listener's errors: a
         partition whose rebuild failed has no memory, and its first record rebuilds it.)"""
-        for tp in assigned:
+        async def rebuild(tp: TopicPartition) -> None:
             target = OUTPUT[tp.topic].name
             self.seen.pop((target, tp.partition), None)
             self.seen[(target, tp.partition)] = await self._written(target, tp.partition)
+        # all at once: a long assignment hook costs the group its member
+        await asyncio.gather(*(rebuild(tp) for tp in assigned))
 
     async def on_revoked(self, revoked: set[TopicPartition]) -> None:
         """Forget what we knew of partitions we no longer own: it goes stale from now on."""
@@ -96,8 +100,7 @@ class SalesIngest:
         """What an output partition already holds within the window, from its ce_id headers."""
         seen = SeenTickets(self.window)
         tp = TopicPartition(topic, partition)
-        bootstrap = self.platform.settings.kafka_bootstrap_servers
-        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
+        consumer = AIOKafkaConsumer(**self.platform.settings.kafka_options(), group_id=None,
                                     enable_auto_commit=False, isolation_level="read_committed")
         await consumer.start()
         try:

@@ -11,6 +11,8 @@ exact, changes and alerts at least once with stable ids.
 
 from __future__ import annotations
 
+import asyncio
+
 from collections.abc import Iterator
 from datetime import datetime
 
@@ -82,8 +84,9 @@ class StockService:
         return [Route(topic, self.handle, policy) for topic in INPUTS]
 
     async def on_assigned(self, assigned: set[TopicPartition]) -> None:
-        for partition in {tp.partition for tp in assigned}:
-            await self.levels.get(partition)
+        # All at once: a long assignment hook costs the group its member (the loads are a
+        # few TLS round trips each on a secured cluster).
+        await asyncio.gather(*(self.levels.get(p) for p in {tp.partition for tp in assigned}))
 
     async def on_revoked(self, revoked: set[TopicPartition]) -> None:
         """Forget partitions that may move: their levels are re-read if they come back."""

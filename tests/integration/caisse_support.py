@@ -50,7 +50,7 @@ def enrol_request(caisse: str, card: str, household: Household) -> CaisseRequest
 
 async def marks(settings: BusSettings, topic: Topic) -> dict[TopicPartition, int]:
     """The end of each partition now: what is written after it is the test's."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers)
+    consumer = AIOKafkaConsumer(**settings.kafka_options())
     await consumer.start()
     try:
         return await consumer.end_offsets(await partitions_of(settings, topic.name))
@@ -62,7 +62,7 @@ async def read_since(settings: BusSettings, registry: SchemaRegistry, topic: Top
                      since: dict[TopicPartition, int]) -> list:
     """The committed events of `topic` written after `since`, partition by partition in order."""
     codec = AvroCodec.for_topic(registry, topic)
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers,
+    consumer = AIOKafkaConsumer(**settings.kafka_options(),
                                 isolation_level="read_committed", enable_auto_commit=False)
     await consumer.start()
     events: list = []
