@@ -13,10 +13,21 @@ PYTEST := $(BIN)/python -m pytest
 # The servers the Python side talks to: those named by KAFKA_BOOTSTRAP_SERVERS and
 # SCHEMA_REGISTRY_URL, else the local stack on its ports (VIVRES_KAFKA_PORT, ...).
 BUS_ENV = env $(shell $(STACK) env)
+# `make up BROKERS=3`: a three-node KRaft cluster on loopback; `make up SECURE=1`: SASL_SSL with
+# a SCRAM user and least-privilege ACLs per service (deploy/local/stack.py, services/bus/access.py).
+ifdef BROKERS
+export VIVRES_KAFKA_BROKERS := $(BROKERS)
+endif
+ifdef SECURE
+export VIVRES_SECURE := $(SECURE)
+SECURITY_APPLY = $(BUS_ENV) $(BIN)/vivres security apply
+else
+SECURITY_APPLY = @true
+endif
 
 .DEFAULT_GOAL := help
 .PHONY: help venv browser fetch up down run status test test-unit test-integration test-e2e \
-        lint schemas-check bench clean
+        lint schemas-check compose-check kube-schemas bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -50,9 +61,10 @@ browser: ## install Chromium for the browser tests (Debian's package, once)
 fetch: ## download Kafka and Apicurio Registry with Maven (once)
 	$(STACK) fetch
 
-up: venv ## start the stack and every service in the background
+up: venv ## start the stack and every service in the background (BROKERS=3, SECURE=1)
 	$(STACK) start
 	$(BUS_ENV) $(BIN)/vivres topics provision
+	$(SECURITY_APPLY)
 	$(BUS_ENV) $(BIN)/vivres demo seed
 	$(PROCS) up
 
@@ -67,6 +79,7 @@ status: ## what runs, and where
 run: venv ## set up and run the whole system in the foreground; Ctrl-C stops everything
 	$(STACK) start
 	$(BUS_ENV) $(BIN)/vivres topics provision
+	$(SECURITY_APPLY)
 	$(BUS_ENV) $(BIN)/vivres demo seed
 	$(PROCS) run --stop-stack
 
@@ -76,15 +89,39 @@ schemas-check: venv ## every schema reads all its earlier versions (names the of
 lint: venv ## ruff: blocking calls in async code, naive datetimes, blind excepts, prints
 	$(BIN)/ruff check services tests bench examples deploy
 
+# docker-compose.yml is checked against the Compose specification by compose-go, the loader that
+# `docker compose config` is built on: there is no Docker engine nor compose plugin here, and
+# Debian's docker-compose (1.29) rejects valid files (a top-level `name:`). A small Go program
+# (deploy/tools/compose-check), built once into the cache: ~20 s from nothing, then instant.
+VIVRES_CACHE_DIR ?= $(HOME)/.cache/vivres
+COMPOSE_CHECK := $(VIVRES_CACHE_DIR)/bin/compose-check
+COMPOSE_CHECK_SRC := $(wildcard deploy/tools/compose-check/*.go deploy/tools/compose-check/go.*)
+GO ?= $(shell command -v go || command -v /usr/local/go/bin/go)
+compose-check: $(COMPOSE_CHECK) ## validate docker-compose.yml against the Compose specification
+	$(COMPOSE_CHECK) docker-compose.yml
+
+$(COMPOSE_CHECK): $(COMPOSE_CHECK_SRC)
+	@test -n "$(GO)" || { echo "Go 1.24 or later is needed to build the Compose checker" \
+	  "(deploy/tools/compose-check): install it and put go on the PATH"; exit 1; }
+	mkdir -p $(dir $(COMPOSE_CHECK))
+	cd deploy/tools/compose-check && $(GO) build -trimpath -buildvcs=false -o $(COMPOSE_CHECK) .
+
+# deploy/k8s is validated (tests/unit/test_k8s_manifests.py) by a validator of its own: a virtualenv
+# with kubernetes-validate (Kubernetes' JSON schemas) from PyPI, and Strimzi's CRDs from Maven
+# Central (the io.strimzi:api tests jar), fetched once into the cache by deploy/k8s/schemas.py.
+kube-schemas: ## fetch the Kubernetes and Strimzi schemas deploy/k8s is validated against (once)
+	$(PYTHON) deploy/k8s/schemas.py fetch
+
 # `make test` starts the stack only if it is not already up, and stops it only if it started it.
-test: venv browser lint schemas-check ## set up and run the whole suite (unit, integration, e2e)
+CHECKERS := compose-check kube-schemas
+test: venv browser lint schemas-check $(CHECKERS) ## set up and run the whole suite (every tier)
 	@started=0; \
 	if ! $(STACK) status --quiet; then $(STACK) start || exit 1; started=1; fi; \
 	$(BUS_ENV) $(PYTEST) tests; rc=$$?; \
 	if [ $$started = 1 ]; then $(STACK) stop; fi; \
 	exit $$rc
 
-test-unit: venv ## the fast tier: no broker
+test-unit: venv $(CHECKERS) ## the fast tier: no broker
 	$(PYTEST) tests/unit
 
 test-integration: venv ## needs the stack (make up)
