@@ -101,15 +101,16 @@ async def act(request: Request, order_id: str,
                               "receive", "cancel"],
               who: Annotated[Principal, Depends(principal)],
               body: ActionIn | None = None) -> Accepted:
-    """Move an order on: each role may do its own steps on its own orders only."""
+    """Move an order on: each role may do its own steps on its own orders only. Another's
+    order answers as a missing one does (404): which orders exist is not told."""
     deps = request.app.state.deps
-    order = deps.orders.get(order_id)
-    if order is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no order {order_id}")
     kind, role = ACTIONS[action]
-    if who.role.value != role.value or not _owns(who, order):
-        raise HTTPException(status.HTTP_403_FORBIDDEN, f"a {who.role.value} token cannot "
-                                                       f"{action} order {order_id}")
+    if who.role.value != role.value:
+        raise HTTPException(status.HTTP_403_FORBIDDEN,
+                            f"a {who.role.value} token cannot {action} an order")
+    order = deps.orders.get(order_id)
+    if order is None or not _owns(who, order):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no order {order_id} of yours")
     actor_id = order.territory if role is ActorRole.HUB else who.subject
     event = OrderCommanded(command_id=f"cmd-{uuid.uuid4().hex}", territory=order.territory,
                            action=kind, order_id=order_id, actor_role=role, actor_id=actor_id,

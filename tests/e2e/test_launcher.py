@@ -48,7 +48,7 @@ def test_start_twice_stop_twice_leaves_nothing_running(tmp_path: Path) -> None:
         assert first.returncode == 0, first.stdout + first.stderr
         assert f"kafka answers on 127.0.0.1:{kafka}" in first.stdout
         again = stack(env, "start")
-        assert "kafka already running" in again.stdout
+        assert f"kafka node 1 already running on 127.0.0.1:{kafka}" in again.stdout
         assert "registry already running" in again.stdout
         assert stack(env, "status").returncode == 0
         pids = [int((tmp_path / "stack" / name / "pid").read_text().split()[0])

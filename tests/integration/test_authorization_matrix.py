@@ -495,12 +495,16 @@ async def test_each_acts_on_its_own_resources_only(stack, world) -> None:
               await as_("PRODUCER", "GET", "/v1/demand", params={"territory": w.territory}),
               lambda signals: [s["shop_id"] for s in signals] == [None])
 
-        # an order moves only by its own parties: producer Q and shop B on P's order for A
+        # an order moves only by its own parties: producer Q and shop B on P's order for A get
+        # what a missing order gets (404), so which orders exist is not told; a role that may
+        # never do the step is refused whatever the order (403)
         for action in ("confirm", "refuse", "ship"):
             expect(f"producer Q {action}s producer P's order", await as_(
-                q, "POST", f"/v1/orders/{w.order_id}/{action}", json={}), 403)
+                q, "POST", f"/v1/orders/{w.order_id}/{action}", json={}), 404)
         expect("shop B receives shop A's order", await as_(
-            b, "POST", f"/v1/orders/{w.order_id}/receive", json={}), 403)
+            b, "POST", f"/v1/orders/{w.order_id}/receive", json={}), 404)
+        expect("a committee confirms a missing order", await as_(
+            "COMMITTEE", "POST", "/v1/orders/no-such-order/confirm", json={}), 403)
         for who, sees in (("producer Q", False), ("shop B", False), ("PRODUCER", True),
                           ("SHOP", True), ("HUB", True), ("OPERATOR", True)):
             check(f"{who} {'sees' if sees else 'does not see'} the order",
