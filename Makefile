@@ -7,23 +7,18 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-STACK := $(PYTHON) deploy/local/stack.py
-PROCS := $(PYTHON) deploy/local/procs.py
+# `make up BROKERS=3`: a three-node KRaft cluster on loopback; `make up SECURE=1`: SASL_SSL with
+# a SCRAM user and least-privilege ACLs per service (deploy/local/stack.py, services/bus/access.py).
+# Given on each command line, so that $(shell ...) sees them too.
+STACK_SHAPE := $(if $(BROKERS),VIVRES_KAFKA_BROKERS=$(BROKERS)) $(if $(SECURE),VIVRES_SECURE=$(SECURE))
+STACK := $(STACK_SHAPE) $(PYTHON) deploy/local/stack.py
+PROCS := $(STACK_SHAPE) $(PYTHON) deploy/local/procs.py
 PYTEST := $(BIN)/python -m pytest
 # The servers the Python side talks to: those named by KAFKA_BOOTSTRAP_SERVERS and
 # SCHEMA_REGISTRY_URL, else the local stack on its ports (VIVRES_KAFKA_PORT, ...).
 BUS_ENV = env $(shell $(STACK) env)
-# `make up BROKERS=3`: a three-node KRaft cluster on loopback; `make up SECURE=1`: SASL_SSL with
-# a SCRAM user and least-privilege ACLs per service (deploy/local/stack.py, services/bus/access.py).
-ifdef BROKERS
-export VIVRES_KAFKA_BROKERS := $(BROKERS)
-endif
-ifdef SECURE
-export VIVRES_SECURE := $(SECURE)
-SECURITY_APPLY = $(BUS_ENV) $(BIN)/vivres security apply
-else
-SECURITY_APPLY = @true
-endif
+# (quiet: on a secured stack BUS_ENV holds the administrator's password)
+SECURITY_APPLY = @$(if $(SECURE),echo "vivres security apply" && $(BUS_ENV) $(BIN)/vivres security apply,true)
 
 .DEFAULT_GOAL := help
 .PHONY: help venv browser fetch up down run status test test-unit test-integration test-e2e \
@@ -63,9 +58,9 @@ fetch: ## download Kafka and Apicurio Registry with Maven (once)
 
 up: venv ## start the stack and every service in the background (BROKERS=3, SECURE=1)
 	$(STACK) start
-	$(BUS_ENV) $(BIN)/vivres topics provision
+	@echo "vivres topics provision" && $(BUS_ENV) $(BIN)/vivres topics provision
 	$(SECURITY_APPLY)
-	$(BUS_ENV) $(BIN)/vivres demo seed
+	@echo "vivres demo seed" && $(BUS_ENV) $(BIN)/vivres demo seed
 	$(PROCS) up
 
 down: ## stop every service and the stack; leaves no process behind
@@ -78,9 +73,9 @@ status: ## what runs, and where
 
 run: venv ## set up and run the whole system in the foreground; Ctrl-C stops everything
 	$(STACK) start
-	$(BUS_ENV) $(BIN)/vivres topics provision
+	@echo "vivres topics provision" && $(BUS_ENV) $(BIN)/vivres topics provision
 	$(SECURITY_APPLY)
-	$(BUS_ENV) $(BIN)/vivres demo seed
+	@echo "vivres demo seed" && $(BUS_ENV) $(BIN)/vivres demo seed
 	$(PROCS) run --stop-stack
 
 schemas-check: venv ## every schema reads all its earlier versions (names the offending field)

@@ -60,17 +60,16 @@ def environment() -> dict[str, str]:
     return env
 
 
-USERS = Path(".vivres/stack/secrets/kafka-users.json")  # written by `vivres security apply`
-
-
 def own_identity(entry: dict, env: dict[str, str]) -> dict[str, str]:
-    """A service's own Kafka user and password on a secured stack."""
+    """A service's own Kafka user and password on a secured stack (the passwords written by
+    `vivres security apply` beside the stack's other secrets)."""
     user = entry.get("user")
     if not user or not env.get("KAFKA_SECURITY_PROTOCOL", "").startswith("SASL"):
         return {}
-    passwords = json.loads((ROOT / USERS).read_text()) if (ROOT / USERS).exists() else {}
+    users = Layout.from_env().secrets / "kafka-users.json"
+    passwords = json.loads(users.read_text()) if users.exists() else {}
     if user not in passwords:
-        sys.exit(f"[services] no password for {user} in {USERS}: run `vivres security apply`")
+        sys.exit(f"[services] no password for {user} in {users}: run `vivres security apply`")
     return {"KAFKA_SASL_USERNAME": user, "KAFKA_SASL_PASSWORD": passwords[user]}
 
 

@@ -576,8 +576,10 @@ def cmd_start(layout: Layout, kafka_only: bool = False) -> int:
         start_kafka(layout)
         if not kafka_only:
             start_registry(layout)
-    for line in env_lines(layout):
-        say(line)
+    for line in env_lines(layout):  # the password stays in its file
+        name, _, value = line.partition("=")
+        say(f"{name}=<{layout.secrets / 'admin.password'}>" if name == "KAFKA_SASL_PASSWORD"
+            else line)
     return 0
 
 

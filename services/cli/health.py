@@ -70,8 +70,8 @@ def rows(report: dict[str, Any], show_all: bool) -> list[tuple[str, str, str, st
     for service in report["services"]:
         latency, bus = service["event_latency_ms"], service["bus_latency_ms"]
         found.append((service["status"], f"service {service['service']}", "", "",
-                      service["error"] or t("health.service", p50=_dash(latency["p50"]),
-                                            p99=_dash(latency["p99"]), bus99=_dash(bus["p99"]))))
+                      service["error"] or t("health.service", p50=_ms(latency["p50"]),
+                                            p99=_ms(latency["p99"]), bus99=_ms(bus["p99"]))))
     for letters in report["dead_letters"]:
         if letters["depth"] or letters["status"] != "OK":
             reason = letters["latest"][-1]["error"][:80] if letters["latest"] else ""
@@ -88,6 +88,16 @@ def render(report: dict[str, Any], show_all: bool = False) -> str:
     lines += ["  ".join([*(cell.ljust(w) for cell, w in zip(row[:4], widths, strict=True)),
                          row[4]]).rstrip() for row in table]
     return "\n".join(lines)
+
+
+def _ms(value: float | None) -> str:
+    """A latency as people read it: 83.7 ms, 12.3 s, 5 min, 3 h, 14 j."""
+    if value is None:
+        return "-"
+    for unit, size in (("j", 86_400_000), ("h", 3_600_000), ("min", 60_000)):
+        if value >= size:
+            return f"{value / size:.0f} {unit}"
+    return f"{value / 1000:.1f} s" if value >= 1000 else f"{value:.1f} ms"
 
 
 def _dash(value: object) -> str:

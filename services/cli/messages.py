@@ -324,8 +324,8 @@ CATALOG: dict[str, dict[str, Any]] = {
         "en": "{state}, {members} member(s): {reason}",
     },
     "health.service": {
-        "fr": "latence p50 {p50} ms, p99 {p99} ms (sur le bus p99 {bus99} ms)",
-        "en": "latency p50 {p50} ms, p99 {p99} ms (on the bus p99 {bus99} ms)",
+        "fr": "latence p50 {p50}, p99 {p99} (sur le bus p99 {bus99})",
+        "en": "latency p50 {p50}, p99 {p99} (on the bus p99 {bus99})",
     },
     "health.letters": {
         "fr": "{depth} rejet(s), dernier : {reason}",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from pathlib import Path
 
@@ -12,7 +13,9 @@ from services.bus.access import PRINCIPALS
 from services.bus.settings import BusSettings
 from services.cli.messages import t
 
-DEFAULT_SECRETS = Path(".vivres/stack/secrets/kafka-users.json")
+# beside the administrator's secrets of the local stack (deploy/local/stack.py: Layout.secrets)
+DEFAULT_SECRETS = Path(os.environ.get("VIVRES_STATE_DIR", ".vivres/stack"), "secrets",
+                       "kafka-users.json")
 
 
 @click.group()
