@@ -31,13 +31,15 @@ import os
 import sys
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+import weakref
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import faust
 import structlog
+from faust.streams import _current_event
 import uvloop
 from aiokafka import ConsumerRecord
 
@@ -81,6 +83,9 @@ FLUSH_S = 0.02  # signals of the pairs changed are published this often
 CATCHING_UP_FLUSH_S = 2.0  # ... and this often while the fold is far behind a source's end:
 BEHIND = 500  # records; a replay would otherwise spend its time on signals about to change
 FLUSH_BUDGET_S = 0.015  # computing time per flush; the remaining pairs wait for the next one
+TAIL_CHECK_S = 1.0  # how often partitions whose position stands below their end are checked
+TAIL_GRACE_S = 3.0  # ... and how long a position must stand still before the end is read
+TAIL_READ_MAX = 5_000  # records read at most per partition and check
 EMPTY = frozenset({StockStatus.OUT, StockStatus.NEGATIVE})
 SOURCES = (SALES, REFUNDS, STOCK_ALERTS)  # all keyed by shop, with as many partitions
 log = structlog.get_logger("vivres.demand")
@@ -242,49 +247,92 @@ def create_app(settings: BusSettings, datadir: str, *, app_id: str = APP_ID,
             log.info("demand state loaded", records=len(worker.state.records))
         return worker.state
 
+    async def apply(current: DemandState, src: str, messages: list[Any],
+                    pending: dict[str, Any]) -> None:
+        """Fold records of one source partition, in order; what changed goes to `pending`."""
+        today = _today()
+        for one in messages:
+            changed: list[tuple[str, Any]] = []
+            effect = await _effect(refs, events, one, territories)
+            if effect is not None:
+                changed = (current.apply_shelf(effect) if isinstance(effect, Shelf)
+                           else current.apply_sold(effect, today))
+            current.positions.applied(src, one.offset)
+            changed.append((position_key(src), {"next": one.offset + 1}))
+            for key, record in changed:  # in the order of their last change: a
+                pending.pop(key, None)  # position goes after the records it covers
+                pending[key] = record
+
+    def write(partition: int, pending: dict[str, Any]) -> None:
+        """A table write goes to the changelog partition of the "current event": make it one
+        of this partition's, so a record is restored where its shop lives."""
+        _current_event.set(weakref.ref(worker.last_event[partition]))
+        for key, record in pending.items():
+            if record is None:
+                table.pop(key, None)
+            else:
+                table[key] = record
+
     @app.agent(sources, concurrency=1)
     async def fold(stream):  # type: ignore[no-untyped-def]
         await refs.ready()
         async for batch in stream.take_events(BATCH, within=BATCH_S):
             worker.catching_up = _behind(app, batch)
-            today = _today()
-            current = state()
-            last: dict[int, Any] = {}  # partition → its last event in the batch
-            writes: dict[int, dict[str, Any]] = {}  # partition → records to write, in order
-            for event in batch:
-                message = event.message
-                src = f"{message.topic}:{message.partition}"
-                start = current.positions.admit(src, message.offset)
-                if start is None:
-                    continue  # applied before
-                messages = [message]
-                if start < message.offset:
-                    log.warning("records faust never handed over: read them directly",
-                                src=src, offset=message.offset, expected=start)
-                    messages = await read_range(settings, message.topic, message.partition,
-                                                start, message.offset) + messages
-                last[message.partition] = event
-                pending = writes.setdefault(message.partition, {})
-                for one in messages:
-                    changed: list[tuple[str, Any]] = []
-                    effect = await _effect(refs, events, one, territories)
-                    if effect is not None:
-                        changed = (current.apply_shelf(effect) if isinstance(effect, Shelf)
-                                   else current.apply_sold(effect, today))
-                    current.positions.applied(src, one.offset)
-                    changed.append((position_key(src), {"next": one.offset + 1}))
-                    for key, record in changed:  # in the order of their last change: a
-                        pending.pop(key, None)  # position goes after the records it covers
-                        pending[key] = record
-            for partition, pending in writes.items():
-                # A table write goes to the changelog partition of the "current event": make
-                # it one of this partition's, so a record is restored where its shop lives.
-                stream._set_current_event(last[partition])
-                for key, record in pending.items():
-                    if record is None:
-                        table.pop(key, None)
-                    else:
-                        table[key] = record
+            async with worker.lock:  # the tail check folds too
+                current = state()
+                writes: dict[int, dict[str, Any]] = {}  # partition → records to write
+                for event in batch:
+                    message = event.message
+                    src = f"{message.topic}:{message.partition}"
+                    start = current.positions.admit(src, message.offset)
+                    if start is None:
+                        continue  # applied before
+                    messages = [message]
+                    if start < message.offset:
+                        log.warning("records faust never handed over: read them directly",
+                                    src=src, offset=message.offset, expected=start)
+                        messages = await read_range(settings, message.topic,
+                                                    message.partition, start,
+                                                    message.offset) + messages
+                    worker.last_event[message.partition] = event
+                    await apply(current, src, messages, writes.setdefault(message.partition,
+                                                                          {}))
+                for partition, pending in writes.items():
+                    write(partition, pending)
+
+    @app.timer(TAIL_CHECK_S)
+    async def tail_check() -> None:
+        """A record faust drops and acks at the very end of a partition reveals no hole (no
+        later record comes): when a partition's position has stood still below its end for a
+        while, its remaining records are read directly and folded."""
+        current = worker.state
+        if current is None:
+            return
+        now = time.monotonic()
+        for tp in app.consumer.assignment():
+            src = f"{tp.topic}:{tp.partition}"
+            position, end = current.positions.next.get(src), app.consumer.highwater(tp)
+            if position is None or end is None or position >= end:
+                worker.still.pop(src, None)
+                continue
+            seen = worker.still.get(src)
+            if seen is None or seen[0] != position:  # new, or it moved: the agent is on it
+                worker.still[src] = (position, now)
+                continue
+            if now - seen[1] < TAIL_GRACE_S or tp.partition not in worker.last_event:
+                continue
+            async with worker.lock:
+                start = current.positions.next.get(src)
+                if start is None or start >= end or worker.state is not current:
+                    continue
+                stop = min(end, start + TAIL_READ_MAX)
+                log.warning("records faust never handed over at a partition's end: read them",
+                            src=src, expected=start, end=end)
+                pending: dict[str, Any] = {}
+                await apply(current, src, await read_range(settings, tp.topic, tp.partition,
+                                                           start, stop), pending)
+                write(tp.partition, pending)
+            worker.still.pop(src, None)
 
     @app.task
     async def follow_references() -> None:
@@ -333,6 +381,9 @@ class _Worker:
     state: DemandState | None = None  # None: to be (re)loaded from the table
     catching_up: bool = False  # some source partition was far behind in the last batch
     flushed: float = 0.0  # monotonic time of the last flush
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # one fold at a time
+    last_event: dict[int, Any] = field(default_factory=dict)  # partition → an event of it
+    still: dict[str, tuple[int, float]] = field(default_factory=dict)  # src → (position, since)
 
 
 async def _effect(refs: References, events: dict[str, Any], message: Any,
