@@ -12,8 +12,6 @@ Shops' signals are never delivered.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import json
 import os
 from types import SimpleNamespace
@@ -26,6 +24,7 @@ from services.bus.catalog import DEMAND_SIGNALS, PRODUCTS, SUBSCRIPTIONS
 from services.bus.deadletter import Stage, send_to_dead_letter
 from services.bus.platform import Platform
 from services.bus.runtime import ErrorPolicy, Received, Route
+from services.bus.signature import sign
 from services.bus.table import TableView
 from services.events.demand import DemandSignalRecorded, SubscriptionRecorded
 
@@ -37,9 +36,6 @@ log = structlog.get_logger("vivres.webhooks")
 class DeliveryFailed(Exception):
     """A subscription's endpoint kept refusing a delivery."""
 
-
-def sign(secret: str, body: bytes) -> str:
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
 def matches(subscription: SubscriptionRecorded, signal: DemandSignalRecorded,

@@ -14,6 +14,7 @@ The payload has a French `text` that chat tools (Mattermost, Slack, Matrix bridg
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -21,6 +22,7 @@ from typing import Any
 import httpx
 import structlog
 
+from services.bus.signature import HEADER, sign
 from services.health.status import Status
 
 log = structlog.get_logger("vivres.health.alerts")
@@ -103,11 +105,13 @@ def _alert(kind: str, subject: str, previous: str, now: dict[str, Any], at: str,
 
 
 class AlertSender:
-    """Posts alerts in order to one webhook URL; a failed post is retried with backoff."""
+    """Posts alerts in order to one webhook URL, signed when a secret is shared (as the demand
+    webhooks are: services.bus.signature); a failed post is retried with backoff."""
 
-    def __init__(self, url: str | None, http: httpx.AsyncClient, *, attempts: int = 5,
-                 backoff_s: float = 1.0) -> None:
+    def __init__(self, url: str | None, http: httpx.AsyncClient, *, secret: str | None = None,
+                 attempts: int = 5, backoff_s: float = 1.0) -> None:
         self.url = url
+        self.secret = secret
         self.http = http
         self.attempts = attempts
         self.backoff_s = backoff_s
@@ -135,9 +139,14 @@ class AlertSender:
         while True:
             alert = await self._queue.get()
             delay = self.backoff_s
+            body = json.dumps(alert.payload(), ensure_ascii=False).encode()
+            headers = {"Content-Type": "application/json"}
+            if self.secret:
+                headers[HEADER] = sign(self.secret, body)
             for attempt in range(1, self.attempts + 1):
                 try:
-                    response = await self.http.post(self.url, json=alert.payload(), timeout=10)
+                    response = await self.http.post(self.url, content=body, headers=headers,
+                                                    timeout=10)
                     if response.status_code < 300:
                         self.sent += 1
                         break

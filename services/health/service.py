@@ -7,6 +7,7 @@ server. Configured by environment:
     VIVRES_HEALTH_GROUPS            regular expression of the groups to watch (all but DLQ replays)
     VIVRES_HEALTH_TARGETS           the services' metrics: "ingest=http://127.0.0.1:9101/metrics,…"
     VIVRES_HEALTH_WEBHOOK_URL       where status changes are posted (none: only logged)
+    VIVRES_HEALTH_WEBHOOK_SECRET    signs them (X-Vivres-Signature: sha256=HMAC of the body)
 """
 
 from __future__ import annotations
@@ -58,7 +59,8 @@ def config_from_env(env: dict[str, str] | None = None) -> HealthConfig:
         groups=env.get("VIVRES_HEALTH_GROUPS", defaults.groups),
         topics=tuple(t.name for t in TOPICS),
         targets=parse_targets(env.get("VIVRES_HEALTH_TARGETS", "")),
-        webhook_url=env.get("VIVRES_HEALTH_WEBHOOK_URL") or None)
+        webhook_url=env.get("VIVRES_HEALTH_WEBHOOK_URL") or None,
+        webhook_secret=env.get("VIVRES_HEALTH_WEBHOOK_SECRET") or None)
 
 
 @dataclass
@@ -101,7 +103,7 @@ async def running(settings: BusSettings, config: HealthConfig) -> AsyncIterator[
     metrics = Metrics("health")
     async with httpx.AsyncClient() as http, \
             SchemaRegistry(settings.schema_registry_url) as registry, \
-            AlertSender(config.webhook_url, http) as sender:
+            AlertSender(config.webhook_url, http, secret=config.webhook_secret) as sender:
         tokens = _Tokens(settings, registry)
         monitor = Monitor(settings, config, http, sender)
         app = create_app(lambda: monitor.report, lambda: tokens.table, metrics.registry)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -79,6 +80,7 @@ class WebhookReceiver:
 
     url: str = ""
     received: list[dict[str, Any]] = field(default_factory=list)
+    signatures: list[tuple[bytes, str | None]] = field(default_factory=list)  # (body, header)
 
     def about(self, kind: str, subject: str) -> list[dict[str, Any]]:
         return [a for a in self.received if a["kind"] == kind and a["subject"] == subject]
@@ -89,7 +91,9 @@ async def webhook_receiver() -> AsyncIterator[WebhookReceiver]:
     receiver = WebhookReceiver()
 
     async def receive(request: web.Request) -> web.Response:
-        receiver.received.append(await request.json())
+        body = await request.read()
+        receiver.signatures.append((body, request.headers.get("X-Vivres-Signature")))
+        receiver.received.append(json.loads(body))
         return web.Response(status=204)
 
     app = web.Application()

@@ -22,6 +22,7 @@ from aiokafka.admin import NewTopic
 
 from services.bus.catalog import STOCK_WASTE
 from services.bus.publisher import open_publisher
+from services.bus.signature import sign
 from services.events.auth import Role
 from services.events.sales import QuantityUnit
 from services.events.stock import WasteRecorded
@@ -160,6 +161,7 @@ async def test_a_stopped_service_turns_stop_and_back_ok_with_dead_letters_and_al
     async with webhook_receiver() as webhook:
         config = HealthConfig(interval_s=1.0, window_s=8.0, groups=re.escape(STOCK_GROUP),
                               topics=(STOCK_WASTE.name,), webhook_url=webhook.url,
+                              webhook_secret="s3cret",
                               targets={"stock": f"http://127.0.0.1:{metrics_port}/metrics"})
         traffic = asyncio.create_task(load())
         try:
@@ -234,6 +236,9 @@ async def test_a_stopped_service_turns_stop_and_back_ok_with_dead_letters_and_al
                                  what="all OK")
                 fine = await asyncio.to_thread(health_cli, stack.url, token)
                 assert fine.returncode == 0, (fine.stdout + fine.stderr, monitor.report)
+                # every alert signed with the shared secret, as the demand webhooks are
+                assert all(header == sign("s3cret", body)
+                           for body, header in webhook.signatures)
         finally:
             loading = False
             await asyncio.gather(traffic, return_exceptions=True)
