@@ -10,6 +10,7 @@ STAMP := $(VENV)/.installed
 # `make up BROKERS=3`: a three-node KRaft cluster on loopback; `make up SECURE=1`: SASL_SSL with
 # a SCRAM user and least-privilege ACLs per service (deploy/local/stack.py, services/bus/access.py).
 # Given on each command line, so that $(shell ...) sees them too.
+SECURED := $(filter-out 0 false no,$(SECURE))
 STACK_SHAPE := $(if $(BROKERS),VIVRES_KAFKA_BROKERS=$(BROKERS)) $(if $(SECURE),VIVRES_SECURE=$(SECURE))
 STACK := $(STACK_SHAPE) $(PYTHON) deploy/local/stack.py
 PROCS := $(STACK_SHAPE) $(PYTHON) deploy/local/procs.py
@@ -18,7 +19,8 @@ PYTEST := $(BIN)/python -m pytest
 # SCHEMA_REGISTRY_URL, else the local stack on its ports (VIVRES_KAFKA_PORT, ...).
 BUS_ENV = env $(shell $(STACK) env)
 # (quiet: on a secured stack BUS_ENV holds the administrator's password)
-SECURITY_APPLY = @$(if $(SECURE),echo "vivres security apply" && $(BUS_ENV) $(BIN)/vivres security apply,true)
+SECURITY_APPLY = @$(if $(SECURED),echo "vivres security apply" && \
+                 $(BUS_ENV) $(BIN)/vivres security apply,true)
 
 .DEFAULT_GOAL := help
 .PHONY: help venv browser fetch up down run status test test-unit test-integration test-e2e \

@@ -70,7 +70,8 @@ def own_identity(entry: dict, env: dict[str, str]) -> dict[str, str]:
     passwords = json.loads(users.read_text()) if users.exists() else {}
     if user not in passwords:
         sys.exit(f"[services] no password for {user} in {users}: run `vivres security apply`")
-    return {"KAFKA_SASL_USERNAME": user, "KAFKA_SASL_PASSWORD": passwords[user]}
+    return {"KAFKA_SASL_USERNAME": user, "KAFKA_SASL_PASSWORD": passwords[user],
+            "KAFKA_SASL_PASSWORD_FILE": ""}  # not the administrator's
 
 
 def metrics_targets() -> str:

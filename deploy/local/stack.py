@@ -78,15 +78,20 @@ class Layout:
 
     @classmethod
     def from_env(cls) -> Layout:
+        """The stack the environment names; its shape (brokers, security), when not given,
+        is the one it was formatted with (so `make status` after `make up SECURE=1` works)."""
         cache_home = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+        state = Path(os.environ.get("VIVRES_STATE_DIR", ROOT / ".vivres" / "stack"))
+        shape = dict(item.split("=") for item in _read(state / "shape").split())
         return cls(
             cache=Path(os.environ.get("VIVRES_CACHE_DIR", cache_home / "vivres")),
-            state=Path(os.environ.get("VIVRES_STATE_DIR", ROOT / ".vivres" / "stack")),
+            state=state,
             kafka_port=int(os.environ.get("VIVRES_KAFKA_PORT", "9092")),
             controller_port=int(os.environ.get("VIVRES_CONTROLLER_PORT", "9093")),
             registry_port=int(os.environ.get("VIVRES_REGISTRY_PORT", "8081")),
-            brokers=int(os.environ.get("VIVRES_KAFKA_BROKERS", "1")),
-            secure=os.environ.get("VIVRES_SECURE", "0") not in ("", "0", "false", "no"),
+            brokers=int(os.environ.get("VIVRES_KAFKA_BROKERS") or shape.get("brokers", "1")),
+            secure=(os.environ.get("VIVRES_SECURE") or shape.get("secure", "0"))
+            not in ("", "0", "false", "no"),
         )
 
     @property
@@ -120,6 +125,13 @@ class Layout:
     @property
     def registry_url(self) -> str:
         return f"http://127.0.0.1:{self.registry_port}/apis/ccompat/v7"
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text()
+    except OSError:
+        return ""
 
 
 def say(message: str) -> None:
@@ -379,16 +391,15 @@ def launch_kafka_node(layout: Layout, node: int) -> None:
     server = kafka_server(layout, node)
     data = _ensure_dir(server.workdir / "data")
     config = server.workdir / "server.properties"
-    config.write_text(_kafka_properties(layout, node, data))
+    _write_private(config, _kafka_properties(layout, node, data))  # holds passwords if secure
     java = _java()
     classpath = f"{layout.kafka_libs}/*"
     if not (data / "meta.properties").exists():
         say(f"formatting KRaft storage in {data}")
         scram = (["--add-scram", f"SCRAM-SHA-512=[name=admin,password={admin_password(layout)}]"]
                  if layout.secure else [])
-        subprocess.run([java, "-cp", classpath, "kafka.tools.StorageTool", "format",
-                        "-t", cluster_id(layout), "-c", str(config), *scram],
-                       check=True, capture_output=True)
+        _run_quietly([java, "-cp", classpath, "kafka.tools.StorageTool", "format",
+                      "-t", cluster_id(layout), "-c", str(config), *scram], "storage format")
     logs = _ensure_dir(server.workdir / "logs")
     pid = server.launch([
         java, *KAFKA_HEAP, "-XX:+UseG1GC", "-Djava.awt.headless=true",
@@ -403,6 +414,8 @@ def check_shape(layout: Layout) -> None:
     shape = f"brokers={layout.brokers} secure={int(layout.secure)}"
     marker = _ensure_dir(layout.state) / "shape"
     formatted = (layout.state / "kafka" / "data" / "meta.properties").exists()
+    if formatted and not marker.exists():  # formatted before shapes were written down
+        marker.write_text("brokers=1 secure=0\n")
     if marker.exists() and marker.read_text().strip() != shape and formatted:
         sys.exit(f"[stack] {layout.state} holds a stack of {marker.read_text().strip()}, not "
                  f"{shape}: use another VIVRES_STATE_DIR, or `make clean` to start over")
@@ -416,15 +429,24 @@ def cluster_id(layout: Layout) -> str:
     """One id for every node of the cluster, chosen when the first is formatted."""
     path = layout.state / "cluster-id"
     if not path.exists():
-        path.write_text(new_cluster_id())
+        first = _read(layout.state / "kafka" / "data" / "meta.properties")
+        known = [line.split("=", 1)[1] for line in first.splitlines()
+                 if line.startswith("cluster.id=")]
+        path.write_text(known[0] if known else new_cluster_id())
     return path.read_text().strip()
 
 
 def admin_password(layout: Layout) -> str:
-    path = _ensure_dir(layout.secrets) / "admin.password"
+    path = _secrets(layout) / "admin.password"
     if not path.exists():
         _write_private(path, base64.urlsafe_b64encode(os.urandom(24)).decode())
     return path.read_text().strip()
+
+
+def _secrets(layout: Layout) -> Path:
+    directory = _ensure_dir(layout.secrets)
+    os.chmod(directory, 0o700)
+    return directory
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -439,14 +461,18 @@ def make_tls(layout: Layout) -> None:
     tls = _ensure_dir(layout.tls)
     if (tls / "ca.pem").exists():
         return
+    os.chmod(tls, 0o700)
     keytool = str(Path(_java()).with_name("keytool"))
-    password = tls_password(layout)
-    store = ["-storetype", "PKCS12", "-storepass", password]
-    run = lambda *args: subprocess.run([keytool, *args], check=True, capture_output=True)  # noqa: E731
+    tls_password(layout)
+    secret = str(layout.secrets / "tls.password")  # read by keytool, never on its command line
+    store = ["-storetype", "PKCS12", "-storepass:file", secret]
+    for leftover in ("broker.p12", "truststore.p12"):  # from an attempt that failed half-way
+        (tls / leftover).unlink(missing_ok=True)
+    run = lambda *args: _run_quietly([keytool, *args], "keytool")  # noqa: E731
     run("-genkeypair", "-alias", "broker", "-keyalg", "RSA", "-keysize", "2048",
         "-validity", "3650", "-dname", "CN=localhost,O=Vivres local stack",
         "-ext", "SAN=ip:127.0.0.1,dns:localhost", "-keystore", str(tls / "broker.p12"),
-        "-keypass", password, *store)
+        "-keypass:file", secret, *store)
     run("-exportcert", "-rfc", "-alias", "broker", "-keystore", str(tls / "broker.p12"),
         "-file", str(tls / "ca.pem"), *store)
     run("-importcert", "-noprompt", "-alias", "ca", "-file", str(tls / "ca.pem"),
@@ -454,8 +480,16 @@ def make_tls(layout: Layout) -> None:
     say(f"TLS certificate made in {tls}")
 
 
+def _run_quietly(command: list[str], what: str) -> None:
+    """Run a tool; on failure say what it printed, not its command line (it may hold a
+    password)."""
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        sys.exit(f"[stack] {what} failed:\n{(done.stdout + done.stderr)[-3000:]}")
+
+
 def tls_password(layout: Layout) -> str:
-    path = _ensure_dir(layout.secrets) / "tls.password"
+    path = _secrets(layout) / "tls.password"
     if not path.exists():
         _write_private(path, base64.urlsafe_b64encode(os.urandom(18)).decode())
     return path.read_text().strip()
@@ -576,10 +610,8 @@ def cmd_start(layout: Layout, kafka_only: bool = False) -> int:
         start_kafka(layout)
         if not kafka_only:
             start_registry(layout)
-    for line in env_lines(layout):  # the password stays in its file
-        name, _, value = line.partition("=")
-        say(f"{name}=<{layout.secrets / 'admin.password'}>" if name == "KAFKA_SASL_PASSWORD"
-            else line)
+    for line in env_lines(layout):
+        say(line)
     return 0
 
 
@@ -629,8 +661,10 @@ def env_lines(layout: Layout) -> list[str]:
     bootstrap, registry = external or (layout.bootstrap, layout.registry_url)
     lines = [f"KAFKA_BOOTSTRAP_SERVERS={bootstrap}", f"SCHEMA_REGISTRY_URL={registry}"]
     if layout.secure and external is None:
+        admin_password(layout)  # made now if the stack is not started yet
         lines += ["KAFKA_SECURITY_PROTOCOL=SASL_SSL", "KAFKA_SASL_MECHANISM=SCRAM-SHA-512",
-                  "KAFKA_SASL_USERNAME=admin", f"KAFKA_SASL_PASSWORD={admin_password(layout)}",
+                  "KAFKA_SASL_USERNAME=admin",  # the password stays in its file, off argv
+                  f"KAFKA_SASL_PASSWORD_FILE={layout.secrets / 'admin.password'}",
                   f"KAFKA_SSL_CAFILE={layout.tls / 'ca.pem'}"]
     return lines
 

@@ -64,6 +64,7 @@ class Principal:
     topic_prefixes: tuple[str, ...] = ()  # topics it creates and owns (faust's changelogs)
     describes_cluster: bool = False  # the health service: brokers, quorum, every group
     describes_groups: tuple[str, ...] = field(default=())  # groups it may describe (ANY: all)
+    describes_topics: bool = False  # every topic's metadata and offsets, not its records
 
     def acls(self) -> list[Acl]:
         found: set[Acl] = set()
@@ -92,6 +93,8 @@ class Principal:
         if self.writes or self.consumes or self.topic_prefixes:
             found.add(Acl(Resource.CLUSTER, "kafka-cluster", Pattern.LITERAL,
                           Operation.IDEMPOTENT_WRITE))  # every producer is idempotent
+        if self.describes_topics:
+            topic(ANY, Operation.DESCRIBE)
         if self.describes_cluster:
             found.add(Acl(Resource.CLUSTER, "kafka-cluster", Pattern.LITERAL,
                           Operation.DESCRIBE))
@@ -104,7 +107,7 @@ def _names(*topics: c.Topic) -> tuple[str, ...]:
 
 CAISSE_GROUP = "vivres-caisse"
 
-PRINCIPALS: tuple[Principal, ...] = (
+_SERVICES: tuple[Principal, ...] = (
     Principal(
         user="vivres-gateway",
         doc="The public HTTP API: what tills, shops, producers, the hub and committees send, "
@@ -161,15 +164,23 @@ PRINCIPALS: tuple[Principal, ...] = (
         consumes=_names(c.DEMAND_SIGNALS),
         reads=_names(c.SUBSCRIPTIONS, c.PRODUCTS),
         groups=("vivres-webhooks",)),
-    Principal(
-        user="vivres-health",
-        doc="Stream health: reads every topic's offsets and oldest waiting record, every "
-            "group's offsets, the brokers and the quorum; writes nothing.",
-        reads=(ANY_TOPIC,),
-        describes_groups=(ANY,),
-        describes_cluster=True),
 )
 
+
+def _health(services: tuple[Principal, ...]) -> Principal:
+    """Reads only what it looks into: the oldest waiting record of what the services consume,
+    the dead letters, the operators' tokens; every other topic only described."""
+    consumed = sorted({name for p in services for name in p.consumes})
+    return Principal(
+        user="vivres-health",
+        doc="Stream health: every topic's offsets and every group's, the brokers and the "
+            "quorum; reads the records waiting for a group, dead letters and tokens; writes "
+            "nothing.",
+        reads=(*consumed, *(c.by_name(name).dead_letter for name in consumed), c.TOKENS.name),
+        describes_topics=True, describes_groups=(ANY,), describes_cluster=True)
+
+
+PRINCIPALS: tuple[Principal, ...] = (*_SERVICES, _health(_SERVICES))
 
 def by_user(user: str) -> Principal:
     for principal in PRINCIPALS:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ssl
 from functools import cache
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field
@@ -40,6 +41,9 @@ class BusSettings(BaseSettings):
     kafka_sasl_username: str | None = Field(None, validation_alias="KAFKA_SASL_USERNAME")
     kafka_sasl_password: str | None = Field(None, validation_alias="KAFKA_SASL_PASSWORD",
                                             repr=False)
+    # or the file holding it (kept off command lines, where `ps` shows it to every user)
+    kafka_sasl_password_file: str | None = Field(None,
+                                                 validation_alias="KAFKA_SASL_PASSWORD_FILE")
     kafka_ssl_cafile: str | None = Field(None, validation_alias="KAFKA_SSL_CAFILE")
 
     def kafka_options(self) -> dict[str, Any]:
@@ -49,10 +53,17 @@ class BusSettings(BaseSettings):
         if self.kafka_security_protocol.startswith("SASL"):
             options.update(sasl_mechanism=self.kafka_sasl_mechanism,
                            sasl_plain_username=self.kafka_sasl_username,
-                           sasl_plain_password=self.kafka_sasl_password)
+                           sasl_plain_password=self.sasl_password())
         if self.kafka_security_protocol.endswith("SSL"):
             options["ssl_context"] = tls_context(self.kafka_ssl_cafile)
         return options
+
+
+    def sasl_password(self) -> str | None:
+        """KAFKA_SASL_PASSWORD, else the content of KAFKA_SASL_PASSWORD_FILE."""
+        if self.kafka_sasl_password is not None or not self.kafka_sasl_password_file:
+            return self.kafka_sasl_password
+        return Path(self.kafka_sasl_password_file).read_text().strip()
 
 
 @cache

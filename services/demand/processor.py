@@ -326,11 +326,16 @@ def create_app(settings: BusSettings, datadir: str, *, app_id: str = APP_ID,
                 if start is None or start >= end or worker.state is not current:
                     continue
                 stop = min(end, start + TAIL_READ_MAX)
-                log.warning("records faust never handed over at a partition's end: read them",
+                log.warning("partition end not handed over for a while: read directly",
                             src=src, expected=start, end=end)
+                records = await read_range(settings, tp.topic, tp.partition, start, stop)
+                if app.rebalancing or worker.state is not current:
+                    continue  # revoked meanwhile: its next owner folds them
                 pending: dict[str, Any] = {}
-                await apply(current, src, await read_range(settings, tp.topic, tp.partition,
-                                                           start, stop), pending)
+                await apply(current, src, records, pending)
+                if current.positions.next[src] < stop:  # nothing there (markers): a real hole
+                    current.positions.applied(src, stop - 1)
+                    pending[position_key(src)] = {"next": stop}
                 write(tp.partition, pending)
             worker.still.pop(src, None)
 
@@ -411,9 +416,11 @@ async def _effect(refs: References, events: dict[str, Any], message: Any,
         return effect_of(refs, decoded, message.topic, message.partition, message.offset)
 
 
-def _credentials(settings: BusSettings) -> faust.SASLCredentials | None:
+def _credentials(settings: BusSettings) -> faust.auth.Credentials | None:
     """The same identity as our own clients (services.bus.settings), in faust's terms."""
     options = settings.kafka_options()
+    if settings.kafka_security_protocol == "SSL":
+        return faust.SSLCredentials(options["ssl_context"])
     if not settings.kafka_security_protocol.startswith("SASL"):
         return None
     return faust.SASLCredentials(username=options["sasl_plain_username"],

@@ -64,7 +64,7 @@ def conditions(report: Mapping[str, Any]) -> dict[tuple[str, str], dict[str, Any
                                                     "error": service["error"]}}
     for letters in report["dead_letters"]:
         found[("dead_letters", letters["topic"])] = {
-            "status": letters["status"], "depth": letters["depth"],
+            "status": letters["status"], "end": letters["end"],
             "detail": {"depth": letters["depth"], "latest": letters["latest"][-1:]}}
     return found
 
@@ -77,9 +77,10 @@ def changes(before: Mapping[tuple[str, str], dict[str, Any]],
     for (kind, subject), now in after.items():
         was = before.get((kind, subject))
         if kind == "dead_letters":
-            if was is not None and now["depth"] > was["depth"]:
+            # new letters: the end moved (the depth could stay while retention trims the start)
+            if was is not None and now["end"] > was["end"]:
                 alerts.append(_alert(kind, subject, was["status"], now, at,
-                                     new=now["depth"] - was["depth"]))
+                                     new=now["end"] - was["end"]))
             continue
         previous = was["status"] if was is not None else Status.OK.value
         if now["status"] != previous:
@@ -151,7 +152,7 @@ class AlertSender:
                         self.sent += 1
                         break
                     error = f"HTTP {response.status_code}"
-                except httpx.HTTPError as err:
+                except Exception as err:  # noqa: BLE001 - e.g. an invalid URL: log, go on
                     error = f"{type(err).__name__}: {err}"
                 log.warning("alert not delivered", subject=alert.subject, attempt=attempt,
                             error=error[:300])

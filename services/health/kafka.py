@@ -21,9 +21,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 from aiokafka.protocol.api import Request, RequestStruct, Response
+from aiokafka.protocol.admin import ListGroupsRequest
 from aiokafka.protocol.offset import OffsetRequest
 from aiokafka.protocol.types import (
     CompactArray,
@@ -37,6 +40,7 @@ from aiokafka.protocol.types import (
 
 from services.bus.settings import BusSettings
 
+log = structlog.get_logger("vivres.health.kafka")
 REQUEST_TIMEOUT_MS = 5_000
 LATEST, EARLIEST = -1, -2  # ListOffsets' special timestamps
 
@@ -108,8 +112,8 @@ class KafkaProbe:
         admin = self._admin
         assert admin is not None, "use `async with probe:` first"
         metadata = (await admin._get_cluster_metadata()).to_object()  # brokers, controller, ISR
-        names = [g for g, _protocol in await admin.list_consumer_groups()
-                 if self.group_pattern.fullmatch(g)]
+        names = sorted(g for g in await self._group_names(metadata)
+                       if self.group_pattern.fullmatch(g))
         groups = await self._groups(names)
         existing = {t["topic"]: t for t in metadata["topics"] if t["error_code"] == 0}
         wanted = set(self.watched_topics) | {tp.topic for g in groups.values()
@@ -122,13 +126,33 @@ class KafkaProbe:
                    for name, topic in existing.items() for p in topic["partitions"]}
         ends, starts = await asyncio.gather(self._offsets(partitions, leaders, LATEST),
                                             self._offsets(partitions, leaders, EARLIEST))
+        # a topic is reported only whole: a partition without an answer this round (its
+        # leader just died) would make its sums dip, and its dead letters look new later
+        complete = {name for name in wanted & existing.keys()
+                    if all(TopicPartition(name, p["partition"]) in ends
+                           for p in existing[name]["partitions"])}
+        ends = {tp: end for tp, end in ends.items() if tp.topic in complete}
         at = time.time()
         waiting = {(tp, offset) for g in groups.values() for tp, offset in g.committed.items()
                    if tp in ends and offset < ends[tp]}
         return KafkaSnapshot(at=at, groups=groups, ends=ends, starts=starts,
                              waiting_since=await self._append_times_of(waiting),
                              cluster=await self._cluster(metadata),
-                             topics=sorted(wanted & existing.keys()))
+                             topics=sorted(complete))
+
+    async def _group_names(self, metadata: dict[str, Any]) -> set[str]:
+        """Every group of every broker that answers: a dead broker, still in the metadata until
+        it is fenced, must not blind us to the others (its groups move to another)."""
+        names: set[str] = set()
+        for broker in metadata["brokers"]:
+            try:
+                response = await self._admin._send_request(ListGroupsRequest(),
+                                                           broker["node_id"])
+            except KafkaError:
+                continue
+            if not response.error_code:
+                names.update(group[0] for group in response.groups)
+        return names
 
     async def _offsets(self, partitions: list[TopicPartition], leaders: dict[TopicPartition, int],
                        spec: int) -> dict[TopicPartition, int]:
@@ -142,9 +166,13 @@ class KafkaProbe:
                     (tp.partition, spec))
         responses = await asyncio.gather(*(
             self._admin._send_request(OffsetRequest(-1, 0, list(topics.items())), node)
-            for node, topics in by_leader.items()))
+            for node, topics in by_leader.items()), return_exceptions=True)
         found = {}
         for response in responses:
+            if isinstance(response, KafkaError):
+                continue  # that leader is away: its partitions are left out this round
+            if isinstance(response, BaseException):
+                raise response
             for topic in response.to_object()["topics"]:
                 for p in topic["partitions"]:
                     if p["error_code"] == 0:
@@ -158,18 +186,28 @@ class KafkaProbe:
         described: dict[str, dict[str, Any]] = {}
         # One group per request: aiokafka 0.14 cannot decode a DescribeGroups answer about
         # several groups (KafkaConnectionError "Buffer underrun decoding string", Kafka 4.x).
+        # A group whose coordinator is away this round is left out of it (not failed whole).
         for responses in await asyncio.gather(*(admin.describe_consumer_groups([name])
-                                                for name in names)):
+                                                for name in names), return_exceptions=True):
+            if isinstance(responses, KafkaError):
+                continue
+            if isinstance(responses, BaseException):
+                raise responses
             for group in responses[0].to_object()["groups"]:
                 described[group["group"]] = group
-        offsets = await asyncio.gather(*(admin.list_consumer_group_offsets(n) for n in names))
-        return {
-            name: GroupOffsets(
-                group=name, state=described.get(name, {}).get("state", "Unknown"),
-                members=len(described.get(name, {}).get("members", ())),
+        offsets = await asyncio.gather(*(admin.list_consumer_group_offsets(n) for n in names),
+                                       return_exceptions=True)
+        found = {}
+        for name, committed in zip(names, offsets, strict=True):
+            if isinstance(committed, BaseException) or name not in described:
+                if not isinstance(committed, KafkaError | dict):
+                    raise committed
+                continue
+            found[name] = GroupOffsets(
+                group=name, state=described[name]["state"],
+                members=len(described[name]["members"]),
                 committed={tp: meta.offset for tp, meta in committed.items() if meta.offset >= 0})
-            for name, committed in zip(names, offsets, strict=True)
-        }
+        return found
 
     async def _append_times_of(self, wanted: set[tuple[TopicPartition, int]]
                                ) -> dict[tuple[TopicPartition, int], float]:
@@ -187,18 +225,22 @@ class KafkaProbe:
             pending = dict(round_)
             deadline = time.monotonic() + 2.0
             while pending and time.monotonic() < deadline:
-                batch = await consumer.getmany(*pending, timeout_ms=500, max_records=50)
+                try:
+                    batch = await consumer.getmany(*pending, timeout_ms=500, max_records=50)
+                except KafkaError as err:  # e.g. a topic we may describe but not read
+                    log.debug("waiting records unreadable", error=repr(err))
+                    break
                 for tp, records in batch.items():
-                    if tp in pending and records:  # the first record at or after the offset
-                        self._append_times[(tp, pending.pop(tp))] = records[0].timestamp / 1000
-            for tp, offset in pending.items():  # nothing readable (e.g. only markers): unknown
-                self._append_times[(tp, offset)] = float("nan")
-            missing = [key for key in missing if key not in self._append_times]
+                    mine = [r for r in records if tp in pending and r.offset >= pending[tp]]
+                    if mine:  # the first record at or after the offset
+                        self._append_times[(tp, pending.pop(tp))] = mine[0].timestamp / 1000
+            # not read this time (only markers, or slow): unknown now, asked again next round
+            missing = [key for key in missing
+                       if key not in self._append_times and key[0] not in pending]
         consumer.assign([])
         if len(self._append_times) > 50_000:  # forget the old ones now and then
             self._append_times = {k: v for k, v in self._append_times.items() if k in wanted}
-        return {key: self._append_times[key] for key in wanted
-                if self._append_times[key] == self._append_times[key]}  # NaN: unknown
+        return {key: self._append_times[key] for key in wanted if key in self._append_times}
 
     async def _cluster(self, metadata: dict[str, Any]) -> Cluster:
         under, offline, count = [], [], 0
@@ -224,7 +266,10 @@ class KafkaProbe:
             response = await self._admin._send_request(DescribeQuorum())
         except Exception:  # noqa: BLE001 - an older or ZooKeeper cluster: no quorum to show
             return None, []
-        partition = response.to_object()["topics"][0]["partitions"][0]
+        answer = response.to_object()
+        if answer["error_code"] or not answer["topics"]:  # e.g. not authorised to describe
+            return None, []
+        partition = answer["topics"][0]["partitions"][0]
         if partition["error_code"]:
             return None, []
         return partition["leader_id"], sorted(v["replica_id"] for v in partition["current_voters"])

@@ -117,7 +117,7 @@ class Monitor:
             snapshot = await asyncio.wait_for(self._probe.snapshot(),
                                               timeout=self.config.interval_s + 10)
         except Exception as err:  # noqa: BLE001 - Kafka away or failing: say so, keep going
-            self.kafka_error = f"{type(err).__name__}: {err}"[:300] or type(err).__name__
+            self.kafka_error = f"{type(err).__name__}: {err}"[:300]
             log.warning("kafka unreachable", error=self.kafka_error)
             await self._close_probe()  # fresh clients next round
             return None
@@ -182,7 +182,8 @@ class Monitor:
             history.append((kafka.at, sum(e for tp, e in kafka.ends.items() if tp.topic == topic)))
             self._trim(history, lambda point: point[0], keep=2)
         present = {(g.group, tp) for g in kafka.groups.values() for tp in g.committed}
-        for key in [k for k in self.samples if k not in present]:  # deleted groups or topics
+        for key in [k for k in self.samples  # partitions a group no longer has offsets for
+                    if k[0] in kafka.groups and k not in present]:
             del self.samples[key]
             self.first_seen.pop(key, None)
 
@@ -293,6 +294,7 @@ class Monitor:
                 grew = bool(inside) and inside[-1][1] > inside[0][1]
                 dead_letters.append({
                     "topic": name, "source": name.removesuffix(DLQ_SUFFIX), "depth": depth,
+                    "end": end,
                     "rate": _round(rate), "status": (Status.WARN if grew else Status.OK).value,
                     "latest": self.letters.get(name, (0, []))[1] if depth else []})
             else:

@@ -87,7 +87,7 @@ def secured(settings, tmp_path_factory) -> Iterator[tuple[BusSettings, Path]]:
             "kafka_bootstrap_servers": admin["KAFKA_BOOTSTRAP_SERVERS"],
             "kafka_security_protocol": admin["KAFKA_SECURITY_PROTOCOL"],
             "kafka_sasl_username": admin["KAFKA_SASL_USERNAME"],
-            "kafka_sasl_password": admin["KAFKA_SASL_PASSWORD"],
+            "kafka_sasl_password": Path(admin["KAFKA_SASL_PASSWORD_FILE"]).read_text(),
             "kafka_ssl_cafile": admin["KAFKA_SSL_CAFILE"]}), state / "kafka-users.json"
     finally:
         stack("stop")

@@ -16,7 +16,7 @@ from services.bus.access import (
 
 
 def test_principals_name_only_topics_of_the_catalog() -> None:
-    names = {t.name for t in catalog.TOPICS}
+    names = {t.name for t in catalog.TOPICS} | {t.dead_letter for t in catalog.TOPICS}
     for principal in PRINCIPALS:
         used = set(principal.reads + principal.writes + principal.consumes) - {ANY_TOPIC}
         assert used <= names, (principal.user, used - names)
@@ -60,10 +60,14 @@ def test_only_the_caisse_has_transactional_ids_and_the_health_service_writes_not
     assert not [a for a in health if a.operation in (Operation.WRITE, Operation.CREATE,
                                                      Operation.IDEMPOTENT_WRITE)]
     assert Acl(Resource.CLUSTER, "kafka-cluster", Pattern.LITERAL, Operation.DESCRIBE) in health
+    reads = {a.name for a in health if a.operation is Operation.READ}
+    assert "caisse.ledger" not in reads and "*" not in reads  # the books are not its to read
+    assert {"sales.tickets", "sales.tickets.dlq", "auth.tokens"} <= reads
 
 
 def test_every_topic_a_service_consumes_is_written_by_someone() -> None:
-    written = {t for p in PRINCIPALS for t in p.writes}
+    written = {t for p in PRINCIPALS for t in p.writes} | {
+        catalog.by_name(t).dead_letter for p in PRINCIPALS for t in p.consumes}
     # written by the administrator's tools only: shops and tokens (`vivres demo`, `vivres
     # tokens`); deliveries also come from the orders service
     by_admin = {catalog.SHOPS.name, catalog.TOKENS.name}

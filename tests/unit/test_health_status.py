@@ -126,7 +126,7 @@ def report(group_status: str = "OK", depth: int = 0, kafka: str = "OK") -> dict:
                     "lag_seconds": 3.5, "members": 0, "reason": "no consumer"}],
         "services": [{"service": "stock", "status": "OK", "url": "u", "error": None}],
         "dead_letters": [{"topic": "stock.waste.dlq", "status": "WARN" if depth else "OK",
-                          "depth": depth,
+                          "depth": depth, "end": depth,
                           "latest": [{"error": "bad magic byte", "source": "stock.waste[0]@7"}]
                           if depth else []}],
     }
