@@ -349,9 +349,9 @@ def wait_until(check, server: Server, what: str) -> None:
     while time.monotonic() < deadline:
         if check():
             return
-        if server.pid() is None:
-            console = server.console
-            tail = console.read_text(errors="replace")[-3000:] if console.exists() else ""
+        if server.pid() is None:  # Kafka tells why in its log, not on its console
+            tail = "".join(_read(path)[-2000:] for path in (
+                server.console, server.workdir / "logs" / "kafka.log"))
             sys.exit(f"[stack] {server.name} exited during start-up; last output:\n{tail}")
         time.sleep(0.5)
     sys.exit(f"[stack] {what} did not answer within {START_TIMEOUT_S:.0f}s; see {server.console}")

@@ -75,6 +75,22 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def server_ports(count: int, start: int) -> int:
+    """The first of `count` consecutive ports from `start` that can be bound now, below the
+    kernel's ephemeral range: a server started later must not find one taken as the local
+    port of some client's connection (a broker of the three-node test once died so)."""
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    for base in range(start, low - count, count + 4):
+        try:
+            for port in range(base, base + count):
+                with socket.socket() as sock:
+                    sock.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return base
+    raise RuntimeError(f"no {count} consecutive free ports from {start} below {low}")
+
+
 @dataclass
 class SalesStack:
     url: str

@@ -9,7 +9,6 @@ import asyncio
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 from collections import Counter
@@ -33,7 +32,7 @@ from services.events.caisse import CaisseRequested, DecisionKind, Household, Out
 from services.health.monitor import HealthConfig
 from tests.integration.caisse_support import decision, enrol_request, marks, own_caisse, read_since
 from tests.integration.health_stack import running_health
-from tests.integration.sales_stack import ServiceProcess, running_sales_stack
+from tests.integration.sales_stack import ServiceProcess, running_sales_stack, server_ports
 from tests.integration.test_sales_intake import ticket as ticket_body
 from tests.support import eventually
 
@@ -43,22 +42,9 @@ STACK = ROOT / "deploy" / "local" / "stack.py"
 VICTIM = 3  # the node killed: not the first of the bootstrap list
 
 
-def _free_run(start: int) -> int:
-    """A base port with the six ports of three nodes free (client n: base+2(n-1), controller
-    n: base+1+2(n-1))."""
-    for base in range(start, start + 400, 10):
-        free = True
-        for port in range(base, base + 6):
-            with socket.socket() as sock:
-                free &= sock.connect_ex(("127.0.0.1", port)) != 0
-        if free:
-            return base
-    raise RuntimeError("no six free ports in a row")
-
-
 @pytest.fixture(scope="module")
 def cluster(settings, tmp_path_factory) -> Iterator[tuple[BusSettings, dict[str, str]]]:
-    base = _free_run(39092)
+    base = server_ports(6, 21092)  # client n: base+2(n-1), controller n: base+1+2(n-1)
     env = {**os.environ, "VIVRES_STATE_DIR": str(tmp_path_factory.mktemp("cluster")),
            "VIVRES_KAFKA_BROKERS": "3", "VIVRES_KAFKA_PORT": str(base),
            "VIVRES_CONTROLLER_PORT": str(base + 1)}

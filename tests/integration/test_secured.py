@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import uuid
@@ -51,7 +50,7 @@ from services.events.sales import CodeKind, QuantityUnit
 from services.health.monitor import HealthConfig
 from tests.integration.caisse_support import decision, enrol_request, own_caisse, read_since
 from tests.integration.health_stack import running_health
-from tests.integration.sales_stack import ServiceProcess, free_port
+from tests.integration.sales_stack import ServiceProcess, free_port, server_ports
 from tests.integration.test_sales_intake import ticket as ticket_body
 from tests.support import eventually
 
@@ -65,10 +64,8 @@ STARTS = 120  # seconds for a service process to start and do its first piece of
 def secured(settings, tmp_path_factory) -> Iterator[tuple[BusSettings, Path]]:
     """A secured one-node Kafka of the module's own (the shared registry), as administrator."""
     state = tmp_path_factory.mktemp("secured")
-    with socket.socket() as one, socket.socket() as two:
-        one.bind(("127.0.0.1", 0))
-        two.bind(("127.0.0.1", 0))
-        ports = one.getsockname()[1], two.getsockname()[1]
+    base = server_ports(2, 22092)
+    ports = base, base + 1
     env = {**os.environ, "VIVRES_STATE_DIR": str(state), "VIVRES_SECURE": "1",
            "VIVRES_KAFKA_PORT": str(ports[0]), "VIVRES_CONTROLLER_PORT": str(ports[1])}
     for name in ("KAFKA_BOOTSTRAP_SERVERS", "SCHEMA_REGISTRY_URL"):
