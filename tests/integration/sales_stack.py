@@ -143,5 +143,7 @@ async def running_sales_stack(settings: BusSettings, *, ingest_window: timedelta
             try:
                 yield SalesStack(stack.url, stack.platform, stack.deps, ingest)
             finally:
+                died = running.done()  # the ingest must still run when its tests are over
                 consumer.stop()
                 await running
+                assert not died, "the ingest consumer stopped before its tests ended"
