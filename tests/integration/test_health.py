@@ -99,7 +99,7 @@ async def test_lag_figures_agree_with_kafkas_consumer_groups_tool(settings, admi
                                           headers={"Authorization": f"Bearer {token}"})
             assert response.status_code == 200, response.text
             report = response.json()
-            tool = consumer_groups_tool(bootstrap, idle, live)
+            tool = await asyncio.to_thread(consumer_groups_tool, bootstrap, idle, live)
     finally:
         await live_consumer.stop()
 
