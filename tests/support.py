@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -19,6 +23,31 @@ from services.events.sales import (
     SaleRecorded,
     ticket_id,
 )
+
+
+STACK = Path(__file__).resolve().parents[1] / "deploy" / "local" / "stack.py"
+
+
+def own_stack_env(state: Path, **variables: object) -> dict[str, str]:
+    """The environment of a launcher stack of a test's own: its state directory and ports
+    (VIVRES_*), never the shared stack's servers (named, they would be used instead)."""
+    env = {name: value for name, value in os.environ.items()
+           if name not in ("KAFKA_BOOTSTRAP_SERVERS", "SCHEMA_REGISTRY_URL")}
+    env.update(VIVRES_STATE_DIR=str(state), **{k: str(v) for k, v in variables.items()})
+    return env
+
+
+def launcher(env: dict[str, str], *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    """deploy/local/stack.py with these arguments, its output captured."""
+    return subprocess.run([sys.executable, str(STACK), *args], env=env, capture_output=True,
+                          text=True, timeout=timeout, check=False)
+
+
+def launched(env: dict[str, str], *args: str, timeout: float = 300) -> str:
+    """launcher(), which must succeed: what it printed."""
+    done = launcher(env, *args, timeout=timeout)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
 
 
 async def eventually(check: Callable[[], object], *, timeout: float = 20.0,

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import os
 import socket
-import subprocess
 import sys
 from pathlib import Path
 
-STACK = Path(__file__).resolve().parents[2] / "deploy" / "local" / "stack.py"
+from tests.support import STACK, launcher as stack, own_stack_env
 
 
 def free_ports(count: int) -> list[int]:
@@ -23,11 +22,6 @@ def free_ports(count: int) -> list[int]:
             sock.close()
 
 
-def stack(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(STACK), *args], env=env, capture_output=True,
-                          text=True, timeout=300)
-
-
 def alive(pid: int) -> bool:
     """Running, and not a zombie waiting for init to reap it."""
     try:
@@ -39,10 +33,8 @@ def alive(pid: int) -> bool:
 
 def test_start_twice_stop_twice_leaves_nothing_running(tmp_path: Path) -> None:
     kafka, controller, registry = free_ports(3)
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("KAFKA_BOOTSTRAP_SERVERS", "SCHEMA_REGISTRY_URL")}
-    env.update(VIVRES_STATE_DIR=str(tmp_path / "stack"), VIVRES_KAFKA_PORT=str(kafka),
-               VIVRES_CONTROLLER_PORT=str(controller), VIVRES_REGISTRY_PORT=str(registry))
+    env = own_stack_env(tmp_path / "stack", VIVRES_KAFKA_PORT=kafka,
+                        VIVRES_CONTROLLER_PORT=controller, VIVRES_REGISTRY_PORT=registry)
     try:
         first = stack(env, "start")
         assert first.returncode == 0, first.stdout + first.stderr

@@ -9,8 +9,6 @@ import asyncio
 import os
 import shutil
 import signal
-import subprocess
-import sys
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -34,34 +32,24 @@ from tests.integration.caisse_support import decision, enrol_request, marks, own
 from tests.integration.health_stack import running_health
 from tests.integration.sales_stack import ServiceProcess, running_sales_stack, server_ports
 from tests.integration.test_sales_intake import ticket as ticket_body
-from tests.support import eventually
+from tests.support import eventually, launched, own_stack_env
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
-STACK = ROOT / "deploy" / "local" / "stack.py"
 VICTIM = 3  # the node killed: not the first of the bootstrap list
 
 
 @pytest.fixture(scope="module")
 def cluster(settings, tmp_path_factory) -> Iterator[tuple[BusSettings, dict[str, str]]]:
     base = server_ports(6, 21092)  # client n: base+2(n-1), controller n: base+1+2(n-1)
-    env = {**os.environ, "VIVRES_STATE_DIR": str(tmp_path_factory.mktemp("cluster")),
-           "VIVRES_KAFKA_BROKERS": "3", "VIVRES_KAFKA_PORT": str(base),
-           "VIVRES_CONTROLLER_PORT": str(base + 1)}
-    for name in ("KAFKA_BOOTSTRAP_SERVERS", "SCHEMA_REGISTRY_URL"):
-        env.pop(name, None)  # else the launcher would use the shared stack
-
-    def stack(*args: str) -> None:
-        done = subprocess.run([sys.executable, str(STACK), *args], env=env, text=True,
-                              capture_output=True, timeout=240, check=False)
-        assert done.returncode == 0, done.stdout + done.stderr
-
+    env = own_stack_env(tmp_path_factory.mktemp("cluster"), VIVRES_KAFKA_BROKERS=3,
+                        VIVRES_KAFKA_PORT=base, VIVRES_CONTROLLER_PORT=base + 1)
     bootstrap = ",".join(f"127.0.0.1:{base + 2 * n}" for n in range(3))
     try:
-        stack("start", "--kafka-only")
+        launched(env, "start", "--kafka-only", timeout=240)
         yield settings.model_copy(update={"kafka_bootstrap_servers": bootstrap}), env
     finally:
-        stack("stop")
+        launched(env, "stop", timeout=240)
         shutil.rmtree(env["VIVRES_STATE_DIR"], ignore_errors=True)
 
 
@@ -172,10 +160,7 @@ async def test_a_broker_killed_under_traffic_loses_nothing_and_health_sees_it(
             before_restart = len(acknowledged), len(answers)
             await eventually(flowing(before_restart[0] + 50, before_restart[1] + 10),
                              timeout=120, what="traffic acknowledged with a broker down")
-            done = await asyncio.to_thread(
-                subprocess.run, [sys.executable, str(STACK), "start", "--kafka-only"], env=env,
-                capture_output=True, text=True, timeout=240, check=False)
-            assert done.returncode == 0, done.stdout + done.stderr
+            await asyncio.to_thread(launched, env, "start", "--kafka-only", timeout=240)
             await eventually(lambda: monitor.report["kafka"]["under_replicated"] == [],
                              timeout=120, what="health showing the recovery")
             stopping.set()

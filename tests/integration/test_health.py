@@ -30,23 +30,20 @@ from services.health.monitor import HealthConfig
 from services.stock.service import GROUP as STOCK_GROUP
 from tests.integration.health_stack import running_health, webhook_receiver
 from tests.integration.sales_stack import ServiceProcess, free_port
-from tests.support import eventually
+from tests.support import eventually, launched
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
-STACK = ROOT / "deploy" / "local" / "stack.py"
 
 
 def consumer_groups_tool(bootstrap: str, *groups: str) -> dict[tuple[str, str, int], tuple]:
     """Kafka's own `kafka-consumer-groups --describe` (ConsumerGroupCommand from kafka-tools):
     (group, topic, partition) -> (current offset, log end offset, lag)."""
     args = [arg for group in groups for arg in ("--group", group)]
-    done = subprocess.run([sys.executable, str(STACK), "tool", "consumer-groups",
-                           "--bootstrap-server", bootstrap, "--describe", *args],
-                          capture_output=True, text=True, timeout=120, check=False)
-    assert done.returncode == 0, done.stderr
+    printed = launched(dict(os.environ), "tool", "consumer-groups", "--bootstrap-server",
+                       bootstrap, "--describe", *args, timeout=120)
     rows = {}
-    for line in done.stdout.splitlines():
+    for line in printed.splitlines():
         cells = line.split()
         if len(cells) >= 6 and cells[0] in groups and cells[2].isdigit():
             group, topic, partition, current, end, lag = cells[:6]

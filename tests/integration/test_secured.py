@@ -4,10 +4,7 @@ service's user is refused a topic it does not own, a group not its own, and a wr
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -52,11 +49,10 @@ from tests.integration.caisse_support import decision, enrol_request, own_caisse
 from tests.integration.health_stack import running_health
 from tests.integration.sales_stack import ServiceProcess, free_port, server_ports
 from tests.integration.test_sales_intake import ticket as ticket_body
-from tests.support import eventually
+from tests.support import eventually, launched, own_stack_env
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
-STACK = ROOT / "deploy" / "local" / "stack.py"
 STARTS = 120  # seconds for a service process to start and do its first piece of work
 
 
@@ -66,20 +62,12 @@ def secured(settings, tmp_path_factory) -> Iterator[tuple[BusSettings, Path]]:
     state = tmp_path_factory.mktemp("secured")
     base = server_ports(2, 22092)
     ports = base, base + 1
-    env = {**os.environ, "VIVRES_STATE_DIR": str(state), "VIVRES_SECURE": "1",
-           "VIVRES_KAFKA_PORT": str(ports[0]), "VIVRES_CONTROLLER_PORT": str(ports[1])}
-    for name in ("KAFKA_BOOTSTRAP_SERVERS", "SCHEMA_REGISTRY_URL"):
-        env.pop(name, None)
-
-    def stack(*args: str) -> str:
-        done = subprocess.run([sys.executable, str(STACK), *args], env=env, text=True,
-                              capture_output=True, timeout=240, check=False)
-        assert done.returncode == 0, done.stdout + done.stderr
-        return done.stdout
-
+    env = own_stack_env(state, VIVRES_SECURE=1, VIVRES_KAFKA_PORT=ports[0],
+                        VIVRES_CONTROLLER_PORT=ports[1])
     try:
-        stack("start", "--kafka-only")
-        admin = dict(line.split("=", 1) for line in stack("env").splitlines() if "=" in line)
+        launched(env, "start", "--kafka-only", timeout=240)
+        admin = dict(line.split("=", 1) for line in launched(env, "env", timeout=240)
+                     .splitlines() if "=" in line)
         yield settings.model_copy(update={
             "kafka_bootstrap_servers": admin["KAFKA_BOOTSTRAP_SERVERS"],
             "kafka_security_protocol": admin["KAFKA_SECURITY_PROTOCOL"],
@@ -87,7 +75,7 @@ def secured(settings, tmp_path_factory) -> Iterator[tuple[BusSettings, Path]]:
             "kafka_sasl_password": Path(admin["KAFKA_SASL_PASSWORD_FILE"]).read_text(),
             "kafka_ssl_cafile": admin["KAFKA_SSL_CAFILE"]}), state / "kafka-users.json"
     finally:
-        stack("stop")
+        launched(env, "stop", timeout=240)
         shutil.rmtree(state, ignore_errors=True)
 
 
