@@ -8,6 +8,7 @@ from its arrival on the bus to being applied, and the event time of the newest e
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from aiohttp import web
 from prometheus_client import (
@@ -55,7 +56,14 @@ class Metrics:
         self.newest_event = Gauge("vivres_state_newest_event_timestamp_seconds",
                                   "Event time of the newest event applied from the topic",
                                   labels, registry=self.registry)
+        self.blocked_since = Gauge(
+            "vivres_consumer_blocked_since_timestamp_seconds",
+            "A record the service cannot get past while the broker or registry fails it: "
+            "since when, with its consumer group, its place and the error",
+            ["service", "group", "topic", "partition", "offset", "error"],
+            registry=self.registry)
         self._newest: dict[str, float] = {}
+        self._blocked: dict[tuple[str, int], tuple[str, ...]] = {}  # (topic, partition) -> labels
 
     def applied(self, topic: str, event_time_s: float, appended_s: float) -> None:
         """One event of `topic` applied now: its latencies, and the state's freshness (the
@@ -67,6 +75,20 @@ class Metrics:
         if event_time_s > self._newest.get(topic, float("-inf")):
             self._newest[topic] = event_time_s
             self.newest_event.labels(*labels).set(event_time_s)
+
+    def blocked(self, group: str, record: Any, error: BaseException) -> None:
+        """The record waits on our infrastructure: shown until `unblocked` (first error kept)."""
+        place = (record.topic, record.partition)
+        if place not in self._blocked:
+            labels = (self.service, group, record.topic, str(record.partition),
+                      str(record.offset), f"{type(error).__name__}: {error}"[:200])
+            self._blocked[place] = labels
+            self.blocked_since.labels(*labels).set(time.time())
+
+    def unblocked(self, record: Any) -> None:
+        labels = self._blocked.pop((record.topic, record.partition), None)
+        if labels is not None:
+            self.blocked_since.remove(*labels)
 
     def counter(self, name: str, documentation: str, labels: tuple[str, ...] = ()) -> Counter:
         """A service's own counter, created once per registry whoever asks for it."""

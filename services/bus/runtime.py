@@ -2,10 +2,12 @@
 
 For each record: decode (Avro through the registry, then the topic's pydantic event), hand it to
 the route's handler, and only then commit its offset (commit after the effect; handlers are
-idempotent, so a record redelivered after a crash is harmless). A record that cannot be decoded
-goes straight to `<topic>.dlq`; a handler failure is retried, then dead-lettered or stops the
-service, as the route's ErrorPolicy says. A registry or broker outage is not the record's fault:
-it is retried until it passes or the service is asked to stop. Logs carry topic, partition, offset.
+idempotent, so a record redelivered after a crash is harmless). Nothing a record says can stop a
+service (services/bus/failures.py): a record that cannot be decoded goes straight to
+`<topic>.dlq`, and so does one whose handler fails, after the route's few retries. A registry or
+broker outage is not the record's fault: it is retried until it passes or the service is asked
+to stop, and meanwhile the record waiting is shown on /metrics (`vivres health` names it; `vivres
+dlq set-aside` moves it out of the way). Logs carry topic, partition, offset.
 """
 
 from __future__ import annotations
@@ -15,32 +17,26 @@ import gc
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, TypeVar
 
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import (
-    CommitFailedError,
-    ConsumerStoppedError,
-    IllegalStateError,
-    KafkaError,
-)
+from aiokafka.errors import CommitFailedError, ConsumerStoppedError, IllegalStateError
 from pydantic import ValidationError
 
 from services.bus.catalog import Topic
 from services.bus.codec import AvroCodec, DecodeError
 from services.bus.deadletter import Stage, describe, send_to_dead_letter
+from services.bus.failures import Stopping, until_infrastructure_answers
 from services.bus.headers import CloudEvent, HeaderError
 from services.bus.metrics import Metrics
 from services.bus.publisher import Publisher
-from services.bus.registry import RegistryError, SchemaRegistry
+from services.bus.registry import SchemaRegistry
 from services.bus.settings import BusSettings
 from services.events.base import Event
 
 E = TypeVar("E", bound=Event)
 log = structlog.get_logger("vivres.runtime")
-
-TRANSIENT_BACKOFF_MAX_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -74,11 +70,11 @@ async def decode_record(codec: AvroCodec, topic: Topic, record: Any) -> Received
 
 @dataclass(frozen=True)
 class ErrorPolicy:
-    """What to do when a handler raises: retry with backoff, then dead-letter or stop."""
+    """When a handler raises for the record's sake: retry with backoff, then dead-letter.
+    (An infrastructure failure is retried until it passes, whatever the policy.)"""
 
     retries: int = 3
     backoff_s: float = 0.1
-    then: Literal["dead_letter", "stop"] = "dead_letter"
 
 
 @dataclass(frozen=True)
@@ -123,10 +119,6 @@ def _names(partitions: set[TopicPartition]) -> list[str]:
 class Reject(Exception):
     """Raised by a handler for a record that can never be handled: dead-lettered at once,
     whatever the route's policy (no retry can help)."""
-
-
-class ServiceStopped(Exception):
-    """A handler failed under a `stop` policy: the service must not go past this record."""
 
 
 class Consumer:
@@ -241,20 +233,24 @@ class Consumer:
                                                    for tp, o in offsets.items()}, error=str(err))
 
     async def _process(self, record: Any) -> bool:
-        """Handle or dead-letter one record; False when it was left for redelivery."""
+        """Apply or dead-letter one record; False when it was left for redelivery (asked to
+        stop while our infrastructure was down)."""
         route = self.routes[record.topic]
         with structlog.contextvars.bound_contextvars(
             topic=record.topic, partition=record.partition, offset=record.offset
         ):
             self.metrics.consumed.labels(self.service, record.topic).inc()
             try:
-                received = await self._transient_retry(lambda: self._decode(route, record))
-            except DECODE_ERRORS as err:
-                await self._dead_letter(record, Stage.DECODE, err)
-                return True
-            if received is None:  # asked to stop while the registry was unreachable
+                try:
+                    received = await self._patiently(record, lambda: self._decode(route, record))
+                except DECODE_ERRORS as err:
+                    await self._dead_letter(record, Stage.DECODE, err)
+                    return True
+                await self._handle(route, record, received)
+            except Stopping:
                 return False
-            await self._handle(route, record, received)
+            finally:
+                self.metrics.unblocked(record)
             return True
 
     async def _decode(self, route: Route, record: Any) -> Received[Any]:
@@ -265,20 +261,18 @@ class Consumer:
         for attempt in range(policy.retries + 1):
             started = time.perf_counter()
             try:
-                await route.handler(received)
+                await self._patiently(record, lambda: route.handler(received))
+            except Stopping:
+                raise
             except Reject as err:
                 await self._dead_letter(record, Stage.HANDLE, err)
                 return
-            except Exception as err:  # noqa: BLE001 - the error policy decides, per route
+            except Exception as err:  # noqa: BLE001 - the record's failure: retried, then set aside
                 if attempt < policy.retries:
                     self.metrics.retries.labels(self.service, record.topic).inc()
                     log.warning("handler failed, retrying", attempt=attempt + 1, error=repr(err))
                     await asyncio.sleep(policy.backoff_s * 2**attempt)
                     continue
-                if policy.then == "stop":
-                    log.error("handler failed, stopping", error=repr(err))
-                    raise ServiceStopped(f"{record.topic}[{record.partition}]@{record.offset}: "
-                                         f"{err!r}") from err
                 await self._dead_letter(record, Stage.HANDLE, err)
                 return
             labels = (self.service, record.topic)
@@ -288,24 +282,22 @@ class Consumer:
                                  record.timestamp / 1000)
             return
 
-    async def _transient_retry(
-        self, attempt: Callable[[], Awaitable[Received[Any]]]
-    ) -> Received[Any] | None:
-        delay = 0.2
-        while True:
-            try:
-                return await attempt()
-            except (RegistryError, KafkaError) as err:
-                if self.stopping:
-                    return None
-                log.warning("infrastructure unavailable, retrying", error=str(err), delay=delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, TRANSIENT_BACKOFF_MAX_S)
+    async def _patiently(self, record: Any, attempt: Callable[[], Awaitable[Any]]) -> Any:
+        """`attempt`, retried for as long as our infrastructure fails it, with the record shown
+        as blocked on /metrics meanwhile."""
+
+        def waiting(err: BaseException) -> None:
+            log.warning("infrastructure unavailable, retrying", error=describe(err)[:300])
+            self.metrics.blocked(self.group_id, record, err)
+
+        return await until_infrastructure_answers(attempt, stopping=lambda: self.stopping,
+                                                  waiting=waiting)
 
     async def _dead_letter(self, record: Any, stage: Stage, error: BaseException) -> None:
         log.warning("record dead-lettered", stage=stage.value, error=describe(error)[:500],
                     dead_letter_topic=f"{record.topic}.dlq")
-        await send_to_dead_letter(self.producer, record, stage, error, self.service)
+        await self._patiently(record, lambda: send_to_dead_letter(
+            self.producer, record, stage, error, self.service))
         self.metrics.dead_lettered.labels(self.service, record.topic, stage.value).inc()
 
 

@@ -18,6 +18,14 @@ assignment hook must neither redo nor skip anything.
 
 The processor's `handle` may change its state in place: when a transaction fails, the
 partition's state is loaded again from the committed outputs and the partition is rewound.
+
+Nothing a record says stops the service (services/bus/failures.py). A record that cannot be
+decoded is dead-lettered inside the batch's transaction. A record whose handling fails for its
+own sake (a bug it triggers, an output Avro cannot encode) aborts the transaction; the partition
+is rewound with that offset remembered, and on the second pass the processor's `refuse` says
+what to write instead (the caisse: a declined entry and its answer), in the same transaction as
+the record's copy to the dead-letter topic and the offset commit. Only our infrastructure failing
+is retried, by rewinding, until it passes.
 """
 
 from __future__ import annotations
@@ -34,10 +42,11 @@ from aiokafka.errors import ConsumerStoppedError, KafkaError, ProducerFenced
 from services.bus.catalog import Topic
 from services.bus.codec import AvroCodec
 from services.bus.deadletter import Stage, describe, send_to_dead_letter
+from services.bus.failures import is_infrastructure
 from services.bus.metrics import Metrics
 from services.bus.publisher import Publisher
 from services.bus.registry import RegistryError, SchemaRegistry
-from services.bus.runtime import DECODE_ERRORS, Received, ServiceStopped, decode_record
+from services.bus.runtime import DECODE_ERRORS, Received, decode_record
 from services.bus.settings import BusSettings
 from services.events.base import Event
 
@@ -52,7 +61,11 @@ class PartitionProcessor(Protocol[S]):
         """The partition's state, from what earlier transactions committed (read_committed)."""
 
     def handle(self, state: S, received: Received[Any]) -> Sequence[Output]:
-        """What one input record writes. Raise only for a bug: the service stops there."""
+        """What one input record writes (state changed in place)."""
+
+    def refuse(self, state: S, received: Received[Any], error: BaseException
+               ) -> Sequence[Output]:
+        """What to write, beside its dead letter, for a record whose `handle` failed."""
 
 
 @dataclass
@@ -65,6 +78,7 @@ class _Owned(Generic[S]):
     state: S
     next_offset: int  # the first offset not done: batches must start there
     gap_checked: int = -1  # a position read again because a batch started after it
+    refused: dict[int, BaseException] = field(default_factory=dict)  # offset -> its failure
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
@@ -217,6 +231,12 @@ class TransactionalConsumer(Generic[S]):
                 return
             try:
                 await self._transaction(owned, fresh)
+            except _Refused as refused:
+                log.warning("record refused: rewinding to write its refusal", topic=tp.topic,
+                            partition=tp.partition, offset=refused.offset,
+                            error=describe(refused.error)[:500])
+                owned.refused[refused.offset] = refused.error
+                await self._rewind(owned)
             except ProducerFenced:
                 log.warning("fenced: another member owns the partition now", topic=tp.topic,
                             partition=tp.partition)
@@ -225,7 +245,10 @@ class TransactionalConsumer(Generic[S]):
             except (KafkaError, RegistryError) as err:
                 log.warning("transaction failed, rewinding the partition", topic=tp.topic,
                             partition=tp.partition, error=str(err))
+                self.metrics.blocked(self.group_id, fresh[0], err)
                 await self._rewind(owned)
+            else:
+                self.metrics.unblocked(fresh[0])
 
     async def _transaction(self, owned: _Owned[S], records: list[Any]) -> None:
         producer, tp = owned.producer, owned.partition
@@ -247,6 +270,8 @@ class TransactionalConsumer(Generic[S]):
         log.debug("transaction committed", topic=tp.topic, partition=tp.partition,
                   first=records[0].offset, last=records[-1].offset)
         owned.next_offset = records[-1].offset + 1
+        for record in records:
+            owned.refused.pop(record.offset, None)
         self.metrics.handled.labels(self.service, tp.topic).inc(len(records))
 
     async def _one(self, owned: _Owned[S], record: Any) -> None:
@@ -257,24 +282,42 @@ class TransactionalConsumer(Generic[S]):
             try:
                 received = await decode_record(self.codec, self.topic, record)
             except DECODE_ERRORS as err:  # dead-lettered inside the transaction
-                log.warning("record dead-lettered", stage=Stage.DECODE.value,
-                            error=describe(err)[:500])
-                await send_to_dead_letter(owned.producer, record, Stage.DECODE, err,
-                                          self.service)
-                self.metrics.dead_lettered.labels(self.service, record.topic,
-                                                  Stage.DECODE.value).inc()
+                await self._dead_letter(owned, record, Stage.DECODE, err)
+                return
+            refused = owned.refused.get(record.offset)
+            if refused is not None:  # its handling failed on the first pass: refuse it
+                await self._dead_letter(owned, record, Stage.HANDLE, refused)
+                await self._write(owned, received, self._refusal(owned, received, refused))
                 return
             try:
-                outputs = self.processor.handle(owned.state, received)
+                await self._write(owned, received, self.processor.handle(owned.state, received))
             except Exception as err:
-                log.error("handler failed, stopping", error=repr(err))
-                self.stop()
-                raise ServiceStopped(f"{record.topic}[{p}]@{record.offset}: {err!r}") from err
-            for topic, event in outputs:
-                await owned.publisher.enqueue(topic, event, partition=p,
-                                              correlation_id=_correlation(received))
+                if is_infrastructure(err):
+                    raise
+                raise _Refused(record.offset, err) from err
             self.metrics.applied(record.topic, received.event.event_time.timestamp(),
                                  record.timestamp / 1000)
+
+    def _refusal(self, owned: _Owned[S], received: Received[Any], error: BaseException
+                 ) -> Sequence[Output]:
+        try:
+            return self.processor.refuse(owned.state, received, error)
+        except Exception as err:  # noqa: BLE001 - the dead letter alone must then do
+            log.error("refusal failed: the dead letter alone records the request",
+                      error=repr(err))
+            return ()
+
+    async def _write(self, owned: _Owned[S], received: Received[Any],
+                     outputs: Sequence[Output]) -> None:
+        for topic, event in outputs:
+            await owned.publisher.enqueue(topic, event, partition=owned.partition.partition,
+                                          correlation_id=_correlation(received))
+
+    async def _dead_letter(self, owned: _Owned[S], record: Any, stage: Stage,
+                           error: BaseException) -> None:
+        log.warning("record dead-lettered", stage=stage.value, error=describe(error)[:500])
+        await send_to_dead_letter(owned.producer, record, stage, error, self.service)
+        self.metrics.dead_lettered.labels(self.service, record.topic, stage.value).inc()
 
     async def _rewind(self, owned: _Owned[S]) -> None:
         """After a failed transaction: state and position back to what was committed."""
@@ -286,6 +329,15 @@ class TransactionalConsumer(Generic[S]):
             except (KafkaError, RegistryError) as err:
                 log.warning("rewind failed, retrying", error=str(err))
                 await asyncio.sleep(1.0)
+
+
+class _Refused(Exception):
+    """A record whose handling failed for its own sake: its transaction is aborted."""
+
+    def __init__(self, offset: int, error: BaseException) -> None:
+        super().__init__(f"offset {offset}: {error!r}")
+        self.offset = offset
+        self.error = error
 
 
 def undone(records: list[Any], next_offset: int, gap_checked: int) -> list[Any] | None:

@@ -117,7 +117,7 @@ async def serve(platform: Platform) -> None:
             httpx.AsyncClient(timeout=10.0) as http:
         deliveries = Deliveries(platform, subscriptions, products, http, backoff)
         route = Route(DEMAND_SIGNALS, deliveries.handle,
-                      ErrorPolicy(retries=3, backoff_s=0.5, then="dead_letter"))
+                      ErrorPolicy(retries=3, backoff_s=0.5))
         async with platform.consumer(GROUP, [route], auto_offset_reset="latest") as consumer:
             await consumer.run()
 

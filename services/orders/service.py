@@ -81,7 +81,7 @@ class OrdersService:
         self.partitions = PartitionStates(self._load)
 
     def routes(self) -> list[Route]:
-        policy = ErrorPolicy(retries=3, backoff_s=0.2, then="stop")
+        policy = ErrorPolicy(retries=3, backoff_s=0.2)
         return [Route(NEEDS, self.handle, policy), Route(ORDER_COMMANDS, self.handle, policy)]
 
     def consumer_options(self) -> dict:

@@ -62,7 +62,7 @@ class SalesIngest:
             "vivres_sales_unmapped_codes_total", "Till codes flagged as not mapped to the catalog")
 
     def routes(self) -> list[Route]:
-        policy = ErrorPolicy(retries=5, backoff_s=0.2, then="stop")  # never skip a ticket
+        policy = ErrorPolicy(retries=5, backoff_s=0.2)  # a ticket it cannot apply: dead-lettered
         return [Route(SALES_SUBMITTED, self.handle, policy),
                 Route(REFUNDS_SUBMITTED, self.handle, policy)]
 

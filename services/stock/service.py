@@ -80,7 +80,7 @@ class StockService:
                 "partition_assignment_strategy": (RangePartitionAssignor,)}
 
     def routes(self) -> list[Route]:
-        policy = ErrorPolicy(retries=5, backoff_s=0.2, then="stop")  # stock must not skip
+        policy = ErrorPolicy(retries=5, backoff_s=0.2)  # never skipped: dead-lettered, replayable
         return [Route(topic, self.handle, policy) for topic in INPUTS]
 
     async def on_assigned(self, assigned: set[TopicPartition]) -> None:
