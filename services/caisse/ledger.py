@@ -21,6 +21,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
+from services.caisse import checks
 from services.caisse import rules as caisse_rules
 from services.events.caisse import (
     AllowanceRules,
@@ -117,10 +118,12 @@ class Ledger:
     def handle(self, request: CaisseRequested, policy: Policy, now: datetime
                ) -> tuple[list[LedgerEntryRecorded], RequestAnswered]:
         """Decide a request: the entries to write (already applied here) and the answer."""
-        if request.kind is not RequestKind.CREDIT_MONTH:
-            known = self.answers.get(request.request_id)
-            if known is not None:
-                return [], known  # a repeat: same answer, nothing written
+        known = self.answers.get(request.request_id)
+        problem = checks.request_problem(request)
+        if problem is not None:
+            return ([], known) if known is not None else self.decline_invalid(request, now)
+        if known is not None and request.kind is not RequestKind.CREDIT_MONTH:
+            return [], known  # a repeat: same answer, nothing written
         decide = {
             RequestKind.REDEEM: self._redeem, RequestKind.REFUND: self._refund,
             RequestKind.ENROL: self._enrol, RequestKind.BLOCK: self._status,
@@ -131,6 +134,14 @@ class Ledger:
             # credits only the cards enrolled since.
             return self._credit_month(request, policy, now)
         entry = decide[request.kind](request, policy, now)
+        self.apply(entry)
+        return [entry], self.answers[request.request_id]
+
+    def decline_invalid(self, request: CaisseRequested, now: datetime
+                        ) -> tuple[list[LedgerEntryRecorded], RequestAnswered]:
+        """Decline a request that cannot be decided as it stands (INVALID_REQUEST): written
+        like any decline, so the asker has a definite answer and a repeat gets it again."""
+        entry = self._decline(request, now, DeclineReason.INVALID_REQUEST)
         self.apply(entry)
         return [entry], self.answers[request.request_id]
 
@@ -160,7 +171,7 @@ class Ledger:
     def _redeem(self, request: CaisseRequested, policy: Policy,
                 now: datetime) -> LedgerEntryRecorded:
         account = self.accounts.get(request.card_id or "")
-        if request.amount_cents <= 0:
+        if checks.amount_problem(request.amount_cents):
             return self._decline(request, now, DeclineReason.INVALID_AMOUNT)
         if account is None:
             return self._decline(request, now, DeclineReason.UNKNOWN_CARD)
@@ -178,7 +189,7 @@ class Ledger:
         redemption = self.redemptions.get((request.shop_id or "", request.redemption_id or ""))
         if redemption is None or redemption.card_id != request.card_id:
             return self._decline(request, now, DeclineReason.UNKNOWN_REDEMPTION)
-        if request.amount_cents <= 0:
+        if checks.amount_problem(request.amount_cents):
             return self._decline(request, now, DeclineReason.INVALID_AMOUNT)
         if redemption.refunded_cents + request.amount_cents > redemption.amount_cents:
             return self._decline(request, now, DeclineReason.REFUND_EXCEEDS_REDEMPTION)
@@ -186,8 +197,7 @@ class Ledger:
 
     def _enrol(self, request: CaisseRequested, _policy: Policy,
                now: datetime) -> LedgerEntryRecorded:
-        if request.household is None or request.caisse_id is None:
-            raise ValueError("an ENROL request carries its caisse and household")
+        assert request.household is not None and request.caisse_id is not None  # checked
         account = self.accounts.get(request.card_id or "")
         if account is not None and account.caisse_id != request.caisse_id:
             return self._decline(request, now, DeclineReason.UNKNOWN_CARD)

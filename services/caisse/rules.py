@@ -11,6 +11,8 @@ from collections.abc import Iterable
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
+import structlog
+
 from services.events.caisse import (
     AllowanceRules,
     CarryOver,
@@ -19,6 +21,7 @@ from services.events.caisse import (
     Household,
 )
 
+log = structlog.get_logger("vivres.caisse.rules")
 DEFAULT_TIMEZONE = "Europe/Paris"
 _SHOP = (DecisionKind.APPROVE_SHOP, DecisionKind.SUSPEND_SHOP)
 _PRODUCER = (DecisionKind.APPROVE_PRODUCER, DecisionKind.SUSPEND_PRODUCER)
@@ -71,6 +74,13 @@ class Committee:
             self.add(decision)
 
     def add(self, decision: DecisionRecorded) -> None:
+        from services.caisse.checks import decision_problem  # checks builds on this module
+
+        problem = decision_problem(decision)
+        if problem is not None:
+            log.warning("decision not followed", decision_id=decision.decision_id,
+                        caisse_id=decision.caisse_id, problem=problem)
+            return
         key = (decision.caisse_id, _group(decision.kind), decision.subject_id)
         history = self._by_subject.setdefault(key, [])
         if any(d.decision_id == decision.decision_id for d in history):

@@ -1,5 +1,10 @@
 """The caisse service: the ledger's single writer per card, exactly once.
 
+A request that cannot be decided as it stands is declined (INVALID_REQUEST, services/caisse/
+checks.py); one whose deciding fails all the same (a bug it triggers) is declined too, by
+`refuse`, and its copy dead-lettered (services/bus/transactional.py): nothing a request says
+stops the caisse.
+
 Requests are keyed by card, so partition p of `caisse.requests` carries a fixed set of cards,
 whose accounts are partition p's state. The state is the fold of partition p of `caisse.ledger`,
 read committed when p is taken (see services/bus/transactional.py); each batch of requests is
@@ -23,7 +28,12 @@ from services.bus.table import TableView
 from services.bus.transactional import Output
 from services.caisse.ledger import Ledger
 from services.caisse.rules import FollowedCommittee
-from services.events.caisse import CaisseRequested, DecisionRecorded
+from services.events.caisse import (
+    CaisseRequested,
+    DecisionRecorded,
+    LedgerEntryRecorded,
+    RequestAnswered,
+)
 
 GROUP = "vivres-caisse"
 log = structlog.get_logger("vivres.caisse")
@@ -50,8 +60,20 @@ class CaisseProcessor:
 
     def handle(self, ledger: Ledger, received: Received[Any]) -> Sequence[Output]:
         request: CaisseRequested = received.event
+        return self._written(received, *ledger.handle(request, self.committee(), self.clock()))
+
+    def refuse(self, ledger: Ledger, received: Received[Any], error: BaseException
+               ) -> Sequence[Output]:
+        """A request whose deciding failed (its copy is dead-lettered beside): declined, so
+        the till or the committee gets a definite answer instead of waiting."""
+        log.error("request could not be decided: declined", request_id=received.event.request_id,
+                  error=repr(error)[:500])
+        return self._written(received, *ledger.decline_invalid(received.event, self.clock()))
+
+    def _written(self, received: Received[Any], entries: Sequence[LedgerEntryRecorded],
+                 answer: RequestAnswered) -> Sequence[Output]:
+        request: CaisseRequested = received.event
         now = self.clock()
-        entries, answer = ledger.handle(request, self.committee(), now)
         self.answered.labels(answer.kind.value, answer.outcome.value,
                              answer.reason.value if answer.reason else "").inc()
         self.platform.metrics.event_age.labels(self.platform.service, received.topic).observe(

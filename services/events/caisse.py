@@ -54,6 +54,7 @@ class DeclineReason(StrEnum):
     REFUND_EXCEEDS_REDEMPTION = "REFUND_EXCEEDS_REDEMPTION"
     INVALID_AMOUNT = "INVALID_AMOUNT"
     NO_RULES = "NO_RULES"
+    INVALID_REQUEST = "INVALID_REQUEST"  # the request cannot be decided as it stands
 
 
 class CarryOver(StrEnum):
