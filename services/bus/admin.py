@@ -29,3 +29,16 @@ async def partitions_of(settings: BusSettings, topic: str) -> list[TopicPartitio
     if described["error_code"] != 0 or not described["partitions"]:
         raise LookupError(f"topic {topic} does not exist")
     return sorted(TopicPartition(topic, p["partition"]) for p in described["partitions"])
+
+
+async def group_members(settings: BusSettings, group: str) -> int:
+    """How many members the consumer group has now (0 for an empty or unknown group)."""
+    admin = AIOKafkaAdminClient(**settings.kafka_options())
+    await admin.start()
+    try:
+        # One group per request: aiokafka 0.14 cannot decode an answer about several.
+        [response] = await admin.describe_consumer_groups([group])
+    finally:
+        await admin.close()
+    return sum(len(g["members"]) for g in response.to_object()["groups"]
+               if g["group"] == group)

@@ -3,7 +3,8 @@
 Its headers say why and where it came from (`dlq_error`, `dlq_original_topic`,
 `dlq_original_partition`, `dlq_original_offset`, plus the stage, error type, service and time);
 its original headers are kept. Operators inspect them and, once the cause is fixed, replay them
-to their original topic.
+to their original topic. And when a service is held up on a record (`vivres health` names it),
+an operator sets that record aside here by hand (stage `operator`), so its partition goes on.
 """
 
 from __future__ import annotations
@@ -13,10 +14,12 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from pydantic import ValidationError
 
-from services.bus.admin import partitions_of
+from services.bus.admin import group_members, partitions_of
+from services.bus.partitions import read_range
 from services.bus.headers import Headers, format_time
 from services.bus.settings import BusSettings
 
@@ -26,6 +29,10 @@ PREFIX = "dlq_"
 class Stage(StrEnum):
     DECODE = "decode"
     HANDLE = "handle"
+    OPERATOR = "operator"  # set aside by hand (set_aside)
+
+
+log = structlog.get_logger("vivres.deadletter")
 
 
 def dead_letter_headers(record: Any, stage: Stage, error: BaseException, service: str) -> Headers:
@@ -169,3 +176,66 @@ async def _until(consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]):
                     yield record
             if await consumer.position(tp) >= ends[tp]:
                 remaining.discard(tp)
+
+
+class SetAsideRefused(Exception):
+    """Nothing was changed; `key` and `fields` name the French message that says why."""
+
+    def __init__(self, key: str, **fields: object) -> None:
+        super().__init__(f"{key}: {fields}")
+        self.key = key
+        self.fields = fields
+
+
+class SetByOperator(Exception):
+    """The `error` a record set aside by hand carries: the operator's reason."""
+
+
+@dataclass(frozen=True)
+class SetAside:
+    dead_letter: str
+    letter_offset: int
+    next_offset: int
+
+
+async def set_aside(settings: BusSettings, group: str, topic: str, partition: int,
+                    offset: int, reason: str, operator: str) -> SetAside:
+    """Copy the record a stopped group waits on to `<topic>.dlq` (stage `operator`, with the
+    reason and who) and move the group past it. The group must be empty (its service stopped,
+    as Kafka allows no one else to commit for a live group) and waiting at exactly `offset`;
+    otherwise SetAsideRefused, and nothing is changed."""
+    members = await group_members(settings, group)
+    if members:
+        raise SetAsideRefused("dlq.group_active", group=group, members=members)
+    tp = TopicPartition(topic, partition)
+    consumer = AIOKafkaConsumer(**settings.kafka_options(), group_id=group,
+                                enable_auto_commit=False)
+    producer = AIOKafkaProducer(**settings.kafka_options(), enable_idempotence=True,
+                                acks="all")
+    await consumer.start()
+    await producer.start()
+    try:
+        committed = await consumer.committed(tp)
+        first = (await consumer.beginning_offsets([tp]))[tp]
+        if (committed if committed is not None else first) != offset:
+            raise SetAsideRefused("dlq.not_at_head", group=group, topic=topic,
+                                  partition=partition, offset=offset, committed=committed)
+        end = (await consumer.end_offsets([tp]))[tp]
+        found = await read_range(settings, topic, partition, offset, offset + 1) \
+            if offset < end else []
+        if not found:
+            raise SetAsideRefused("dlq.no_record", topic=topic, partition=partition,
+                                  offset=offset, end=end)
+        why = SetByOperator(f"{reason} (par {operator})")
+        sent = await producer.send_and_wait(
+            f"{topic}.dlq", found[0].value, key=found[0].key,
+            headers=dead_letter_headers(found[0], Stage.OPERATOR, why, f"operator:{operator}"))
+        consumer.assign([tp])
+        await consumer.commit({tp: offset + 1})
+    finally:
+        await producer.stop()
+        await consumer.stop()
+    log.warning("record set aside by an operator", group=group, topic=topic,
+                partition=partition, offset=offset, reason=reason, operator=operator,
+                dead_letter_offset=sent.offset)
+    return SetAside(f"{topic}.dlq", sent.offset, offset + 1)

@@ -67,6 +67,12 @@ def rows(report: dict[str, Any], show_all: bool) -> list[tuple[str, str, str, st
                       _dash(group["lag_seconds"]),
                       t("health.group", state=group["state"], members=group["members"],
                         reason=group["reason"])))
+    for entry in report.get("stuck", ()):
+        found.append((entry["status"],
+                      f"{entry['topic']}[{entry['partition']}]@{entry['offset']}", "", "",
+                      t("health.stuck", group=entry["group"],
+                        error=entry["error"] or entry["reason"] or "-",
+                        command=entry["set_aside"])))
     for service in report["services"]:
         latency, bus = service["event_latency_ms"], service["bus_latency_ms"]
         found.append((service["status"], f"service {service['service']}", "", "",

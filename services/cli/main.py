@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import getpass
 import os
 import sys
 from pathlib import Path
@@ -103,7 +104,7 @@ def topics_provision() -> None:
 
 @main.group()
 def dlq() -> None:
-    """Files de rejets (<topic>.dlq) : consulter, renvoyer."""
+    """Files de rejets (<topic>.dlq) : consulter, renvoyer, mettre de côté."""
 
 
 @dlq.command("show")
@@ -132,6 +133,32 @@ def dlq_replay(topic: str) -> None:
     with click.progressbar(length=0, label=t("dlq.replaying")) as bar:
         count = asyncio.run(replay_dead_letters(BusSettings(), topic, progress=bar))
     click.echo(t("dlq.replayed", count=count))
+
+
+@dlq.command("set-aside")
+@click.argument("group")
+@click.argument("topic")
+@click.argument("partition", type=int)
+@click.argument("offset", type=int)
+@click.option("--reason", required=True, help="Pourquoi (gardé avec l'enregistrement).")
+@click.option("--by", "operator", default=getpass.getuser, show_default="l'utilisateur",
+              help="Qui met de côté (gardé avec l'enregistrement).")
+def dlq_set_aside(group: str, topic: str, partition: int, offset: int, reason: str,
+                  operator: str) -> None:
+    """Met de côté, dans <topic>.dlq, l'enregistrement sur lequel un service est bloqué
+    (`vivres health` le nomme), pour que le groupe reprenne après lui. Arrêtez d'abord le
+    service ; relancez-le ensuite. L'enregistrement peut être renvoyé plus tard (replay)."""
+    from services.bus.deadletter import SetAsideRefused, set_aside
+
+    try:
+        done = asyncio.run(set_aside(BusSettings(), group, topic, partition, offset, reason,
+                                     operator))
+    except SetAsideRefused as refused:
+        click.echo(t(refused.key, **refused.fields), err=True)
+        sys.exit(1)
+    click.echo(t("dlq.set_aside", topic=topic, partition=partition, offset=offset,
+                 dead_letter=done.dead_letter, letter=done.letter_offset, group=group,
+                 next=done.next_offset))
 
 
 @main.command("serve")

@@ -268,6 +268,10 @@ CATALOG: dict[str, dict[str, Any]] = {
         "fr": "aucune règle d'allocation en vigueur",
         "en": "no allowance rules in force",
     },
+    "caisse.reason.INVALID_REQUEST": {
+        "fr": "demande invalide (champ manquant ou hors limites)",
+        "en": "invalid request (a field missing or out of range)",
+    },
     "simulate.caisse_done": {
         "fr": "{caisse}, {month} : {households} foyer(s) crédité(s), {redemptions} paiement(s) "
               "en caisse autorisé(s), {declined} refusé(s), {net} à régler aux épiceries.",
@@ -330,6 +334,35 @@ CATALOG: dict[str, dict[str, Any]] = {
     "health.letters": {
         "fr": "{depth} rejet(s), dernier : {reason}",
         "en": "{depth} dead letter(s), latest: {reason}",
+    },
+    "health.stuck": {
+        "fr": "le groupe {group} n'avance plus sur cet enregistrement ({error}). Pour le mettre "
+              "de côté : {command}",
+        "en": "group {group} does not get past this record ({error}). To set it aside: "
+              "{command}",
+    },
+    "dlq.set_aside": {
+        "fr": "{topic}[{partition}]@{offset} mis de côté dans {dead_letter} (rejet n° "
+              "{letter}) ; le groupe {group} reprendra à l'offset {next}. Relancez le service.",
+        "en": "{topic}[{partition}]@{offset} set aside to {dead_letter} (dead letter "
+              "{letter}); group {group} will resume at offset {next}. Start the service again.",
+    },
+    "dlq.group_active": {
+        "fr": "Le groupe {group} a encore {members} membre(s) actif(s) : arrêtez d'abord le "
+              "service qui le consomme, puis recommencez (rien n'a été modifié).",
+        "en": "Group {group} still has {members} active member(s): stop the service that "
+              "consumes it first, then try again (nothing was changed).",
+    },
+    "dlq.not_at_head": {
+        "fr": "Le groupe {group} n'attend pas l'offset {offset} de {topic}[{partition}] : il en "
+              "est à {committed}. Rien n'a été mis de côté ; `vivres health` donne l'offset "
+              "bloqué.",
+        "en": "Group {group} is not waiting on offset {offset} of {topic}[{partition}]: it is "
+              "at {committed}. Nothing was set aside; `vivres health` gives the blocked offset.",
+    },
+    "dlq.no_record": {
+        "fr": "Aucun enregistrement à l'offset {offset} de {topic}[{partition}] (fin à {end}).",
+        "en": "No record at offset {offset} of {topic}[{partition}] (end at {end}).",
     },
 }
 

@@ -27,6 +27,7 @@ from services.health import alerts, status
 from services.health.kafka import KafkaProbe, KafkaSnapshot
 from services.health.scrape import LATENCIES, Scrape, scrape, window_buckets
 from services.health.status import Sample, Status
+from services.health.stuck import stuck_records
 
 log = structlog.get_logger("vivres.health")
 
@@ -202,13 +203,18 @@ class Monitor:
         kafka = self._kafka_part()
         services = [self._service(name, history, now)
                     for name, history in sorted(self.scrapes.items())]
+        stuck = stuck_records(groups, {name: history[-1]
+                                       for name, history in self.scrapes.items() if history})
+        for entry in stuck:
+            entry["since"] = _iso(entry["since"]) if entry["since"] else None
         overall = status.worst([Status(g["status"]) for g in groups]
                                + [Status(kafka["status"])]
                                + [Status(s["status"]) for s in services]
-                               + [Status(d["status"]) for d in dead_letters])
+                               + [Status(d["status"]) for d in dead_letters]
+                               + [Status(e["status"]) for e in stuck])
         return {"status": overall.value, "generated_at": _iso(now),
                 "window_s": self.config.window_s, "interval_s": self.config.interval_s,
-                "kafka": kafka, "groups": groups, "topics": topics,
+                "kafka": kafka, "groups": groups, "stuck": stuck, "topics": topics,
                 "dead_letters": dead_letters, "services": services}
 
     def _kafka_part(self) -> dict[str, Any]:

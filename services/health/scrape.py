@@ -12,6 +12,19 @@ from prometheus_client.parser import text_string_to_metric_families
 # The histograms every consuming service keeps (services.bus.metrics), per input topic.
 LATENCIES = {"event": "vivres_event_age_seconds", "bus": "vivres_bus_latency_seconds"}
 NEWEST = "vivres_state_newest_event_timestamp_seconds"
+BLOCKED = "vivres_consumer_blocked_since_timestamp_seconds"  # services.bus.metrics.blocked
+
+
+@dataclass(frozen=True)
+class Blocked:
+    """A record a service cannot get past while the broker or registry fails it."""
+
+    group: str
+    topic: str
+    partition: int
+    offset: int
+    error: str
+    since: float
 
 
 @dataclass(frozen=True)
@@ -26,12 +39,14 @@ class Scrape:
     # histogram name -> cumulative buckets {upper bound: count}, summed over the service's topics
     buckets: dict[str, dict[float, float]] = field(default_factory=dict)
     newest: dict[str, float] = field(default_factory=dict)  # topic -> newest event time applied
+    blocked: tuple[Blocked, ...] = ()
 
 
 def parse(service: str, url: str, at: float, text: str) -> Scrape:
     wanted = {f"{name}_bucket" for name in LATENCIES.values()}
     buckets: dict[str, dict[float, float]] = defaultdict(lambda: defaultdict(float))
     newest: dict[str, float] = {}
+    blocked: list[Blocked] = []
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             if sample.name in wanted:
@@ -39,9 +54,14 @@ def parse(service: str, url: str, at: float, text: str) -> Scrape:
                 buckets[histogram][float(sample.labels["le"])] += sample.value
             elif sample.name == NEWEST:
                 newest[sample.labels.get("topic", "")] = sample.value
+            elif sample.name == BLOCKED:
+                labels = sample.labels
+                blocked.append(Blocked(labels["group"], labels["topic"],
+                                       int(labels["partition"]), int(labels["offset"]),
+                                       labels["error"], sample.value))
     return Scrape(service, url, at, True,
                   buckets={name: dict(counts) for name, counts in buckets.items()},
-                  newest=newest)
+                  newest=newest, blocked=tuple(blocked))
 
 
 async def scrape(http: httpx.AsyncClient, service: str, url: str) -> Scrape:

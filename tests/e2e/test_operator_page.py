@@ -407,6 +407,16 @@ async def test_the_operator_page_shows_every_figure_of_the_report_and_follows_it
                     await expect(cells.locator('[data-champ="lag"]')).to_have_text(
                         str(PRODUCED[p] - BEHIND[p]))
                 await expect(block_b.locator("svg.graphe")).to_be_visible()  # lag over time
+                # B waits on one record per partition: named, with how to set it aside
+                waiting = {p for p in PRODUCED if PRODUCED[p] > BEHIND[p]}
+                assert {(e["group"], e["partition"], e["offset"]) for e in report["stuck"]
+                        if e["group"] == group_b} == {(group_b, p, BEHIND[p]) for p in waiting}
+                await expect(page.locator("#bloques")).to_be_visible()
+                for p in waiting:
+                    card = page.locator(f'[data-bloque="{group_b}/{topic}/{p}"]')
+                    await expect(card.locator('[data-champ="set-aside"]')).to_contain_text(
+                        f"vivres dlq set-aside {group_b} {topic} {p} {BEHIND[p]}")
+                    await expect(card.locator('[data-champ="status"]')).to_have_text("STOP")
                 # A is OK: folded until asked, then its partitions show
                 block_a = page.locator(f'tbody[data-groupe-bloc="{group_a}"]')
                 await expect(block_a.locator(f'tr[data-partition="{topic}[0]"]')).to_be_hidden()
