@@ -88,11 +88,10 @@ def sale(shop_id: str = "lyon-graine", number: int = 1, *, till_id: str = "t1",
 
 
 async def records_since(settings, topic: str, since: datetime, *, key: str, expected: int,
-                        timeout: float = 90.0) -> list:
+                        timeout: float = 45.0) -> list:
     """The records of `topic` with this key written since `since`, once there are `expected`
     of them; then half a second more, so that an unexpected extra one is seen too. (The
-    deadline allows for a consumer-group rebalance when test modules hand over; 45 s was
-    missed twice in full fresh-clone runs on 2026-11-26, cause not found.)"""
+    deadline allows for a consumer-group rebalance when test modules hand over.)"""
     from aiokafka import AIOKafkaConsumer
 
     from services.bus.admin import partitions_of
@@ -104,9 +103,11 @@ async def records_since(settings, topic: str, since: datetime, *, key: str, expe
     found: list = []
     try:
         consumer.assign(partitions)
+        # The ends first: a record written between the two questions is then found by the
+        # second (its time is after `since`) instead of being skipped by seeking past it.
+        ends = await consumer.end_offsets(partitions)
         starts = await consumer.offsets_for_times(
             {tp: int(since.timestamp() * 1000) for tp in partitions})
-        ends = await consumer.end_offsets(partitions)
         for tp in partitions:
             consumer.seek(tp, starts[tp].offset if starts[tp] else ends[tp])
 

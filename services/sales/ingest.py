@@ -106,8 +106,8 @@ class SalesIngest:
         try:
             consumer.assign([tp])
             since = int((self.clock() - self.window).timestamp() * 1000)
+            end = (await consumer.end_offsets([tp]))[tp]  # first: see tests/support.py
             start = (await consumer.offsets_for_times({tp: since}))[tp]
-            end = (await consumer.end_offsets([tp]))[tp]
             consumer.seek(tp, start.offset if start is not None else end)
             while await consumer.position(tp) < end:
                 for record in (await consumer.getmany(tp, timeout_ms=500)).get(tp, []):
