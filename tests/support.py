@@ -123,6 +123,19 @@ async def records_since(settings, topic: str, since: datetime, *, key: str, expe
     return found
 
 
+async def committed_offset(settings, group: str, topic: str, partition: int = 0) -> int | None:
+    """The offset `group` committed on one partition (None when it never did)."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    consumer = AIOKafkaConsumer(**settings.kafka_options(), group_id=group,
+                                enable_auto_commit=False)
+    await consumer.start()
+    try:
+        return await consumer.committed(TopicPartition(topic, partition))
+    finally:
+        await consumer.stop()
+
+
 async def consumed_to_end(settings, group: str, topics: list[str]) -> None:
     """Wait until `group` has committed everything the topics hold now: whatever it would
     write for those records has been written."""

@@ -9,7 +9,7 @@ import signal
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import KafkaConnectionError
 
 from services.bus.catalog import Topic
@@ -18,7 +18,7 @@ from services.bus.platform import Platform
 from services.bus.provision import provision
 from services.bus.runtime import ErrorPolicy, Received, Route
 from services.events.sales import SaleRecorded
-from tests.support import eventually, sale
+from tests.support import committed_offset, eventually, sale
 
 pytestmark = pytest.mark.integration
 
@@ -55,16 +55,6 @@ async def _dead_letters(bootstrap: str, topic: Topic, count: int) -> list[DeadLe
     return letters
 
 
-async def _committed(bootstrap: str, group: str, topic: str) -> int | None:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group,
-                                enable_auto_commit=False)
-    await consumer.start()
-    try:
-        return await consumer.committed(TopicPartition(topic, 0))
-    finally:
-        await consumer.stop()
-
-
 async def test_garbage_goes_to_the_dead_letter_topic_and_the_consumer_goes_on(
     settings, sales_topic, unique_name
 ) -> None:
@@ -98,7 +88,7 @@ async def test_garbage_goes_to_the_dead_letter_topic_and_the_consumer_goes_on(
     assert (letter.original_partition, letter.original_offset) == (0, 1)
     assert "magic byte" in letter.error
     assert ("origin", b"test") in letter.original_headers
-    assert await _committed(settings.kafka_bootstrap_servers, group, sales_topic.name) == 3
+    assert await committed_offset(settings, group, sales_topic.name) == 3
     assert (f'vivres_records_dead_lettered_total{{service="rt-test",stage="decode",'
             f'topic="{sales_topic.name}"}} 1.0') in metrics
     assert f'vivres_records_handled_total{{service="rt-test",topic="{sales_topic.name}"}} 2.0' \
@@ -170,7 +160,7 @@ async def test_an_outage_blocks_the_record_shows_it_and_passes_when_the_broker_i
             assert handled == [1, 2]
             consumer.stop()  # stopped while blocked: the record is left for the next owner
             await asyncio.wait_for(task, timeout=30)
-    assert await _committed(settings.kafka_bootstrap_servers, group, sales_topic.name) == 2
+    assert await committed_offset(settings, group, sales_topic.name) == 2
 
     broker_back.set()
     async with Platform("rt-test", settings, handle_signals=False) as platform:
@@ -205,7 +195,7 @@ async def test_sigterm_drains_then_a_restart_resumes_after_the_last_effect(
             await asyncio.wait_for(task, timeout=20)
 
     assert 0 < len(handled) < 40, "SIGTERM should stop the consumer mid-stream"
-    committed = await _committed(settings.kafka_bootstrap_servers, group, sales_topic.name)
+    committed = await committed_offset(settings, group, sales_topic.name)
     assert committed == len(handled)  # every effect committed, nothing beyond
 
     resumed: list[int] = []

@@ -8,7 +8,6 @@ import asyncio
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaConnectionError
 from click.testing import CliRunner
 
@@ -21,7 +20,7 @@ from services.cli.main import main as vivres
 from services.events.sales import SaleRecorded
 from services.health.scrape import scrape
 from services.health.stuck import stuck_records
-from tests.support import eventually, sale
+from tests.support import committed_offset, eventually, sale
 
 pytestmark = pytest.mark.integration
 
@@ -32,16 +31,6 @@ async def topic(admin, registry, unique_name):
     await provision(admin, registry, [topic])
     yield topic
     await admin.delete_topics([topic.name, topic.dead_letter])
-
-
-async def _committed(settings, group: str, topic: str) -> int | None:
-    consumer = AIOKafkaConsumer(**settings.kafka_options(), group_id=group,
-                                enable_auto_commit=False)
-    await consumer.start()
-    try:
-        return await consumer.committed(TopicPartition(topic, 0))
-    finally:
-        await consumer.stop()
 
 
 async def test_a_blocked_record_is_named_set_aside_and_the_service_goes_on(
@@ -93,7 +82,7 @@ async def test_a_blocked_record_is_named_set_aside_and_the_service_goes_on(
     assert (letter.stage, letter.original_offset, letter.service) == (
         "operator", 1, "operator:camille")
     assert "sortie refusée (par camille)" in letter.error
-    assert await _committed(settings, group, topic.name) == 2
+    assert await committed_offset(settings, group, topic.name) == 2
 
     async with Platform("aside-test", settings, handle_signals=False) as platform:
         async with platform.consumer(group, [Route(topic, handler)]) as consumer:
