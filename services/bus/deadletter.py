@@ -94,11 +94,17 @@ class DeadLetter:
             offset=record.offset, key=record.key, value=record.value,
             error=meta.get("error", ""), error_type=meta.get("error_type", ""),
             stage=meta.get("stage", ""), original_topic=meta.get("original_topic", ""),
-            original_partition=int(meta.get("original_partition", -1)),
-            original_offset=int(meta.get("original_offset", -1)),
+            original_partition=_number(meta.get("original_partition")),
+            original_offset=_number(meta.get("original_offset")),
             service=meta.get("service", ""), failed_at=meta.get("failed_at", ""),
             original_headers=[(k, v) for k, v in headers if not k.startswith(PREFIX)],
         )
+
+
+def _number(header: str | None) -> int:
+    """A position header, or -1 when missing or not a number (a letter anyone may have
+    written: reading the dead letters must not fail on one)."""
+    return int(header) if header is not None and header.isascii() and header.isdigit() else -1
 
 
 async def _end_offsets(settings: BusSettings, consumer: AIOKafkaConsumer,
