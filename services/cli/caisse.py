@@ -25,7 +25,8 @@ from services.bus.table import TableView
 from services.caisse import reports
 from services.caisse.books import Books, product_lookup
 from services.caisse.replies import CaisseClient, NoAnswer
-from services.caisse.rules import check_vote, first_day
+from services.caisse.checks import month_problem
+from services.caisse.rules import check_vote
 from services.cli.messages import t
 from services.events.caisse import (
     AllowanceRules,
@@ -56,10 +57,8 @@ def cents(text: str) -> int:
 def _month(_ctx: Any, _param: Any, value: str | None) -> str | None:
     if value is None:
         return None
-    try:
-        first_day(value)
-    except ValueError as err:
-        raise click.BadParameter(t("caisse.bad_month", month=value)) from err
+    if month_problem(value) is not None:  # the caisse's own rule: YYYY-MM, 2000 to 2100
+        raise click.BadParameter(t("caisse.bad_month", month=value))
     return value
 
 

@@ -163,8 +163,8 @@ CATALOG: dict[str, dict[str, Any]] = {
         "en": "Invalid amount: {text} (e.g. 12.50)",
     },
     "caisse.bad_month": {
-        "fr": "Mois invalide : {month} (AAAA-MM)",
-        "en": "Invalid month: {month} (YYYY-MM)",
+        "fr": "Mois invalide : {month} (AAAA-MM, de 2000 à 2100)",
+        "en": "Invalid month: {month} (YYYY-MM, 2000 to 2100)",
     },
     "caisse.no_answer": {
         "fr": "La caisse n'a pas répondu à temps (le service caisse tourne-t-il ?). "

@@ -108,3 +108,14 @@ def test_a_decision_about_nobody_or_out_of_time_is_not_followed() -> None:
     [answer], _ = run(ledger, redeem("r-1", 100), committee=lyon_committee(nobody, far))
     assert answer.outcome is Outcome.AUTHORIZED
     assert COMMITTEE.shop_approved("lyon", "graine", T0)
+
+
+@pytest.mark.parametrize("month", ["0000-01", "2026-13", "1999-12", "novembre"])
+def test_the_cli_refuses_a_month_the_caisse_would_decline_before_asking_it(month) -> None:
+    from click.testing import CliRunner
+
+    from services.cli.main import main
+
+    result = CliRunner().invoke(main, ["caisse", "credit", "--caisse", "lyon", "--month", month])
+    assert result.exit_code == 2
+    assert f"Mois invalide : {month} (AAAA-MM, de 2000 à 2100)" in result.output
