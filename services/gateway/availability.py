@@ -16,7 +16,8 @@ from services.events.auth import Role
 from services.events.orders import STANDING
 from services.events.supply import OfferDeclared
 from services.gateway.auth import principal, require
-from services.gateway.catalog import Slug, known_product
+from services.gateway.catalog import known_product
+from services.gateway.fields import Day, Latitude, Longitude, Quantity, Slug
 
 router = APIRouter(prefix="/v1/availability", tags=["availability"])
 PARIS = ZoneInfo("Europe/Paris")
@@ -24,8 +25,8 @@ PARIS = ZoneInfo("Europe/Paris")
 
 class Farm(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    lat_e6: Annotated[int, Field(ge=-90_000_000, le=90_000_000)]
-    lon_e6: Annotated[int, Field(ge=-180_000_000, le=180_000_000)]
+    lat_e6: Latitude
+    lon_e6: Longitude
 
 
 class OfferIn(BaseModel):
@@ -33,13 +34,13 @@ class OfferIn(BaseModel):
     offer_id: Slug | None = Field(None, description="Declare again with the same id to update.")
     territory: Slug
     product_id: Slug
-    quantity_per_slot: Annotated[int, Field(gt=0, le=10**9, description="Base units.")]
-    pack_size: Annotated[int, Field(gt=0, le=10**9, description="Base units per pack.")]
+    quantity_per_slot: Annotated[Quantity, Field(description="Base units.")]
+    pack_size: Annotated[Quantity, Field(description="Base units per pack.")]
     price_cents: Annotated[int, Field(gt=0, le=10**7, description="Per kg, litre or piece.")]
-    window_start: date
-    window_end: date
+    window_start: Day
+    window_end: Day
     organic: bool = False
-    labels: list[Slug] = []
+    labels: Annotated[list[Slug], Field(max_length=20)] = []
     farm: Farm
     withdrawn: bool = False
 
@@ -84,10 +85,10 @@ class OfferView(OfferDeclared):
 
 @router.get("", response_model=list[OfferView])
 async def offers(request: Request, who: Annotated[Principal, Depends(principal)],
-                 territory: Annotated[str | None, Query()] = None,
-                 product: Annotated[str | None, Query()] = None,
-                 on: Annotated[date | None, Query(description="Delivery day (default today, "
-                                                        "Paris time).")] = None
+                 territory: Annotated[Slug | None, Query()] = None,
+                 product: Annotated[Slug | None, Query()] = None,
+                 on: Annotated[Day | None, Query(description="Delivery day (default today, "
+                                                       "Paris time).")] = None
                  ) -> list[OfferView]:
     """Offers open on a day (not withdrawn, within their harvest window), with what the
     active pooled orders of that day reserved of each."""

@@ -8,11 +8,10 @@ The treasurer of a caisse: contributions, settlements (JSON or the CSV for the b
 from __future__ import annotations
 
 import uuid
-from datetime import date
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from services.auth.tokens import Principal
 from services.bus.catalog import CAISSE_CONTRIBUTIONS, CAISSE_DECISIONS
@@ -20,12 +19,14 @@ from services.caisse import reports
 from services.caisse.books import product_lookup
 from services.caisse.ledger import redemption_request_id, refund_request_id
 from services.caisse.replies import NoAnswer
-from services.caisse.rules import check_vote, first_day
+from services.caisse.rules import check_vote
 from services.events.auth import Role
 from services.events.caisse import (
     AllowanceRules,
     CaisseRequested,
+    CarryOver,
     ContributionRecorded,
+    DeclineReason,
     DecisionKind,
     DecisionRecorded,
     Household,
@@ -34,13 +35,23 @@ from services.events.caisse import (
     SettlementRecorded,
 )
 from services.gateway.auth import principal, require
-from services.sales.intake import Identifier
+from services.gateway.fields import (
+    Band,
+    CaisseAmount,
+    CaisseCents,
+    Count,
+    Day,
+    Identifier,
+    Label,
+    Month,
+    Note,
+    TicketRef,
+    Timezone,
+)
 
 router = APIRouter(prefix="/v1/caisse", tags=["caisse"])
-Cents = Annotated[int, Field(gt=0, le=10_000_000, description="Cents of the caisse's currency.")]
-Month = Annotated[str, Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", examples=["2026-11"])]
-Band = Annotated[str, Field(min_length=1, max_length=16, examples=["T2"])]
 ANSWER_TIMEOUT_S = 5.0
+MAX_REPORT_MONTHS = 36
 
 
 class RedemptionIn(BaseModel):
@@ -48,8 +59,8 @@ class RedemptionIn(BaseModel):
     redemption_id: Identifier = Field(description="The till's id for this payment: asking "
                                                   "again with it gets the same answer.")
     card_id: Identifier
-    amount_cents: Cents
-    ticket_id: Annotated[str, Field(max_length=200)] | None = None
+    amount_cents: CaisseCents
+    ticket_id: TicketRef | None = None
 
 
 class RefundIn(BaseModel):
@@ -57,8 +68,8 @@ class RefundIn(BaseModel):
     refund_id: Identifier
     redemption_id: Identifier = Field(description="The redemption given back (in part).")
     card_id: Identifier
-    amount_cents: Cents
-    ticket_id: Annotated[str, Field(max_length=200)] | None = None
+    amount_cents: CaisseCents
+    ticket_id: TicketRef | None = None
 
 
 class HouseholdIn(BaseModel):
@@ -69,18 +80,48 @@ class HouseholdIn(BaseModel):
     income_band: Band
 
 
+class StepIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    income_band: Band
+    suggested_cents: CaisseAmount
+
+
+class RulesIn(BaseModel):
+    """AllowanceRules as the committee sends them, each figure within its range."""
+
+    model_config = ConfigDict(extra="forbid")
+    currency: Annotated[str, Field(min_length=1, max_length=16, pattern=r"^[A-Za-z0-9]+$",
+                                   examples=["EUR", "MONA"])]
+    base_cents: CaisseAmount
+    per_extra_adult_cents: CaisseAmount
+    per_child_cents: CaisseAmount
+    carry_over: CarryOver
+    carry_over_cap_cents: CaisseAmount | None = None
+    contribution_scale: Annotated[list[StepIn], Field(max_length=20)] = []
+    timezone: Timezone = "Europe/Paris"
+
+    @model_validator(mode="after")
+    def _cap_for_capped(self) -> Self:
+        if self.carry_over is CarryOver.CAPPED and self.carry_over_cap_cents is None:
+            raise ValueError("carry_over_cap_cents is required when carry_over is CAPPED")
+        return self
+
+    def to_rules(self) -> AllowanceRules:
+        return AllowanceRules(**self.model_dump())
+
+
 class DecisionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     kind: DecisionKind
     subject_id: Identifier | None = Field(None, description="The shop or producer.")
-    shop_type: Annotated[str, Field(max_length=64)] | None = None
-    effective_on: date
-    criteria: list[Annotated[str, Field(max_length=200)]] = []
-    votes_for: Annotated[int, Field(ge=0)]
-    votes_against: Annotated[int, Field(ge=0)]
-    votes_abstain: Annotated[int, Field(ge=0)] = 0
-    rules: AllowanceRules | None = None
-    note: Annotated[str, Field(max_length=2000)] | None = None
+    shop_type: Annotated[Label, Field(max_length=64)] | None = None
+    effective_on: Day
+    criteria: Annotated[list[Label], Field(max_length=20)] = []
+    votes_for: Count
+    votes_against: Count
+    votes_abstain: Count = 0
+    rules: RulesIn | None = None
+    note: Note | None = None
 
 
 class MonthIn(BaseModel):
@@ -93,7 +134,7 @@ class ContributionIn(BaseModel):
     contribution_id: Identifier | None = None
     card_id: Identifier
     month: Month
-    amount_cents: Annotated[int, Field(ge=0, le=10_000_000)]
+    amount_cents: CaisseAmount
     income_band: Band
 
 
@@ -201,8 +242,9 @@ async def decide(request: Request, body: DecisionIn,
     deps = request.app.state.deps
     decision = DecisionRecorded(decision_id=f"{caisse}-{uuid.uuid4().hex[:12]}",
                                 caisse_id=caisse, decided_at=deps.clock(),
-                                **body.model_dump(exclude={"criteria"}),
-                                criteria=tuple(body.criteria))
+                                **body.model_dump(exclude={"criteria", "rules"}),
+                                criteria=tuple(body.criteria),
+                                rules=body.rules.to_rules() if body.rules else None)
     await deps.publisher.publish(CAISSE_DECISIONS, decision)
     deps.decisions.put(decision)
     return decision
@@ -229,9 +271,13 @@ async def credit(request: Request, body: MonthIn,
     except NoAnswer as err:
         raise HTTPException(status.HTTP_504_GATEWAY_TIMEOUT,
                             "the caisse did not answer in time: ask again") from err
-    if any(a.reason is not None for a in answers):
+    declined = {a.reason for a in answers if a.reason is not None}
+    if DeclineReason.NO_RULES in declined:
         raise HTTPException(status.HTTP_409_CONFLICT,
                             f"no allowance rules in force for {body.month}")
+    if declined:  # e.g. INVALID_REQUEST, for a request the gateway should not have let by
+        raise HTTPException(status.HTTP_409_CONFLICT, f"the caisse declined the credit of "
+                            f"{body.month}: {', '.join(sorted(declined))}")
     return CreditOut(caisse_id=caisse, month=body.month,
                      households=sum(a.entries for a in answers),
                      credited_cents=sum(a.amount_cents for a in answers))
@@ -279,12 +325,11 @@ async def settlements(request: Request, who: Annotated[Principal, Depends(princi
 
 @router.get("/reports")
 async def report(request: Request, who: Annotated[Principal, Depends(principal)],
-                 month: Annotated[list[Month], Query(min_length=1)]) -> dict:
+                 month: Annotated[list[Month], Query(min_length=1, max_length=MAX_REPORT_MONTHS)]
+                 ) -> dict:
     """Spend per shop, shop type, month and income band, with the local and organic shares,
     and contributions against allowances per income band."""
     caisse = _caisse_of(who, Role.COMMITTEE, Role.TREASURER)
-    for m in month:
-        first_day(m)
     deps = request.app.state.deps
     result = await deps.books.report(caisse, month, product_lookup(deps.mappings, deps.products),
                                      deps.committee())

@@ -14,9 +14,9 @@ from services.events.auth import Role
 from services.events.catalog import ProductDefined, TillCodeMapped, TillCodeUnmapped
 from services.events.sales import CodeKind, QuantityUnit
 from services.gateway.auth import principal, require, require_shop_or_staff
+from services.gateway.fields import Code, Name, ShopId, Slug
 
 router = APIRouter(prefix="/v1/catalog", tags=["catalog"])
-Slug = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9-]*$")]
 
 
 def known_product(request: Request, product_id: str) -> ProductDefined:
@@ -32,17 +32,17 @@ def known_product(request: Request, product_id: str) -> ProductDefined:
 class ProductIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     product_id: Slug
-    name: Annotated[str, Field(min_length=1, max_length=120)]
+    name: Name
     category: Slug
     unit: QuantityUnit
     organic: bool = False
-    labels: list[Slug] = []
+    labels: Annotated[list[Slug], Field(max_length=20)] = []
 
 
 class MappingIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    shop_id: Annotated[str, Field(min_length=1, max_length=64)]
-    code: Annotated[str, Field(min_length=1, max_length=64)]
+    shop_id: ShopId
+    code: Code
     code_kind: CodeKind = CodeKind.INTERNAL
     product_id: Slug
 
@@ -60,7 +60,8 @@ async def define_product(request: Request, product: ProductIn,
 
 
 @router.get("/products", response_model=list[ProductDefined])
-async def list_products(request: Request, category: str | None = None) -> list[ProductDefined]:
+async def list_products(request: Request, category: Annotated[Slug | None, Query()] = None
+                        ) -> list[ProductDefined]:
     """The canonical products, optionally of one category."""
     products = request.app.state.deps.products.values()
     return sorted((p for p in products if category in (None, p.category)),
@@ -82,7 +83,7 @@ async def map_code(request: Request, mapping: MappingIn,
 
 @router.get("/mappings", response_model=list[TillCodeMapped])
 async def list_mappings(request: Request, who: Annotated[Principal, Depends(principal)],
-                        shop: Annotated[str, Query()]) -> list[TillCodeMapped]:
+                        shop: Annotated[ShopId, Query()]) -> list[TillCodeMapped]:
     """A shop's till-code mappings."""
     require_shop_or_staff(who, shop)
     return sorted((m for m in request.app.state.deps.mappings.values() if m.shop_id == shop),
@@ -91,7 +92,7 @@ async def list_mappings(request: Request, who: Annotated[Principal, Depends(prin
 
 @router.get("/unmapped", response_model=list[TillCodeUnmapped])
 async def list_unmapped(request: Request, who: Annotated[Principal, Depends(principal)],
-                        shop: Annotated[str, Query()]) -> list[TillCodeUnmapped]:
+                        shop: Annotated[ShopId, Query()]) -> list[TillCodeUnmapped]:
     """Till codes sold by a shop that no mapping covers yet (the lines are kept, flagged)."""
     require_shop_or_staff(who, shop)
     deps = request.app.state.deps

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import secrets
 import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request, status
 from fastapi.responses import StreamingResponse
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict
 
@@ -24,11 +25,12 @@ from services.events.auth import Role
 from services.bus.catalog import SUBSCRIPTIONS
 from services.events.demand import DemandSignalRecorded, SubscriptionRecorded
 from services.gateway.auth import principal, require
-from services.gateway.catalog import Slug
+from services.gateway.fields import Identifier, Slug
 
 router = APIRouter(prefix="/v1/demand", tags=["demand"])
 FEED_ROLES = (Role.PRODUCER, Role.HUB, Role.OPERATOR)
 KEEPALIVE_S = 15.0
+CURSOR_PART = re.compile(r"([0-9]{1,9}):([0-9]{1,19})")  # ASCII digits: int() takes no "²"
 
 
 class Filter:
@@ -69,9 +71,8 @@ def parse_cursor(text: str | None) -> dict[int, int]:
     """'0:12,2:40' -> {0: 12, 2: 40}; anything unreadable counts as no cursor."""
     cursor: dict[int, int] = {}
     for part in (text or "").split(","):
-        partition, _, offset = part.partition(":")
-        if partition.isdigit() and offset.isdigit():
-            cursor[int(partition)] = int(offset)
+        if (found := CURSOR_PART.fullmatch(part.strip())) is not None:
+            cursor[int(found[1])] = int(found[2])
     return cursor
 
 
@@ -83,7 +84,8 @@ def format_cursor(cursor: dict[int, int]) -> str:
             responses={200: {"content": {"text/event-stream": {}}}})
 async def stream(request: Request, who: Annotated[Principal, Depends(principal)],
                  wanted: Annotated[Filter, Depends(_filter)],
-                 last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None
+                 last_event_id: Annotated[str | None, Header(alias="Last-Event-ID",
+                                                             max_length=4096)] = None
                  ) -> StreamingResponse:
     """Server-Sent Events: `event: signal` with the signal as JSON, first what changed since
     `Last-Event-ID` (everything without it), then each change as it happens."""
@@ -128,7 +130,7 @@ def _message(table, key: str, cursor: dict[int, int], wanted: Filter) -> str | N
 
 class SubscriptionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    url: AnyHttpUrl
+    url: AnyHttpUrl  # at most 2083 characters
     territory: Slug | None = None
     product_id: Slug | None = None
     category: Slug | None = None
@@ -177,7 +179,7 @@ async def subscriptions(request: Request,
 
 
 @router.delete("/subscriptions/{subscription_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def unsubscribe(request: Request, subscription_id: str,
+async def unsubscribe(request: Request, subscription_id: Annotated[Identifier, Path()],
                       who: Annotated[Principal, Depends(principal)]) -> None:
     require(who, Role.PRODUCER)
     deps = request.app.state.deps

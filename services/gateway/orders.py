@@ -4,10 +4,9 @@ refuse and ship, the hub receives and dispatches, shops receive their part."""
 from __future__ import annotations
 
 import uuid
-from datetime import date
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.auth.tokens import Principal
@@ -22,7 +21,8 @@ from services.events.orders import (
 )
 from services.gateway.auth import principal, require, require_shop_or_staff
 from services.gateway.availability import Farm
-from services.gateway.catalog import Slug, known_product
+from services.gateway.catalog import known_product
+from services.gateway.fields import Day, OrderId, Quantity, Reason, ShopId, Slug
 
 router = APIRouter(tags=["orders"])
 ACTIONS: dict[str, tuple[OrderAction, ActorRole]] = {
@@ -39,23 +39,23 @@ ACTIONS: dict[str, tuple[OrderAction, ActorRole]] = {
 class NeedIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     need_id: Slug | None = Field(None, description="State it again with the same id: once.")
-    shop_id: Annotated[str, Field(min_length=1, max_length=64)]
+    shop_id: ShopId
     territory: Slug
     product_id: Slug
-    quantity: Annotated[int, Field(gt=0, le=10**9, description="The product's base unit.")]
-    delivery_slot: date
+    quantity: Annotated[Quantity, Field(description="The product's base unit.")]
+    delivery_slot: Day
 
 
 class ConsolidateIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     territory: Slug
-    delivery_slot: date
+    delivery_slot: Day
     hub: Farm = Field(description="Where the hub is: the grid measures locality from it.")
 
 
 class ActionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    reason: Annotated[str, Field(max_length=500)] | None = None
+    reason: Reason | None = None
 
 
 class Accepted(BaseModel):
@@ -96,7 +96,7 @@ async def consolidate(request: Request, body: ConsolidateIn,
 
 @router.post("/v1/orders/{order_id:path}/{action}", status_code=status.HTTP_202_ACCEPTED,
              response_model=Accepted)
-async def act(request: Request, order_id: str,
+async def act(request: Request, order_id: Annotated[OrderId, Path()],
               action: Literal["confirm", "refuse", "ship", "receive-at-hub", "dispatch",
                               "receive", "cancel"],
               who: Annotated[Principal, Depends(principal)],
@@ -130,8 +130,8 @@ def _owns(who: Principal, order: OrderRecorded) -> bool:
 
 @router.get("/v1/orders", response_model=list[OrderRecorded])
 async def list_orders(request: Request, who: Annotated[Principal, Depends(principal)],
-                      territory: Annotated[str | None, Query()] = None,
-                      slot: Annotated[date | None, Query()] = None) -> list[OrderRecorded]:
+                      territory: Annotated[Slug | None, Query()] = None,
+                      slot: Annotated[Day | None, Query()] = None) -> list[OrderRecorded]:
     """Orders as they stand, with the grid's explanation: each sees only its own."""
     require(who, Role.HUB, Role.OPERATOR, Role.PRODUCER, Role.SHOP)
     orders = request.app.state.deps.orders.values()

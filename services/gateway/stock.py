@@ -19,31 +19,30 @@ from services.events.stock import (
 )
 from services.gateway.auth import principal, require_shop_or_staff
 from services.gateway.catalog import known_product
-from services.sales.intake import Identifier
+from services.gateway.fields import Identifier, Quantity, Reason, ShopId, StockQuantity
 
 router = APIRouter(prefix="/v1/stock", tags=["stock"])
-Quantity = Annotated[int, Field(ge=0, le=10**9, description="In the product's base unit.")]
 
 
 class _StockIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    shop_id: Identifier
+    shop_id: ShopId
     product_id: Identifier
 
 
 class CountIn(_StockIn):
-    quantity: Quantity
+    quantity: StockQuantity
     count_id: Identifier | None = Field(None, description="Send the same id again: counted once.")
 
 
 class WasteIn(_StockIn):
-    quantity: Annotated[int, Field(gt=0, le=10**9)]
-    reason: Annotated[str, Field(min_length=1, max_length=200)]
+    quantity: Quantity
+    reason: Annotated[Reason, Field(min_length=1, max_length=200)]
     waste_id: Identifier | None = None
 
 
 class ReorderPointIn(_StockIn):
-    reorder_point: Quantity
+    reorder_point: StockQuantity
 
 
 class Recorded(BaseModel):
@@ -52,8 +51,8 @@ class Recorded(BaseModel):
 
 @router.get("", response_model=list[StockLevelRecorded])
 async def stock_levels(request: Request, who: Annotated[Principal, Depends(principal)],
-                       shop: Annotated[str | None, Query()] = None,
-                       product: Annotated[str | None, Query()] = None
+                       shop: Annotated[ShopId | None, Query()] = None,
+                       product: Annotated[Identifier | None, Query()] = None
                        ) -> list[StockLevelRecorded]:
     """Stock on hand (negative stock shown and flagged NEGATIVE). Shops see their own."""
     if shop is None and who.role not in (Role.HUB, Role.OPERATOR):
