@@ -8,9 +8,8 @@ sound is not followed (a broken rule must not take every redemption of a caisse 
 
 from __future__ import annotations
 
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
 from services.caisse.rules import first_day
+from services.events.checks import YEARS, timezone_problem
 from services.events.caisse import (
     AllowanceRules,
     CaisseRequested,
@@ -23,7 +22,6 @@ from services.events.caisse import (
 
 MAX_CENTS = 10_000_000  # 100,000 of the currency: no single payment, credit or rule goes above
 MAX_ID = 200
-YEARS = range(2000, 2101)  # the years a caisse's moments fall in
 MAX_PEOPLE = 20
 
 _NEEDS_CARD = frozenset(RequestKind) - {RequestKind.CREDIT_MONTH}
@@ -108,8 +106,4 @@ def rules_problem(rules: AllowanceRules) -> str | None:
         amounts.append(rules.carry_over_cap_cents)
     if any(not 0 <= cents <= MAX_CENTS for cents in amounts):
         return "an amount of the rules is out of range"
-    try:
-        ZoneInfo(rules.timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        return f"unknown timezone {rules.timezone!r}"
-    return None
+    return timezone_problem(rules.timezone)

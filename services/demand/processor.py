@@ -35,7 +35,7 @@ import weakref
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import faust
 import structlog
@@ -69,6 +69,8 @@ from services.bus.table import TableView
 from services.demand.signals import committed_supply
 from services.demand.state import DemandState, Key, Shelf, Sold, position_key, to_wire
 from services.events.catalog import code_key
+from services.events.checks import first, id_problem, time_problem
+from services.sales.checks import ticket_problem
 from services.events.sales import SaleRefunded
 from services.events.stock import StockAlerted, StockStatus
 
@@ -393,8 +395,10 @@ class _Worker:
 
 async def _effect(refs: References, events: dict[str, Any], message: Any,
                   territories: frozenset[str]) -> Sold | Shelf | None:
+    """What a source record does; a record that cannot be decoded, or whose content cannot be
+    folded, is dead-lettered (nothing of it is folded) and does nothing."""
     if territories:  # sources are keyed by shop: skip other territories undecoded
-        shop = refs.shop(message.key.decode() if message.key else "")
+        shop = refs.shop(message.key.decode(errors="replace") if message.key else "")
         if shop is None or shop.territory not in territories:
             return None
     with structlog.contextvars.bound_contextvars(
@@ -404,16 +408,50 @@ async def _effect(refs: References, events: dict[str, Any], message: Any,
             data = await refs.codecs[message.topic].decode(message.value)
             decoded = events[message.topic].from_avro(data)
         except Exception as err:  # noqa: BLE001 - one bad record never stops the fold
-            log.warning("record dead-lettered", stage=Stage.DECODE.value,
-                        error=describe(err)[:500], dead_letter_topic=f"{message.topic}.dlq")
-            await send_to_dead_letter(refs.producer, message, Stage.DECODE, err, "demand")
-            refs.metrics.dead_lettered.labels("demand", message.topic, Stage.DECODE.value).inc()
+            await _dead_letter(refs, message, Stage.DECODE, err)
+            return None
+        try:
+            effect = foldable(refs, decoded, message.topic, message.partition, message.offset)
+        except Exception as err:  # noqa: BLE001 - pure: only the record's content fails it
+            await _dead_letter(refs, message, Stage.HANDLE, err)
             return None
         # faust gives its messages' append time in seconds, aiokafka (read_range) in ms
         appended = message.timestamp / (1000 if isinstance(message, ConsumerRecord) else 1)
         refs.metrics.applied(message.topic, decoded.event_time.timestamp(), appended)
         refs.metrics.handled.labels("demand", message.topic).inc()
-        return effect_of(refs, decoded, message.topic, message.partition, message.offset)
+        return effect
+
+
+class Unfoldable(ValueError):
+    """A source record whose content the fold cannot take: it is dead-lettered."""
+
+
+def foldable(refs: References, event: Any, topic: str, partition: int, offset: int
+             ) -> Sold | Shelf | None:
+    """`effect_of`, for a record checked first (services.sales.checks): raises Unfoldable
+    for one with a problem, or whose day cannot be told (its shop's timezone unknown)."""
+    problem = (alert_problem(event) if isinstance(event, StockAlerted)
+               else ticket_problem(event))
+    if problem:
+        raise Unfoldable(problem)
+    try:
+        return effect_of(refs, event, topic, partition, offset)
+    except (ZoneInfoNotFoundError, ValueError, OverflowError) as err:
+        raise Unfoldable(f"{type(err).__name__}: {err}") from err
+
+
+def alert_problem(event: StockAlerted) -> str | None:
+    return first([id_problem("shop_id", event.shop_id),
+                  id_problem("product_id", event.product_id),
+                  time_problem("occurred_at", event.occurred_at)])
+
+
+async def _dead_letter(refs: References, message: Any, stage: Stage, err: BaseException
+                       ) -> None:
+    log.warning("record dead-lettered", stage=stage.value, error=describe(err)[:500],
+                dead_letter_topic=f"{message.topic}.dlq")
+    await send_to_dead_letter(refs.producer, message, stage, err, "demand")
+    refs.metrics.dead_lettered.labels("demand", message.topic, stage.value).inc()
 
 
 def _credentials(settings: BusSettings) -> faust.auth.Credentials | None:

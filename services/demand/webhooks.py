@@ -12,7 +12,6 @@ Shops' signals are never delivered.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 from types import SimpleNamespace
 from typing import Any
@@ -35,6 +34,17 @@ log = structlog.get_logger("vivres.webhooks")
 
 class DeliveryFailed(Exception):
     """A subscription's endpoint kept refusing a delivery."""
+
+
+# What a delivery to one subscription can fail with: its endpoint, or its URL (a subscription
+# written straight to the topic may hold one httpx cannot even parse). Either way only that
+# subscription's delivery is dead-lettered; the others are not repeated.
+UNDELIVERABLE = (httpx.HTTPError, httpx.InvalidURL, ValueError)
+
+
+def signal_body(signal: DemandSignalRecorded) -> bytes:
+    """The delivery's JSON: strict JSON (a NaN or infinite figure is null), UTF-8."""
+    return signal.model_dump_json().encode()
 
 
 
@@ -71,7 +81,7 @@ class Deliveries:
                   if matches(s, signal, self.category_of)]
         if not wanted:
             return
-        body = json.dumps(signal.model_dump(mode="json"), ensure_ascii=False).encode()
+        body = signal_body(signal)
         await asyncio.gather(*(self._deliver(s, body, received) for s in wanted))
 
     async def _deliver(self, subscription: SubscriptionRecorded, body: bytes,
@@ -89,7 +99,7 @@ class Deliveries:
                     self.delivered.labels("delivered").inc()
                     return
                 error = f"HTTP {response.status_code}"
-            except httpx.HTTPError as err:
+            except UNDELIVERABLE as err:  # the endpoint's failure, or the subscription's URL
                 error = f"{type(err).__name__}: {err}"
             log.info("webhook delivery failed, retrying", subscription=subscription
                      .subscription_id, attempt=attempt + 1, error=error)

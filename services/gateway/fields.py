@@ -11,11 +11,10 @@ from __future__ import annotations
 
 from datetime import date
 from typing import Annotated
-from functools import cache
-from zoneinfo import available_timezones
 
 from pydantic import AfterValidator, Field
 
+from services.events.checks import timezone_problem
 from services.sales.intake import Cents, Identifier, Quantity, TicketNumber
 
 __all__ = [
@@ -37,16 +36,10 @@ def text(max_length: int, *, min_length: int = 0) -> object:
     return Annotated[str, Field(min_length=min_length, max_length=max_length)]
 
 
-@cache
-def _zones() -> frozenset[str]:
-    return frozenset(available_timezones())
-
-
 def _iana(value: str) -> str:
-    """One of the IANA zones (not merely a key ZoneInfo opens: "Europe", a directory, makes it
-    raise IsADirectoryError, a key longer than a file name OSError)."""
-    if value not in _zones():
-        raise ValueError(f"{value!r} is not an IANA timezone (e.g. Europe/Paris)")
+    problem = timezone_problem(value)
+    if problem:
+        raise ValueError(problem)
     return value
 
 

@@ -6,40 +6,15 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Request, status
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, Discriminator, Field, Tag
+from pydantic import BaseModel, Discriminator, Tag
 
 from services.auth.tokens import Principal
 from services.bus.catalog import REFUNDS_SUBMITTED, SALES_SUBMITTED
 from services.events.auth import Role
 from services.gateway.auth import principal, require
-from services.gateway.fields import Timezone
-from services.sales import intake
+from services.sales.intake import SalesBatch, TicketIn
 
 router = APIRouter(tags=["sales"])
-
-
-SHOP_TIMEZONE = Field("Europe/Paris", description="The shop's IANA timezone.")
-
-
-# The intake's models, with the timezone of the gateway's fields: the intake's own check lets
-# "Europe" (a directory of the zone database) through to an IsADirectoryError.
-class TicketIn(intake.TicketIn):
-    """A sale ticket as a till sends it."""
-
-    timezone: Timezone = SHOP_TIMEZONE
-
-
-class RefundIn(intake.RefundIn):
-    """A refund ticket: a correction of an earlier ticket of the same shop."""
-
-    timezone: Timezone = SHOP_TIMEZONE
-
-
-class SalesBatch(intake.SalesBatch):
-    """A till's upload: one request, many tickets (an offline till's backlog) and refunds."""
-
-    tickets: Annotated[list[TicketIn], Field(max_length=intake.MAX_BATCH)] = []
-    refunds: Annotated[list[RefundIn], Field(max_length=intake.MAX_BATCH)] = []
 
 
 def _shape(value: Any) -> str:

@@ -27,6 +27,7 @@ from services.events import orders as wire
 from services.events.stock import DeliveryReceived
 from services.events.supply import OfferDeclared
 from services.orders import lifecycle
+from services.orders.checks import command_problem, need_problem, offer_problem
 from services.orders.allocation import (
     AllocationRules,
     Hub,
@@ -106,7 +107,8 @@ class OrdersService:
             state.commands[snapshot.order_id] = commands
             state.hubs[snapshot.order_id] = Location(snapshot.hub_lat_e6, snapshot.hub_lon_e6)
         async for need in read_partition(settings, registry, NEEDS, partition):
-            state.needs[need.need_id] = need
+            if need_problem(need) is None:  # one rejected when it came: not kept now either
+                state.needs[need.need_id] = need
         log.info("orders partition loaded", partition=partition, orders=len(state.orders),
                  needs=len(state.needs))
         return state
@@ -114,6 +116,10 @@ class OrdersService:
     async def handle(self, received: Received) -> None:
         state = await self.partitions.get(received.partition)
         event = received.event
+        problem = (need_problem(event) if isinstance(event, wire.NeedStated)
+                   else command_problem(event))
+        if problem:
+            raise Reject(problem)
         if isinstance(event, wire.NeedStated):
             state.needs[event.need_id] = event
             return
@@ -165,8 +171,6 @@ class OrdersService:
     async def _consolidate(self, partition: int, state: Territories,
                            request: wire.OrderCommanded) -> None:
         territory, slot = request.territory, request.delivery_slot
-        if slot is None or request.hub_lat_e6 is None or request.hub_lon_e6 is None:
-            raise Reject("CONSOLIDATE needs a delivery slot and the hub's location")
         hub = Location(request.hub_lat_e6, request.hub_lon_e6)
         taken = state.allocated_needs()
         needs = [Need(n.need_id, n.shop_id, n.territory, n.product_id, n.quantity,
@@ -206,10 +210,20 @@ class OrdersService:
                                   request.commanded_at), partition=partition)
 
     def _offers(self, territory: str, slot: date) -> list[Offer]:
-        return [Offer(o.producer_id, o.offer_id, o.territory, o.product_id, slot, o.unit,
-                      o.price_cents, o.pack_size, o.quantity_per_slot, o.organic,
-                      frozenset(o.labels), Location(o.farm_lat_e6, o.farm_lon_e6))
-                for o in self.offers.values() if o.territory == territory and o.open_on(slot)]
+        """The territory's offers open on the slot; one the grid cannot use is left out."""
+        found = []
+        for o in self.offers.values():
+            if o.territory != territory or not o.open_on(slot):
+                continue
+            problem = offer_problem(o)
+            if problem:
+                log.warning("offer left out of the grid", offer=o.offer_id, problem=problem)
+                continue
+            found.append(Offer(o.producer_id, o.offer_id, o.territory, o.product_id, slot,
+                               o.unit, o.price_cents, o.pack_size, o.quantity_per_slot,
+                               o.organic, frozenset(o.labels),
+                               Location(o.farm_lat_e6, o.farm_lon_e6)))
+        return found
 
 
 # --- wire <-> domain --------------------------------------------------------------------------

@@ -33,9 +33,10 @@ from services.bus.platform import Platform
 from services.bus.runtime import ErrorPolicy, Received, Reject, Route
 from services.bus.table import TableView
 from services.events.catalog import TillCodeMapped, TillCodeUnmapped, code_key
-from services.events.sales import SaleRecorded
+from services.events.sales import SaleRecorded, SaleRefunded
+from services.sales.checks import ticket_problem
 from services.sales.dedup import SeenTickets
-from services.sales.intake import UPLOAD_WINDOW
+from services.sales.intake import MAX_FUTURE, UPLOAD_WINDOW
 
 OUTPUT: dict[str, Topic] = {SALES_SUBMITTED.name: SALES, REFUNDS_SUBMITTED.name: REFUNDS}
 GROUP = "vivres-sales-ingest"
@@ -125,10 +126,7 @@ class SalesIngest:
         target = OUTPUT[received.topic]
         event = received.event
         now = self.clock()
-        if event.event_time < now - self.window:
-            # Past the window the memory may have forgotten it: a repeat would slip through.
-            raise Reject(f"{event.event_id} occurred {event.event_time:%Y-%m-%d}, before the "
-                         f"{self.window.days}-day upload window")
+        self._check(event, now)
         if isinstance(event, SaleRecorded):
             # Even for a repeat: a flag lost in a crash after its ticket was written comes back.
             await self._flag_unmapped(event)
@@ -145,6 +143,20 @@ class SalesIngest:
             self._since_prune = 0
             for memory in self.seen.values():
                 memory.prune(now)
+
+    def _check(self, event: SaleRecorded | SaleRefunded, now: datetime) -> None:
+        """Reject what can never be written on: a ticket with a problem (services.sales.checks)
+        or dated out of the upload window."""
+        problem = ticket_problem(event)
+        if problem:
+            raise Reject(f"{event.event_id}: {problem}")
+        if event.event_time < now - self.window:
+            # Past the window the memory may have forgotten it: a repeat would slip through.
+            raise Reject(f"{event.event_id} occurred {event.event_time:%Y-%m-%d}, before the "
+                         f"{self.window.days}-day upload window")
+        if event.event_time > now + MAX_FUTURE:
+            raise Reject(f"{event.event_id} occurred {event.event_time.isoformat()}, in the "
+                         "future (a till clock gone wrong?)")
 
     async def _flag_unmapped(self, sale: SaleRecorded) -> None:
         for line in sale.lines:

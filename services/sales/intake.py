@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Annotated, Self
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from services.events.checks import timezone_problem
 from services.events.sales import (
     CodeKind,
     Payment,
@@ -65,10 +65,9 @@ class _TicketBase(_In):
     @field_validator("timezone")
     @classmethod
     def _iana(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"{value!r} is not an IANA timezone (e.g. Europe/Paris)") from None
+        problem = timezone_problem(value)
+        if problem:
+            raise ValueError(problem)
         return value
 
     @property

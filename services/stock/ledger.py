@@ -19,7 +19,18 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from services.events.stock import AlertKind, MovementKind, StockStatus
+from services.events.stock import (
+    AlertKind,
+    DeliveryReceived,
+    MovementKind,
+    ReorderPointSet,
+    StockCounted,
+    StockStatus,
+    WasteRecorded,
+)
+from services.events.checks import first, id_problem, quantity_problem, time_problem
+
+LONG = (-(2**63), 2**63 - 1)  # what an Avro long holds: every level and delta stays inside
 
 
 _SIGN = {MovementKind.SALE: -1, MovementKind.REFUND: 1, MovementKind.DELIVERY: 1,
@@ -109,6 +120,38 @@ StockEvent = StockChanged | StockAlerted
 Key = tuple[str, str]  # (shop_id, product_id)
 
 
+class Unappliable(ValueError):
+    """A movement whose result an Avro long cannot hold: the record behind it is rejected."""
+
+
+StaffRecord = StockCounted | WasteRecorded | DeliveryReceived | ReorderPointSet
+
+
+def record_problem(event: StaffRecord) -> str | None:
+    """Why a count, waste, delivery or reorder point can never be applied (None when it can):
+    empty ids, a quantity out of bounds, an impossible time. Tickets: services.sales.checks."""
+    if isinstance(event, ReorderPointSet):
+        amount = quantity_problem("reorder_point", event.reorder_point, zero_allowed=True)
+    else:
+        amount = quantity_problem("quantity", event.quantity,
+                                  zero_allowed=isinstance(event, StockCounted))
+    own_id = {StockCounted: "count_id", WasteRecorded: "waste_id",
+              DeliveryReceived: "delivery_id"}.get(type(event))
+    return first([
+        id_problem("shop_id", event.shop_id),
+        id_problem("product_id", event.product_id),
+        id_problem(own_id, getattr(event, own_id)) if own_id else None,
+        amount,
+        time_problem(event.time_field, event.event_time),
+    ])
+
+
+def _within_long(name: str, value: int) -> int:
+    if not LONG[0] <= value <= LONG[1]:
+        raise Unappliable(f"{name} {value} would not fit an Avro long")
+    return value
+
+
 def status_of(on_hand: int, reorder_point: int) -> StockStatus:
     if on_hand < 0:
         return StockStatus.NEGATIVE
@@ -135,7 +178,8 @@ def _alerts(before: StockLevel, after: StockLevel, at: datetime,
 
 def apply(level: StockLevel, movement: Movement) -> tuple[StockLevel, tuple[StockEvent, ...]]:
     """The level after the movement, with a `StockChanged` and, if the status changed, a
-    `StockAlerted`; a movement already applied changes nothing and records nothing."""
+    `StockAlerted`; a movement already applied changes nothing and records nothing.
+    Raises Unappliable when the level or the change would not fit an Avro long."""
     if (movement.shop_id, movement.product_id) != (level.shop_id, level.product_id):
         raise ValueError(f"movement {movement.movement_id} is not for this shop and product")
     if already_applied(level, movement.source):
@@ -144,11 +188,13 @@ def apply(level: StockLevel, movement: Movement) -> tuple[StockLevel, tuple[Stoc
         delta = movement.quantity - level.on_hand
     else:
         delta = _SIGN[movement.kind] * movement.quantity
+    _within_long(f"movement {movement.movement_id}: delta", delta)
+    on_hand = _within_long(f"movement {movement.movement_id}: on hand", level.on_hand + delta)
     source = movement.source
     positions = tuple(sorted(
         [p for p in level.positions if (p.topic, p.partition) != (source.topic, source.partition)]
         + [source]))
-    after = replace(level, on_hand=level.on_hand + delta, positions=positions)
+    after = replace(level, on_hand=on_hand, positions=positions)
     changed = StockChanged(movement.movement_id, level.shop_id, level.product_id, movement.kind,
                            delta, after.on_hand, after.status, movement.at)
     return after, (changed, *_alerts(level, after, movement.at, movement.movement_id))

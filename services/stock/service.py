@@ -35,7 +35,7 @@ from services.bus.catalog import (
 )
 from services.bus.partitions import PartitionStates, read_partition
 from services.bus.platform import Platform
-from services.bus.runtime import ErrorPolicy, Received, Route
+from services.bus.runtime import ErrorPolicy, Received, Reject, Route
 from services.bus.table import TableView
 from services.events.catalog import ProductDefined, TillCodeMapped, code_key
 from services.events.sales import SaleRecorded, SaleRefunded
@@ -49,6 +49,7 @@ from services.events.stock import (
     StockLevelRecorded,
     WasteRecorded,
 )
+from services.sales.checks import ticket_problem
 from services.stock import ledger
 from services.stock.ledger import Movement, MovementKind, SourcePosition, StockLevel
 
@@ -109,19 +110,42 @@ class StockService:
         # Normally loaded by the assignment hook; loaded here if the hook failed (aiokafka
         # swallows a listener's errors).
         levels = await self.levels.get(received.partition)
+        problem = self._problem(received.event)
+        if problem:
+            raise Reject(problem)
+        try:
+            changes = self._changes(received, levels)
+        except ledger.Unappliable as err:
+            raise Reject(str(err)) from err
+        for key, after, events, at in changes:  # nothing is changed before all are known
+            await self._record(received.partition, levels, key, after, events, at)
+
+    @staticmethod
+    def _problem(event) -> str | None:
+        if isinstance(event, SaleRecorded | SaleRefunded):
+            return ticket_problem(event)
+        return ledger.record_problem(event)
+
+    def _changes(self, received: Received, levels: dict[Key, StockLevel]
+                 ) -> list[tuple[Key, StockLevel, tuple, datetime]]:
+        """What the record changes, level by level, computed without changing anything
+        (a ticket's second line of a product starts from its first)."""
         event = received.event
         if isinstance(event, ReorderPointSet):
             key = (event.shop_id, event.product_id)
             level = levels.get(key) or StockLevel(*key)
             after, events = ledger.set_reorder_point(level, event.reorder_point, event.set_at)
-            await self._record(received.partition, levels, key, after, events, event.set_at)
-            return
+            return [(key, after, events, event.set_at)]
+        changes: list[tuple[Key, StockLevel, tuple, datetime]] = []
+        scratch: dict[Key, StockLevel] = {}
         for movement in self.movements(received):
             key = (movement.shop_id, movement.product_id)
-            level = levels.get(key) or StockLevel(*key)
+            level = scratch.get(key) or levels.get(key) or StockLevel(*key)
             after, events = ledger.apply(level, movement)
             if events:
-                await self._record(received.partition, levels, key, after, events, movement.at)
+                scratch[key] = after
+                changes.append((key, after, events, movement.at))
+        return changes
 
     async def _record(self, partition: int, levels: dict[Key, StockLevel], key: Key,
                       after: StockLevel, events: tuple, at: datetime) -> None:

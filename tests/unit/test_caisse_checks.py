@@ -85,7 +85,8 @@ def _rules(**changes) -> AllowanceRules:
 
 
 @pytest.mark.parametrize("rules, problem", [
-    (_rules(timezone="Mars/Olympus_Mons"), "unknown timezone"),
+    (_rules(timezone="Mars/Olympus_Mons"), "is not an IANA timezone"),
+    (_rules(timezone="Europe"), "is not an IANA timezone"),
     (_rules(base_cents=-15_000), "out of range"),
     (_rules(per_child_cents=2**40), "out of range"),
     (_rules(carry_over=CarryOver.CAPPED, carry_over_cap_cents=None), "needs its cap"),

@@ -46,6 +46,8 @@ def test_a_ticket_becomes_a_sale_with_a_stable_id_and_numbered_lines() -> None:
     ({"shop_id": "lyon graine"}, ("shop_id",)),
     ({"occurred_at": "2026-11-25T16:45:00"}, ("occurred_at",)),  # no offset: ambiguous
     ({"timezone": "Paris"}, ("timezone",)),
+    ({"timezone": "Europe"}, ("timezone",)),  # a directory of the zone database
+    ({"timezone": "x" * 10_000}, ("timezone",)),  # longer than a file name
     ({"lines": []}, ("lines",)),
     ({"payments": []}, ("payments",)),
 ])
