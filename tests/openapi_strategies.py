@@ -41,7 +41,9 @@ FORMATS: dict[str, Strategy] = {
     "date": (st.dates(*NEAR_DATES) | st.dates()).map(date.isoformat),
     "date-time": (st.datetimes(*NEAR_TIMES, timezones=ZONES) | st.datetimes(timezones=ZONES)
                   ).map(datetime.isoformat),
-    "uri": st.from_regex(r"https?://[a-z0-9.-]{1,20}(:[0-9]{1,5})?(/[A-Za-z0-9._~-]{0,12}){0,3}",
+    # Loopback only, on a port where nothing listens: a URL drawn here may become a webhook
+    # subscription that a service then calls, and tests send traffic to this machine alone.
+    "uri": st.from_regex(r"https?://(127\.0\.0\.1|localhost):9(/[A-Za-z0-9._~-]{0,12}){0,3}",
                          fullmatch=True),
 }
 
