@@ -4,7 +4,7 @@ end, and load each owned partition's state once."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Container
+from collections.abc import AsyncIterator, Awaitable, Callable, Container, Iterable, Mapping
 from typing import Generic, TypeVar
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
@@ -57,18 +57,39 @@ async def read_range(settings: BusSettings, topic: str, partition: int, start: i
     """The raw records of one partition from offset `start` up to `stop` (excluded), as a
     consumer reading uncommitted data sees them (holes of transaction markers stay holes)."""
     tp = TopicPartition(topic, partition)
-    consumer = AIOKafkaConsumer(**settings.kafka_options(),
-                                group_id=None, enable_auto_commit=False)
+    return [record async for chunk in read_chunks(settings, {tp: (start, stop)})
+            for record in chunk[1]]
+
+
+async def read_chunks(settings: BusSettings, ranges: Mapping[TopicPartition, tuple[int, int]],
+                      *, max_records: int = 5_000
+                      ) -> AsyncIterator[tuple[TopicPartition, list[ConsumerRecord]]]:
+    """The raw records of several partitions, each from its `start` up to its `stop`
+    (excluded), in chunks of one partition's consecutive records (in offset order), as a
+    consumer reading uncommitted data sees them; a partition whose records end below its
+    `stop` (transaction markers) is done when its position reaches it. A `stop` must not
+    be past the partition's end."""
+    wanted = {tp: span for tp, span in ranges.items() if span[0] < span[1]}
+    if not wanted:
+        return
+    consumer = AIOKafkaConsumer(**settings.kafka_options(), group_id=None,
+                                enable_auto_commit=False, max_partition_fetch_bytes=4 << 20)
     await consumer.start()
     try:
-        consumer.assign([tp])
-        consumer.seek(tp, start)
-        found: list[ConsumerRecord] = []
-        while await consumer.position(tp) < stop:
-            for record in (await consumer.getmany(tp, timeout_ms=500)).get(tp, []):
-                if record.offset < stop:
-                    found.append(record)
-        return found
+        consumer.assign(list(wanted))
+        for tp, (start, _) in wanted.items():
+            consumer.seek(tp, start)
+        while wanted:
+            fetched = await consumer.getmany(*wanted, timeout_ms=500, max_records=max_records)
+            for tp, records in fetched.items():
+                stop = wanted[tp][1]
+                chunk = [record for record in records if record.offset < stop]
+                if chunk:
+                    yield tp, chunk
+            for tp in list(wanted):
+                if await consumer.position(tp) >= wanted[tp][1]:
+                    consumer.pause(tp)
+                    del wanted[tp]
     finally:
         await consumer.stop()
 
@@ -111,3 +132,18 @@ class PartitionStates(Generic[S]):
     def forget(self, partitions: set[int]) -> None:
         for partition in partitions:
             self._states.pop(partition, None)
+
+
+async def bounds(settings: BusSettings, partitions: Iterable[TopicPartition]
+                 ) -> dict[TopicPartition, tuple[int, int]]:
+    """Each partition's first offset kept and its end (the next offset to be written)."""
+    tps = [TopicPartition(tp.topic, tp.partition) for tp in partitions]
+    consumer = AIOKafkaConsumer(**settings.kafka_options(), group_id=None,
+                                enable_auto_commit=False)
+    await consumer.start()
+    try:
+        first = await consumer.beginning_offsets(tps)
+        ends = await consumer.end_offsets(tps)
+        return {tp: (first[tp], ends[tp]) for tp in tps}
+    finally:
+        await consumer.stop()

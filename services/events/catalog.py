@@ -10,9 +10,10 @@ from services.events.base import Event
 from services.events.sales import CodeKind, QuantityUnit
 
 
-def code_key(shop_id: str, code_kind: CodeKind, code: str) -> str:
-    """The key of a shop's till code: one mapping (or unmapped flag) per shop, kind and code."""
-    return f"{shop_id}/{code_kind.value}/{code}"
+def code_key(shop_id: str, code_kind: CodeKind | str, code: str) -> str:
+    """The key of a shop's till code: one mapping (or unmapped flag) per shop, kind and code
+    (the kind as an event holds it, or its symbol as a reader decodes it)."""
+    return f"{shop_id}/{code_kind}/{code}"
 
 
 class ProductDefined(Event):

@@ -30,7 +30,7 @@ from services.bus.catalog import (
 )
 from services.bus.codec import AvroCodec
 from services.bus.table import TableView
-from services.demand.processor import SOURCES, effect_of
+from services.demand.sources import SOURCES, effect_of
 from services.demand.state import DemandState, to_wire
 from services.events.auth import Role
 from services.sales.ingest import GROUP as INGEST
@@ -103,9 +103,9 @@ async def _recompute(settings, registry, territory: str, shops: list[str], today
     refs = SimpleNamespace(
         shop=lambda s: SimpleNamespace(shop_id=s, territory=territory,
                                        timezone="Europe/Paris") if s in shops else None,
-        mapping=lambda _s, line: PRODUCTS_SOLD[int(line.product_code[2:])])
+        mapping=lambda _s, _kind, code: PRODUCTS_SOLD[int(code[2:])])
     state = DemandState()
-    for topic, event_type in ((SALES, SaleRecorded), (REFUNDS, SaleRefunded)):
+    for topic in (SALES, REFUNDS):
         codec = AvroCodec.for_topic(registry, topic)
         consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers,
                                     enable_auto_commit=False, isolation_level="read_committed")
@@ -119,9 +119,8 @@ async def _recompute(settings, registry, territory: str, shops: list[str], today
                     for record in (await consumer.getmany(tp, timeout_ms=500)).get(tp, []):
                         if record.key.decode() not in shops:
                             continue
-                        event = event_type.from_avro(await codec.decode(record.value))
-                        effect = effect_of(refs, event, record.topic, record.partition,
-                                           record.offset)
+                        effect = effect_of(refs, record.topic, await codec.decode(record.value),
+                                           record.partition, record.offset)
                         if effect is not None:
                             state.apply_sold(effect, today)
         finally:

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from services.demand.processor import Unfoldable, foldable
+from services.demand.sources import Unfoldable, foldable
 from services.events.orders import ActorRole, NeedStated, OrderAction, OrderCommanded
 from services.events.sales import QuantityUnit
 from services.events.stock import DeliveryReceived, ReorderPointSet, StockCounted
@@ -102,9 +102,10 @@ def test_the_demand_fold_refuses_what_it_cannot_fold() -> None:
     def refs(timezone: str) -> SimpleNamespace:
         return SimpleNamespace(
             shop=lambda s: SimpleNamespace(shop_id=s, territory="t", timezone=timezone),
-            mapping=lambda _s, _line: "p")
-    assert foldable(refs("Europe/Paris"), sale(), "sales.tickets", 0, 1) is not None
+            mapping=lambda _s, _kind, _code: "p")
+    assert foldable(refs("Europe/Paris"), "sales.tickets", sale().model_dump(), 0, 1) is not None
     with pytest.raises(Unfoldable, match="timezone|key"):
-        foldable(refs("Mars/Olympus"), sale(), "sales.tickets", 0, 1)
+        foldable(refs("Mars/Olympus"), "sales.tickets", sale().model_dump(), 0, 1)
     with pytest.raises(Unfoldable, match="quantity"):
-        foldable(refs("Europe/Paris"), _line(sale(), quantity=2**63 - 1), "sales.tickets", 0, 1)
+        foldable(refs("Europe/Paris"), "sales.tickets",
+                 _line(sale(), quantity=2**63 - 1).model_dump(), 0, 1)

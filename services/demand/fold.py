@@ -1,0 +1,144 @@
+"""The fold: source records, in order per source partition, into the worker's DemandState, with
+the table records they changed. One way for every path that folds: the faust agent (the live
+tail), the tail check and the bulk catch-up (services.demand.catchup).
+
+A record that cannot be decoded, or whose content cannot be folded, is dead-lettered (nothing
+of it is folded) and only moves its partition's position. Exactly once comes from the state
+(services.demand.state): each record remembers the last source offset it took, and the
+positions say where each source partition goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable, Sequence
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import structlog
+from aiokafka import ConsumerRecord
+
+from services.bus.deadletter import Stage, describe, send_to_dead_letter
+from services.bus.partitions import read_range
+from services.bus.settings import BusSettings
+from services.demand.references import References
+from services.demand.sources import foldable
+from services.demand.state import DemandState, Key, Record, Shelf, position_key
+
+log = structlog.get_logger("vivres.demand")
+
+Pending = dict[str, Record | None]  # table key → its new record (None: delete it)
+
+
+class Fold:
+    """The worker's state and the one lock its folds take turns on."""
+
+    def __init__(self, settings: BusSettings, refs: References, records: Callable[[], Iterable[
+            tuple[str, Record]]], territories: frozenset[str] = frozenset()) -> None:
+        self.settings = settings
+        self.refs = refs
+        self.territories = territories
+        self._records = records  # the table's records, to reload the state from
+        self.dirty: dict[Key, None] = {}  # pairs to publish: outlives a reloaded state
+        self.lock = asyncio.Lock()
+        self._state: DemandState | None = None
+
+    def state(self) -> DemandState:
+        """The state, (re)loaded from the table after an assignment."""
+        if self._state is None:
+            self._state = DemandState(self.dirty)
+            for key, record in self._records():
+                self._state.load(key, record)
+            log.info("demand state loaded", records=len(self._state.records))
+        return self._state
+
+    def loaded(self) -> DemandState | None:
+        return self._state
+
+    def forget(self) -> None:
+        """Partitions may have moved: the next fold reloads what this worker still owns."""
+        self._state = None
+
+    async def admitted(self, current: DemandState, message: Any) -> list[Any]:
+        """The records to fold for a record faust handed over: none when it was folded
+        before, those faust never handed over before it (read directly) and itself."""
+        src = f"{message.topic}:{message.partition}"
+        start = current.positions.admit(src, message.offset)
+        if start is None:
+            return []
+        if start == message.offset:
+            return [message]
+        log.warning("records faust never handed over: read them directly",
+                    src=src, offset=message.offset, expected=start)
+        return [*await read_range(self.settings, message.topic, message.partition, start,
+                                  message.offset), message]
+
+    async def apply(self, current: DemandState, src: str, messages: Sequence[Any],
+                    pending: Pending) -> None:
+        """Fold records of one source partition, in order; what changed goes to `pending`,
+        each key in the order of its last change (a position after the records it covers)."""
+        if not messages:
+            return
+        topic = messages[0].topic
+        today = local_today()
+        handled, newest = 0, None
+        for message in messages:
+            record = await self._decoded(message)
+            if record is not None:
+                try:
+                    effect = foldable(self.refs, topic, record, message.partition,
+                                      message.offset)
+                except Exception as err:  # noqa: BLE001 - pure: only the content fails it
+                    await self._dead_letter(message, Stage.HANDLE, err)
+                else:
+                    handled, newest = handled + 1, (record["occurred_at"], message)
+                    if effect is not None:
+                        changed = (current.apply_shelf(effect) if isinstance(effect, Shelf)
+                                   else current.apply_sold(effect, today))
+                        for key, value in changed:
+                            pending.pop(key, None)
+                            pending[key] = value
+            current.positions.applied(src, message.offset)
+        pending.pop(position_key(src), None)
+        pending[position_key(src)] = {"next": current.positions.next[src]}
+        self._count(topic, len(messages), handled, newest)
+
+    async def _decoded(self, message: Any) -> dict[str, Any] | None:
+        """The record's Avro form; None for one of another territory (when the worker folds
+        some only: sources are keyed by shop, skipped undecoded) or one that cannot be decoded
+        (dead-lettered)."""
+        if self.territories:
+            shop = self.refs.shop(message.key.decode(errors="replace") if message.key else "")
+            if shop is None or shop.territory not in self.territories:
+                return None
+        try:
+            return await self.refs.codecs[message.topic].decode(message.value)
+        except Exception as err:  # noqa: BLE001 - one bad record never stops the fold
+            await self._dead_letter(message, Stage.DECODE, err)
+            return None
+
+    def _count(self, topic: str, consumed: int, handled: int,
+               newest: tuple[datetime, Any] | None) -> None:
+        """Metrics once per call (a catch-up chunk is thousands of records); the latencies
+        are those of the call's last record handled."""
+        metrics = self.refs.metrics
+        metrics.consumed.labels("demand", topic).inc(consumed)
+        if newest is not None:
+            metrics.handled.labels("demand", topic).inc(handled)
+            occurred_at, last = newest
+            # faust gives its messages' append time in seconds, aiokafka's records in ms
+            appended = last.timestamp / (1000 if isinstance(last, ConsumerRecord) else 1)
+            metrics.applied(topic, occurred_at.timestamp(), appended)
+
+    async def _dead_letter(self, message: Any, stage: Stage, err: BaseException) -> None:
+        log.warning("record dead-lettered", topic=message.topic, partition=message.partition,
+                    offset=message.offset, stage=stage.value, error=describe(err)[:500],
+                    dead_letter_topic=f"{message.topic}.dlq")
+        await send_to_dead_letter(self.refs.producer, message, stage, err, "demand")
+        self.refs.metrics.dead_lettered.labels("demand", message.topic, stage.value).inc()
+
+
+def local_today() -> date:
+    """Today in the épiceries' timezone (the signals' 'today')."""
+    return datetime.now(ZoneInfo("Europe/Paris")).date()
