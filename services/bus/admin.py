@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.protocol.admin import DeleteGroupsRequest
 
 from services.bus.settings import BusSettings
 
@@ -43,3 +44,19 @@ async def group_members(settings: BusSettings, group: str) -> int:
         [response] = await admin.describe_consumer_groups([group])
     return sum(len(g["members"]) for g in response.to_object()["groups"]
                if g["group"] == group)
+
+
+async def forget_app(settings: BusSettings, group: str) -> None:
+    """Delete a consumer group and the topics named after it (a faust app's changelogs and
+    leader topic): what a test or a benchmark made with an app id of its own."""
+    async with admin_client(settings) as admin:
+        topics = [t for t in await admin.list_topics() if t.startswith(f"{group}-")]
+        if topics:
+            await admin.delete_topics(topics)
+        await delete_group(admin, group)
+
+
+async def delete_group(admin: AIOKafkaAdminClient, group: str) -> None:
+    """Delete a consumer group (aiokafka 0.14's admin client has no call for it yet)."""
+    node = await admin.find_coordinator(group)
+    await admin._send_request(DeleteGroupsRequest([group]), node)  # noqa: SLF001

@@ -24,7 +24,7 @@ from services.bus.partitions import read_range
 from services.bus.settings import BusSettings
 from services.demand.references import References
 from services.demand.sources import foldable
-from services.demand.state import DemandState, Key, Record, Shelf, position_key
+from services.demand.state import DemandState, Key, Record, Shelf, Sold, Write, position_key
 
 log = structlog.get_logger("vivres.demand")
 
@@ -80,9 +80,18 @@ class Fold:
         each key in the order of its last change (a position after the records it covers)."""
         if not messages:
             return
+        try:
+            await self._apply(current, src, messages, pending)
+        except BaseException:
+            self.forget()  # half a fold in memory: the next one reloads what was persisted
+            raise
+
+    async def _apply(self, current: DemandState, src: str, messages: Sequence[Any],
+                     pending: Pending) -> None:
         topic = messages[0].topic
         today = local_today()
         handled, newest = 0, None
+        sold: list[Sold] = []
         for message in messages:
             record = await self._decoded(message)
             if record is not None:
@@ -93,13 +102,12 @@ class Fold:
                     await self._dead_letter(message, Stage.HANDLE, err)
                 else:
                     handled, newest = handled + 1, (record["occurred_at"], message)
-                    if effect is not None:
-                        changed = (current.apply_shelf(effect) if isinstance(effect, Shelf)
-                                   else current.apply_sold(effect, today))
-                        for key, value in changed:
-                            pending.pop(key, None)
-                            pending[key] = value
+                    if isinstance(effect, Shelf):
+                        _changed(pending, current.apply_shelf(effect))
+                    elif effect is not None:
+                        sold.append(effect)
             current.positions.applied(src, message.offset)
+        _changed(pending, current.apply_sold_all(sold, today))  # shop-days: not shelves
         pending.pop(position_key(src), None)
         pending[position_key(src)] = {"next": current.positions.next[src]}
         self._count(topic, len(messages), handled, newest)
@@ -137,6 +145,12 @@ class Fold:
                     dead_letter_topic=f"{message.topic}.dlq")
         await send_to_dead_letter(self.refs.producer, message, stage, err, "demand")
         self.refs.metrics.dead_lettered.labels("demand", message.topic, stage.value).inc()
+
+
+def _changed(pending: Pending, writes: Iterable[Write]) -> None:
+    for key, record in writes:  # each key in the order of its last change
+        pending.pop(key, None)
+        pending[key] = record
 
 
 def local_today() -> date:

@@ -57,9 +57,11 @@ log = structlog.get_logger("vivres.demand")
 
 
 def create_app(settings: BusSettings, datadir: str, *, app_id: str = APP_ID,
-               territories: frozenset[str] = frozenset(), brokers: int = 1) -> faust.App:
+               territories: frozenset[str] = frozenset(), brokers: int = 1,
+               bulk_catch_up: bool = True) -> faust.App:
     """The app; `territories`, when given, is all it folds (a processor per territory); its
-    table's changelog is replicated as the catalog's topics are on `brokers` brokers."""
+    table's changelog is replicated as the catalog's topics are on `brokers` brokers. Without
+    `bulk_catch_up`, faust streams the backlog too (bench.demand_replay compares the two)."""
     app = faust.App(
         app_id, broker=f"kafka://{settings.kafka_bootstrap_servers}", store="rocksdb://",
         datadir=datadir, topic_partitions=PARTITIONS,
@@ -86,6 +88,8 @@ def create_app(settings: BusSettings, datadir: str, *, app_id: str = APP_ID,
     @table.on_recover
     async def recovered() -> None:
         """The table restored, before faust seeks and resumes the sources: the backlog."""
+        if not bulk_catch_up:
+            return
         flush.catching_up = True
         try:
             offsets = await catch_up(settings, fold, app.consumer.assignment(), write)
@@ -164,7 +168,8 @@ def main() -> None:
     territories = os.environ.get("VIVRES_DEMAND_TERRITORIES", "")
     app = create_app(settings, datadir, app_id=os.environ.get("VIVRES_DEMAND_APP_ID", APP_ID),
                      territories=frozenset(t for t in territories.split(",") if t),
-                     brokers=asyncio.run(brokers_of(settings)))
+                     brokers=asyncio.run(brokers_of(settings)),
+                     bulk_catch_up=os.environ.get("VIVRES_DEMAND_BULK_CATCH_UP", "1") != "0")
     sys.argv = sys.argv[:1]  # mode's worker parses argv: give it none of ours
     uvloop.install()  # faust's consumer path runs a third faster on it (measured)
     faust.Worker(app, loglevel=settings.log_level.lower()).execute_from_commandline()

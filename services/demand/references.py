@@ -5,7 +5,7 @@ Stock levels, offers and orders that change mark the pairs they touch for a new 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import date
 from typing import Any
 
@@ -22,9 +22,9 @@ from services.bus.table import TableView
 from services.demand.signals import committed_supply
 from services.demand.sources import SOURCES
 from services.demand.state import Key
-from services.events.catalog import code_key
 
 log = structlog.get_logger("vivres.demand")
+_NONE: dict[tuple[str, str], str] = {}
 
 
 class References:
@@ -37,6 +37,8 @@ class References:
         self._ready: asyncio.Task[None] | None = None
         self.tables: dict[str, TableView[Any]] = {}
         self.on_hand: dict[Key, dict[str, int]] = {}  # pair → shop → units on hand
+        self._mapped: dict[str, dict[tuple[str, str], str]] = {}
+        self._mapped_version = -1
         self._supply: tuple[tuple[int, int], date, dict[Key, list], dict[str, list]] | None = None
 
     async def ready(self) -> None:
@@ -67,9 +69,18 @@ class References:
             await table.__aexit__(None, None, None)
         await self.registry.aclose()
 
-    def mapping(self, shop_id: str, code_kind: str, product_code: str) -> str | None:
-        found = self.tables[MAPPINGS.name].get(code_key(shop_id, code_kind, product_code))
-        return found.product_id if found is not None else None
+    def products_of(self, shop_id: str) -> Callable[[tuple[str, str]], str | None]:
+        """(code kind, till code) → the product it stands for in the shop, or None: a
+        ticket's lines are looked up by the dozen, a catch-up's by the hundred thousand (the
+        index is rebuilt when a mapping changes)."""
+        table = self.tables[MAPPINGS.name]
+        if self._mapped_version != table.version:
+            index: dict[str, dict[tuple[str, str], str]] = {}
+            for mapped in table.values():
+                index.setdefault(mapped.shop_id, {})[(mapped.code_kind.value, mapped.code)] = (
+                    mapped.product_id)
+            self._mapped, self._mapped_version = index, table.version
+        return self._mapped.get(shop_id, _NONE).get
 
     def shop(self, shop_id: str) -> Any:
         return self.tables[SHOPS.name].get(shop_id)

@@ -1,6 +1,7 @@
 """The demand processor's sources, and what one record of them does to the demand. Pure.
 
-Records are taken in their Avro form, as a reader decodes them (a dict), never as events: the
+Records are taken in their Avro form, as a reader decodes them (a dict), never as events (an
+enum symbol is a str there, a StrEnum in an event's model_dump: both hash and compare alike): the
 bulk catch-up folds a few hundred thousand of them a minute, and building a validated event
 per record cost more than the fold itself (bench/README.md). The checks are the services'
 own (services.sales.checks), on the same form.
@@ -8,7 +9,7 @@ own (services.sales.checks), on the same form.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date
 from functools import lru_cache
 from typing import Any, Protocol
@@ -30,7 +31,7 @@ class Lookups(Protocol):
 
     def shop(self, shop_id: str) -> Any: ...
 
-    def mapping(self, shop_id: str, code_kind: str, product_code: str) -> str | None: ...
+    def products_of(self, shop_id: str) -> Callable[[tuple[str, str]], str | None]: ...
 
 
 class Unfoldable(ValueError):
@@ -62,17 +63,17 @@ def effect_of(refs: Lookups, topic: str, record: Mapping[str, Any], partition: i
     moment = record["occurred_at"]
     day = local_day(moment, shop.timezone)
     if topic == STOCK_ALERTS.name:
-        empty = _value(record["status"]) in EMPTY
-        if (_value(record["previous"]) in EMPTY) == empty:
+        empty = record["status"] in EMPTY
+        if (record["previous"] in EMPTY) == empty:
             return None
         return Shelf(shop_id=shop.shop_id, territory=shop.territory,
                      product_id=record["product_id"], day=day, empty=empty, src=src,
                      offset=offset)
     sign = -1 if topic == REFUNDS.name else 1
     units: dict[str, int] = {}
+    product_of = refs.products_of(record["shop_id"])
     for line in record["lines"]:
-        product = refs.mapping(record["shop_id"], _value(line["code_kind"]),
-                               line["product_code"])
+        product = product_of((line["code_kind"], line["product_code"]))
         if product is not None:
             units[product] = units.get(product, 0) + sign * line["quantity"]
     if not units:
@@ -94,8 +95,3 @@ def local_day(moment: Any, timezone: str) -> date:
 @lru_cache(maxsize=64)
 def _zone(name: str) -> ZoneInfo:
     return ZoneInfo(name)
-
-
-def _value(symbol: Any) -> str:
-    """An Avro enum symbol as a reader gives it (a str) or as an event holds it (an enum)."""
-    return getattr(symbol, "value", symbol)

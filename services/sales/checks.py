@@ -72,10 +72,11 @@ def _lines_problem(lines: Sequence[Mapping[str, Any]], paid: str) -> str | None:
         return f"{len(lines)} lines, not 1..{MAX_LINES}"
     if len({line["line_number"] for line in lines}) != len(lines):
         return "two lines have the same line_number"
+    money = ("unit_price_cents", paid) if paid == "paid_cents" else (paid,)
+    price = money[0]
     for line in lines:
-        money = ("unit_price_cents", paid) if paid == "paid_cents" else (paid,)
         if (line["line_number"] >= 1 and 1 <= line["quantity"] <= MAX_QUANTITY
-                and all(0 <= line[name] <= MAX_CENTS for name in money)
+                and 0 <= line[paid] <= MAX_CENTS and 0 <= line[price] <= MAX_CENTS
                 and id_problem("", line["product_code"]) is None):
             continue  # the common case, told without building a message
         number = line["line_number"]

@@ -103,7 +103,7 @@ async def _recompute(settings, registry, territory: str, shops: list[str], today
     refs = SimpleNamespace(
         shop=lambda s: SimpleNamespace(shop_id=s, territory=territory,
                                        timezone="Europe/Paris") if s in shops else None,
-        mapping=lambda _s, _kind, code: PRODUCTS_SOLD[int(code[2:])])
+        products_of=lambda _s: lambda code: PRODUCTS_SOLD[int(code[1][2:])])
     state = DemandState()
     for topic in (SALES, REFUNDS):
         codec = AvroCodec.for_topic(registry, topic)

@@ -7,7 +7,6 @@ ingest stage in the test's event loop, as the sales tests run it) and is still r
 
 from __future__ import annotations
 
-import contextlib
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -18,7 +17,6 @@ from zoneinfo import ZoneInfo
 import pytest
 from aiohttp import web
 from aiokafka.partitioner import murmur2
-from aiokafka.protocol.admin import DeleteGroupsRequest
 
 from services.bus.catalog import (
     DEMAND_SIGNALS,
@@ -42,6 +40,7 @@ from services.bus.catalog import (
     SUBSCRIPTIONS,
     Topic,
 )
+from services.bus.admin import forget_app
 from services.bus.deadletter import DeadLetter, read_dead_letters
 from services.bus.publisher import Publisher
 from services.bus.table import TableView
@@ -180,12 +179,6 @@ def assert_alive(*processes: ServiceProcess) -> None:
             f"{process.name} stopped:\n" + process.log_path.read_text(errors="replace")[-3000:])
 
 
-async def delete_group(admin, group: str) -> None:
-    """Delete a consumer group (aiokafka's admin client has no call for it yet)."""
-    node = await admin.find_coordinator(group)
-    await admin._send_request(DeleteGroupsRequest([group]), node)  # noqa: SLF001
-
-
 # --- the running services ----------------------------------------------------------------
 
 
@@ -264,11 +257,7 @@ async def services(settings, world, admin, tmp_path_factory) -> AsyncIterator[di
         for process in running.values():
             process.stop()
         app_id = demand.env["VIVRES_DEMAND_APP_ID"]
-        with contextlib.suppress(Exception):
-            await admin.delete_topics([f"{app_id}-demand-changelog",
-                                       f"{app_id}-__assignor-__leader"])
-        with contextlib.suppress(Exception):
-            await delete_group(admin, app_id)
+        await forget_app(settings, app_id)
 
 
 # --- ingest: sales.tickets.submitted, sales.refunds.submitted ------------------------------

@@ -102,7 +102,7 @@ def test_the_demand_fold_refuses_what_it_cannot_fold() -> None:
     def refs(timezone: str) -> SimpleNamespace:
         return SimpleNamespace(
             shop=lambda s: SimpleNamespace(shop_id=s, territory="t", timezone=timezone),
-            mapping=lambda _s, _kind, _code: "p")
+            products_of=lambda _s: lambda _code: "p")
     assert foldable(refs("Europe/Paris"), "sales.tickets", sale().model_dump(), 0, 1) is not None
     with pytest.raises(Unfoldable, match="timezone|key"):
         foldable(refs("Mars/Olympus"), "sales.tickets", sale().model_dump(), 0, 1)

@@ -193,3 +193,31 @@ def test_positions_survive_a_restart_with_the_records() -> None:
 def test_a_record_of_another_layout_is_refused_by_name() -> None:
     with pytest.raises(ValueError, match="lyon/carotte"):
         DemandState().load("lyon/carotte", {"sold": {}})
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_a_chunk_folded_at_once_equals_its_records_folded_one_by_one(seed: int) -> None:
+    """The catch-up folds a chunk's tickets per shop-day: the same records, the same newest
+    time per product, the same writes' last values, repeats still skipped; old days expire."""
+    rng = random.Random(seed)
+    chunks, offsets = [], {}
+    for _ in range(6):
+        chunk = []
+        for _ in range(rng.randint(1, 40)):
+            src = rng.choice(["sales.tickets:0", "sales.refunds:0"])
+            offsets[src] = offsets.get(src, -1) + rng.randint(0, 2)  # 0: a repeat
+            units = {rng.choice(["carotte", "navet", "chou"]): rng.randint(-3, 900)
+                     for _ in range(rng.randint(1, 3))}
+            chunk.append(Sold(shop_id=rng.choice(["graine", "pousse"]), territory="lyon",
+                              day=TODAY - timedelta(days=rng.choice([0, 1, 2, KEEP_DAYS + 1])),
+                              units=units, at_ms=rng.randint(0, 10**12), src=src,
+                              offset=max(0, offsets[src])))
+        chunks.append(chunk)
+    one_by_one, at_once = DemandState(), DemandState()
+    for chunk in chunks:
+        written_one: dict = {}
+        for item in chunk:
+            written_one.update(one_by_one.apply_sold(item, TODAY))
+        assert dict(at_once.apply_sold_all(chunk, TODAY)) == written_one
+    assert at_once.records == one_by_one.records
+    assert at_once.sold(PAIR) == one_by_one.sold(PAIR)
