@@ -82,7 +82,18 @@ class AvroCodec:
             # the decoding of a ticket (bench/README.md)
             schemas = self._readers[schema_id] = (
                 writer, None if writer == self._parsed else self._parsed)
-        try:
-            return fastavro.schemaless_reader(io.BytesIO(body), *schemas)
-        except Exception as err:  # noqa: BLE001 - fastavro raises many types on bad bytes
-            raise DecodeError(f"Avro body unreadable with schema {schema_id}: {err!r}") from err
+        return _read(schema_id, schemas, body)
+
+    def decode_known(self, data: bytes) -> dict[str, Any] | None:
+        """`decode` without awaiting, for a record whose writer schema was met before; None
+        for one that needs the registry (ask `decode`)."""
+        schema_id, body = unframe(data)
+        schemas = self._readers.get(schema_id)
+        return None if schemas is None else _read(schema_id, schemas, body)
+
+
+def _read(schema_id: int, schemas: tuple[Any, Any], body: bytes) -> dict[str, Any]:
+    try:
+        return fastavro.schemaless_reader(io.BytesIO(body), *schemas)
+    except Exception as err:  # noqa: BLE001 - fastavro raises many types on bad bytes
+        raise DecodeError(f"Avro body unreadable with schema {schema_id}: {err!r}") from err

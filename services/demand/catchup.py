@@ -60,14 +60,16 @@ async def catch_up(settings: BusSettings, fold: Fold, assigned: Iterable[TopicPa
         total = sum(end - start for start, end in ranges.values())
         log.info("catching up in bulk", records=total, partitions=len(ranges))
         started = said = time.monotonic()
-        done = 0
+        done, folded_s = 0, 0.0  # records folded, and the time folding them took
         async for tp, chunk in read_chunks(settings, ranges, max_records=CHUNK):
             if fold.loaded() is not current:
                 log.info("partitions revoked during the catch-up: left to their owner")
                 return {}
+            folding = time.monotonic()
             pending: Pending = {}
             await fold.apply(current, f"{tp.topic}:{tp.partition}", chunk, pending)
             write(tp.partition, pending)
+            folded_s += time.monotonic() - folding
             done += len(chunk)
             if time.monotonic() - said >= PROGRESS_S:
                 said = time.monotonic()
@@ -79,6 +81,6 @@ async def catch_up(settings: BusSettings, fold: Fold, assigned: Iterable[TopicPa
                 current.positions.applied(src, end - 1)
                 write(tp.partition, {position_key(src): {"next": end}})
         seconds = time.monotonic() - started
-        log.info("caught up", records=done, seconds=round(seconds, 1),
-                 per_s=round(done / seconds) if seconds else None)
+        log.info("caught up", records=done, seconds=round(seconds, 2),
+                 folding_s=round(folded_s, 2), per_s=round(done / seconds) if seconds else None)
         return {tp: end for tp, (_, end) in ranges.items()}

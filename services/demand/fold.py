@@ -93,7 +93,9 @@ class Fold:
         handled, newest = 0, None
         sold: list[Sold] = []
         for message in messages:
-            record = await self._decoded(message)
+            record = self._decoded_now(message)
+            if record is _ASK:
+                record = await self._decoded(message)
             if record is not None:
                 try:
                     effect = foldable(self.refs, topic, record, message.partition,
@@ -106,20 +108,28 @@ class Fold:
                         _changed(pending, current.apply_shelf(effect))
                     elif effect is not None:
                         sold.append(effect)
-            current.positions.applied(src, message.offset)
+        current.positions.applied(src, messages[-1].offset)
         _changed(pending, current.apply_sold_all(sold, today))  # shop-days: not shelves
         pending.pop(position_key(src), None)
         pending[position_key(src)] = {"next": current.positions.next[src]}
         self._count(topic, len(messages), handled, newest)
 
-    async def _decoded(self, message: Any) -> dict[str, Any] | None:
-        """The record's Avro form; None for one of another territory (when the worker folds
-        some only: sources are keyed by shop, skipped undecoded) or one that cannot be decoded
-        (dead-lettered)."""
+    def _decoded_now(self, message: Any) -> Any:
+        """The record's Avro form, without awaiting: None for one of another territory (when
+        the worker folds some only: sources are keyed by shop, skipped undecoded), _ASK for
+        one that needs the registry or does not decode (the slow path says why)."""
         if self.territories:
             shop = self.refs.shop(message.key.decode(errors="replace") if message.key else "")
             if shop is None or shop.territory not in self.territories:
                 return None
+        try:
+            return self.refs.codecs[message.topic].decode_known(message.value) or _ASK
+        except Exception:  # noqa: BLE001 - told, and dead-lettered, by _decoded
+            return _ASK
+
+    async def _decoded(self, message: Any) -> dict[str, Any] | None:
+        """The record's Avro form, through the registry; None for one that cannot be decoded
+        (dead-lettered)."""
         try:
             return await self.refs.codecs[message.topic].decode(message.value)
         except Exception as err:  # noqa: BLE001 - one bad record never stops the fold
@@ -145,6 +155,9 @@ class Fold:
                     dead_letter_topic=f"{message.topic}.dlq")
         await send_to_dead_letter(self.refs.producer, message, stage, err, "demand")
         self.refs.metrics.dead_lettered.labels("demand", message.topic, stage.value).inc()
+
+
+_ASK = object()  # a record to decode through the registry
 
 
 def _changed(pending: Pending, writes: Iterable[Write]) -> None:

@@ -21,7 +21,7 @@ YEARS = range(EARLIEST.year, LATEST.year)  # 2000 to 2100: the years of a month 
 
 def id_problem(name: str, value: str | None) -> str | None:
     """Why `value` cannot be an id (None when it can)."""
-    if not value or not value.strip():
+    if not value or value.isspace():
         return f"{name} is empty"
     if len(value) > MAX_ID:
         return f"{name} is longer than {MAX_ID} characters"

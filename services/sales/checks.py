@@ -45,18 +45,17 @@ def record_problem(record: Mapping[str, Any], *, refund: bool) -> str | None:
     decodes it: a consumer folding records in bulk checks them without building events."""
     own_id = record["refund_id" if refund else "ticket_id"]
     shop_id, till_id, number = record["shop_id"], record["till_id"], record["ticket_number"]
-    return first([
-        id_problem("shop_id", shop_id),
-        id_problem("till_id", till_id),
-        None if 0 <= number else f"ticket_number {number} < 0",
-        None if own_id == ticket_id(shop_id, till_id, number)
-        else f"id {own_id!r} is not shop/till/number of the ticket",
-        time_problem("occurred_at", record["occurred_at"]),
-        timezone_problem(record["timezone"]),
-        _refund_problem(record) if refund else None,
-        _lines_problem(record["lines"], "refunded_cents" if refund else "paid_cents"),
-        _payments_problem(record, "refunded_cents" if refund else "paid_cents"),
-    ])
+    paid = "refunded_cents" if refund else "paid_cents"
+    return (id_problem("shop_id", shop_id)  # the first problem, each asked only when none before
+            or id_problem("till_id", till_id)
+            or (None if 0 <= number else f"ticket_number {number} < 0")
+            or (None if own_id == ticket_id(shop_id, till_id, number)
+                else f"id {own_id!r} is not shop/till/number of the ticket")
+            or time_problem("occurred_at", record["occurred_at"])
+            or timezone_problem(record["timezone"])
+            or (_refund_problem(record) if refund else None)
+            or _lines_problem(record["lines"], paid)
+            or _payments_problem(record, paid))
 
 
 def _refund_problem(record: Mapping[str, Any]) -> str | None:
