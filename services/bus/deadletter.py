@@ -9,6 +9,8 @@ an operator sets that record aside here by hand (stage `operator`), so its parti
 
 from __future__ import annotations
 
+import asyncio
+
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -62,7 +64,15 @@ async def send_to_dead_letter(
     producer: AIOKafkaProducer, record: Any, stage: Stage, error: BaseException, service: str
 ) -> None:
     """Publish the record unchanged to `<its topic>.dlq`, waiting until the broker has it."""
-    await producer.send_and_wait(
+    await (await dead_letter_soon(producer, record, stage, error, service))
+
+
+async def dead_letter_soon(
+    producer: AIOKafkaProducer, record: Any, stage: Stage, error: BaseException, service: str
+) -> asyncio.Future[Any]:
+    """`send_to_dead_letter` without waiting for the broker: the future tells when it has the
+    record (a consumer dead-lettering many records awaits them together, before it commits)."""
+    return await producer.send(
         f"{record.topic}.dlq", record.value, key=record.key,
         headers=dead_letter_headers(record, stage, error, service),
     )

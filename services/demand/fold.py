@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 import structlog
 from aiokafka import ConsumerRecord
 
-from services.bus.deadletter import Stage, describe, send_to_dead_letter
+from services.bus.deadletter import Stage, dead_letter_soon, describe
 from services.bus.partitions import read_range
 from services.bus.settings import BusSettings
 from services.demand.references import References
@@ -43,6 +43,7 @@ class Fold:
         self.dirty: dict[Key, None] = {}  # pairs to publish: outlives a reloaded state
         self.lock = asyncio.Lock()
         self._state: DemandState | None = None
+        self._dead_letters: list[asyncio.Future[Any]] = []  # sent, not yet acknowledged
 
     def state(self) -> DemandState:
         """The state, (re)loaded from the table after an assignment."""
@@ -113,6 +114,9 @@ class Fold:
         pending.pop(position_key(src), None)
         pending[position_key(src)] = {"next": current.positions.next[src]}
         self._count(topic, len(messages), handled, newest)
+        if self._dead_letters:  # in Kafka before the positions that pass them are written
+            sent, self._dead_letters = self._dead_letters, []
+            await asyncio.gather(*sent)
 
     def _decoded_now(self, message: Any) -> Any:
         """The record's Avro form, without awaiting: None for one of another territory (when
@@ -153,7 +157,8 @@ class Fold:
         log.warning("record dead-lettered", topic=message.topic, partition=message.partition,
                     offset=message.offset, stage=stage.value, error=describe(err)[:500],
                     dead_letter_topic=f"{message.topic}.dlq")
-        await send_to_dead_letter(self.refs.producer, message, stage, err, "demand")
+        self._dead_letters.append(await dead_letter_soon(self.refs.producer, message, stage,
+                                                         err, "demand"))
         self.refs.metrics.dead_lettered.labels("demand", message.topic, stage.value).inc()
 
 
