@@ -44,6 +44,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from bench.gateway_ingest import ROOT
 from services.bus.admin import forget_app, partitions_of
 from services.bus.catalog import SALES
+from services.bus.partitions import bounds
 from services.bus.publisher import open_publisher
 from services.bus.registry import SchemaRegistry
 from services.bus.settings import BusSettings
@@ -159,15 +160,8 @@ async def seed(settings: BusSettings, days: int) -> None:
 
 async def source_records(settings: BusSettings) -> int:
     """Records in the processor's three sources."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers)
-    await consumer.start()
-    try:
-        partitions = [tp for topic in SOURCES for tp in await partitions_of(settings, topic)]
-        ends = await consumer.end_offsets(partitions)
-        starts = await consumer.beginning_offsets(partitions)
-        return sum(ends[tp] - starts[tp] for tp in partitions)
-    finally:
-        await consumer.stop()
+    partitions = [tp for topic in SOURCES for tp in await partitions_of(settings, topic)]
+    return sum(end - first for first, end in (await bounds(settings, partitions)).values())
 
 
 def faust_ceiling(records: int) -> tuple[int, float]:

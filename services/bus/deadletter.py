@@ -10,7 +10,6 @@ an operator sets that record aside here by hand (stage `operator`), so its parti
 from __future__ import annotations
 
 import asyncio
-
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum

@@ -111,8 +111,7 @@ class Fold:
                         sold.append(effect)
         current.positions.applied(src, messages[-1].offset)
         _changed(pending, current.apply_sold_all(sold, today))  # shop-days: not shelves
-        pending.pop(position_key(src), None)
-        pending[position_key(src)] = {"next": current.positions.next[src]}
+        _changed(pending, [(position_key(src), {"next": current.positions.next[src]})])
         self._count(topic, len(messages), handled, newest)
         if self._dead_letters:  # in Kafka before the positions that pass them are written
             sent, self._dead_letters = self._dead_letters, []
