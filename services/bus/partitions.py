@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Container, Itera
 from typing import Generic, TypeVar
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.partitioner import murmur2
 
 from services.bus.admin import partitions_of
 from services.bus.catalog import Topic
@@ -17,6 +18,12 @@ from services.bus.settings import BusSettings
 from services.events.base import Event
 
 S = TypeVar("S")
+
+
+def partition_for(key: bytes, partitions: int) -> int:
+    """The partition a keyed record goes to, as Kafka's default partitioner puts it (the
+    Java client's and aiokafka's alike)."""
+    return (murmur2(key) & 0x7FFFFFFF) % partitions
 
 
 async def read_partition(settings: BusSettings, registry: SchemaRegistry, topic: Topic,

@@ -7,15 +7,20 @@ each job has its module:
     stock.alerts ──┘   (catchup), then the agent `fold` takes the live tail a batch at a time;
                        both fold (fold) into DemandState (state) and write the records changed
                        to table `demand` (RocksDB, changelog) on the partition of their source
-    every 0.02 s: the territory × product pairs that changed ──▶ demand.signals (publish)
-                                                            └─▶ demand.shop-signals
+    every 0.02 s, per territory × product changed ──▶ demand.shop-signals (publish)
+                                                  └─▶ <app id>-partials: one per source
+                                                      partition, its shops' sums (combine)
+    <app id>-partials, keyed by territory × product ──▶ agent `combine` keeps the newest of
+        each partition in table `territory` ──▶ the territory's sum ──▶ demand.signals
+        (territories)
     references: shops, till-code mappings, stock on hand, offers, orders (references)
 
-Why this shape: a shop's sales never cross partitions, so there is no repartition topic (the
-throughput is one consume, not two); the table holds one small record per shop and day rather
-than a key's whole history, so a batch writes a few records; territory sums happen in memory
-at signal time. One worker holds every partition; several workers would each publish partial
-territory sums (a second stage combining the shop signals per territory would lift that).
+Why this shape: a shop's sales never cross partitions, so sales are folded where they are
+read, with no repartition of the tickets (the throughput is one consume, not two); the table
+holds one small record per shop and day rather than a key's whole history, so a batch writes a
+few records. Workers share the source partitions, so none sees a whole territory: each sends
+the sums of its partitions, and the second stage adds them up. What crosses the repartition is
+a few hundred bytes per territory × product and flush, whatever the tickets' rate.
 
 Days are buckets of event time, not faust windows (their expiry runs on wall-clock time). The
 fold is idempotent by source offset per record, which absorbs faust's redeliveries after a
@@ -37,6 +42,7 @@ import uvloop
 from services.bus.admin import brokers_of
 from services.bus.logging import configure_logging
 from services.bus.metrics import MetricsServer
+from services.bus.partitions import partition_for
 from services.bus.settings import BusSettings
 from services.demand import faust_glue
 from services.demand.catchup import catch_up
@@ -45,6 +51,7 @@ from services.demand.publish import FLUSH_S, Flush
 from services.demand.references import References
 from services.demand.sources import PARTITIONS, SOURCES
 from services.demand.tail import TAIL_CHECK_S, TailCheck
+from services.demand.territories import Territories
 
 # The consumer group, the table's changelog and the RocksDB directory are named after it. Bump
 # it when the table's layout changes: the new app replays the sources into the new layout.
@@ -53,6 +60,7 @@ APP_ID = "vivres-demand-2"
 BATCH = 2000  # records per batch at most
 BATCH_S = 0.005  # how long a batch waits to fill
 BEHIND = 500  # records from a partition's end: the fold is catching up
+PARTIALS_RETENTION_S = 86_400.0  # how long a superseded partial stays in its topic at most
 log = structlog.get_logger("vivres.demand")
 
 
@@ -75,19 +83,29 @@ def create_app(settings: BusSettings, datadir: str, *, app_id: str = APP_ID,
     refs = References(settings, client_id=app_id)
     sources = app.topic(*(t.name for t in SOURCES), key_type=bytes, value_type=bytes,
                         key_serializer="raw", value_serializer="raw")
+    partials = app.topic(f"{app_id}-partials", partitions=PARTITIONS, internal=True,
+                         key_type=bytes, value_type=bytes, key_serializer="raw",
+                         value_serializer="raw", compacting=True, deleting=True,
+                         retention=PARTIALS_RETENTION_S)
     table = app.Table("demand", default=None, partitions=PARTITIONS, key_type=str)
+    combined = app.Table("territory", default=None, partitions=PARTITIONS, key_type=str)
     fold = Fold(settings, refs, table.items, territories)
     write = faust_glue.TableWriter(table, SOURCES[0].name).write
-    flush = Flush(fold)
+    flush = Flush(fold, partials.get_topic_name(), lambda shop: _owns(app, shop))
+    stage = Territories(refs, combined.items,
+                        faust_glue.TableWriter(combined, partials.get_topic_name()).write)
     tail = TailCheck(fold, write, lambda: app.rebalancing)
 
     @app.on_partitions_revoked.connect
     async def revoked(*_args: Any, **_kwargs: Any) -> None:
         fold.forget()
+        stage.forget()
 
     @table.on_recover
     async def recovered() -> None:
-        """The table restored, before faust seeks and resumes the sources: the backlog."""
+        """The table restored, before faust seeks and resumes the sources: the backlog. The
+        state is loaded, so every pair's partials go out again after a rebalance."""
+        fold.state()
         if not bulk_catch_up:
             return
         flush.catching_up = True
@@ -97,6 +115,10 @@ def create_app(settings: BusSettings, datadir: str, *, app_id: str = APP_ID,
                 await faust_glue.commit(app, offsets)
         finally:
             flush.catching_up = False
+
+    @combined.on_recover
+    async def combined_recovered() -> None:
+        stage.state()
 
     @app.agent(sources, concurrency=1)
     async def live(stream):  # type: ignore[no-untyped-def]
@@ -114,6 +136,13 @@ def create_app(settings: BusSettings, datadir: str, *, app_id: str = APP_ID,
                 for partition, pending in writes.items():
                     write(partition, pending)
 
+    @app.agent(partials, concurrency=1)
+    async def combine(stream):  # type: ignore[no-untyped-def]
+        await refs.ready()
+        async for batch in stream.take_events(BATCH, within=BATCH_S):
+            stage.take((event.message.partition, event.value) for event in batch)
+            await stage.publish()
+
     @app.timer(TAIL_CHECK_S)
     async def tail_check() -> None:
         await tail(app.consumer.assignment(), app.consumer.highwater)
@@ -121,11 +150,12 @@ def create_app(settings: BusSettings, datadir: str, *, app_id: str = APP_ID,
     @app.task
     async def follow_references() -> None:
         await refs.ready()
-        await refs.follow_changes(fold.dirty)
+        await refs.follow_changes(fold.dirty, stage.dirty)
 
     @app.timer(FLUSH_S)
     async def publish() -> None:
         await flush()
+        await stage.publish()
 
     @app.task
     async def serve_metrics() -> None:
@@ -152,6 +182,13 @@ def _credentials(settings: BusSettings) -> faust.auth.Credentials | None:
                                  password=options["sasl_plain_password"],
                                  ssl_context=options.get("ssl_context"),
                                  mechanism=options["sasl_mechanism"])
+
+
+def _owns(app: faust.App, shop: str) -> bool:
+    """Whether the source partition a shop's records go to is this worker's."""
+    partition = partition_for(shop.encode(), PARTITIONS)
+    return any(tp.partition == partition for tp in app.consumer.assignment()
+               if tp.topic == SOURCES[0].name)
 
 
 def _behind(app: faust.App, batch: list[Any]) -> bool:

@@ -93,8 +93,9 @@ class References:
         self.on_hand.setdefault(pair, {})[level.shop_id] = level.on_hand
         return pair
 
-    async def follow_changes(self, dirty: dict[Key, None]) -> None:
-        """Stock levels, offers and orders that change mark their pairs for a new signal."""
+    async def follow_changes(self, *dirties: dict[Key, None]) -> None:
+        """Stock levels, offers and orders that change mark their pairs for a new signal, in
+        each of `dirties` (the shops' stage and the territories')."""
         queues = {name: self.tables[name].watch() for name in (STOCK_LEVELS.name, OFFERS.name,
                                                                ORDERS.name)}
         getters = {asyncio.ensure_future(q.get()): name for name, q in queues.items()}
@@ -104,7 +105,9 @@ class References:
                 name = getters.pop(task)
                 row = self.tables[name].get(task.result())
                 if row is not None:
-                    dirty.update(dict.fromkeys(self._pairs(name, row)))
+                    pairs = dict.fromkeys(self._pairs(name, row))
+                    for dirty in dirties:
+                        dirty.update(pairs)
                 getters[asyncio.ensure_future(queues[name].get())] = name
 
     def _pairs(self, table: str, row: Any) -> Iterable[Key]:

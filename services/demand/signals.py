@@ -86,6 +86,17 @@ def compute(*, territory: str, product_id: str, shop_id: str | None,
                   predicted.total(14), committed_supply_7d, round(gap, 2), inputs_at, now)
 
 
+def empty_days_of(spans: list[list[str | None]], today: date, days: int = 7) -> set[date]:
+    """The days of the last `days` complete ones a shelf was empty on (part of the day counts)."""
+    first = today - timedelta(days=days)
+    found: set[date] = set()
+    for start, end in spans:
+        since = max(first, date.fromisoformat(start))  # type: ignore[arg-type]
+        until = min(today - timedelta(days=1), date.fromisoformat(end) if end else today)
+        found.update(since + timedelta(days=k) for k in range((until - since).days + 1))
+    return found
+
+
 OPEN_ORDERS = frozenset({OrderStatus.CONFIRMED, OrderStatus.SHIPPED, OrderStatus.RECEIVED_AT_HUB,
                          OrderStatus.DISPATCHED})
 

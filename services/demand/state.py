@@ -26,18 +26,17 @@ rebuilt from them after a restart (`load`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
-from itertools import islice
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from services.demand.signals import Signal, compute
+from services.demand.combine import Key, Partial, take_oldest
+from services.demand.signals import Signal, compute, empty_days_of
 from services.events.demand import DayForecast, DaySold, DemandSignalRecorded
 
 KEEP_DAYS = 120  # days of sales kept per shop: the forecast needs 12 weeks; late uploads 14 days
 
-Key = tuple[str, str]  # (territory, product)
 Record = dict[str, Any]
 Write = tuple[str, Record | None]  # a table key and its new value (None: delete it)
 
@@ -93,6 +92,10 @@ class Positions:
     def applied(self, src: str, offset: int) -> None:
         self.next[src] = offset + 1
 
+    def version(self, partition: int) -> int:
+        """How far the sources' `partition` is applied, summed: only grows."""
+        return sum(n for src, n in self.next.items() if src.endswith(f":{partition}"))
+
 
 def position_key(src: str) -> str:
     return f"next/{src}"
@@ -113,7 +116,11 @@ class DemandState:
         self.records: dict[str, Record] = {}
         self.positions = Positions()
         self._units: dict[Key, dict[str, dict[date, float]]] = {}  # key → shop → day → units
-        self._at: dict[Key, int] = {}  # key → newest event time of a sale or refund (ms)
+        self._partition: dict[str, int] = {}  # shop → the source partition of its records
+        self._parts: dict[Key, set[int]] = {}  # key → source partitions with records of it
+        self._touched: dict[Key, set[int]] = {}  # key → partitions changed since partials
+        # (key, source partition) → newest event time of a sale or refund (ms)
+        self._at: dict[tuple[Key, int], int] = {}
         self._empty: dict[Key, dict[str, list[list[str | None]]]] = {}  # key → shop → spans
         self._days: dict[str, set[date]] = {}  # shop → its days kept
         # pairs changed and not published yet, in the order they changed (a set kept in a
@@ -211,19 +218,34 @@ class DemandState:
         day = date.fromisoformat(day_text)
         self.records[key] = record
         self._days.setdefault(shop, set()).add(day)
-        territory = record["territory"]
+        territory, partition = record["territory"], self._partition_of(shop, record)
         for product, units in delta.items():
             pair = (territory, product)
             days = self._units.setdefault(pair, {}).setdefault(shop, {})
             days[day] = days.get(day, 0) + units
-            self._at[pair] = max(self._at.get(pair, 0), record["at"][product])
-            self.dirty[pair] = None
+            at = (pair, partition)
+            self._at[at] = max(self._at.get(at, 0), record["at"][product])
+            self._touch(pair, partition)
 
     def _index_shelf(self, shop: str, record: Record, products: Iterable[str]) -> None:
+        partition = self._partition_of(shop, record)
         for product in products:
             pair = (record["territory"], product)
             self._empty.setdefault(pair, {})[shop] = record["empty"][product]
-            self.dirty[pair] = None
+            self._touch(pair, partition)
+
+    def _touch(self, pair: Key, partition: int) -> None:
+        self._parts.setdefault(pair, set()).add(partition)
+        self._touched.setdefault(pair, set()).add(partition)
+        self.dirty[pair] = None
+
+    def _partition_of(self, shop: str, record: Record) -> int:
+        """The source partition of a shop's records (a shop's records are all in one)."""
+        partition = self._partition.get(shop)
+        if partition is None:
+            src = next(iter(record["pos"]))  # "topic:partition"
+            partition = self._partition[shop] = int(src.rpartition(":")[2])
+        return partition
 
     def _forget(self, key: str) -> None:
         record = self.records.pop(key, None)
@@ -232,61 +254,57 @@ class DemandState:
         _, shop, day_text = key.split("/")
         day = date.fromisoformat(day_text)
         self._days.get(shop, set()).discard(day)
+        partition = self._partition[shop]
         for product in record["units"]:
             pair = (record["territory"], product)
             self._units.get(pair, {}).get(shop, {}).pop(day, None)
-            self._at[pair] = max((self.records[sold_key(s, d)]["at"].get(product, 0)
-                                  for s, days in self._units.get(pair, {}).items()
-                                  for d in days), default=0)
-            self.dirty[pair] = None
+            self._at[(pair, partition)] = max(
+                (self.records[sold_key(s, d)]["at"].get(product, 0)
+                 for s, days in self._units.get(pair, {}).items()
+                 if self._partition[s] == partition for d in days), default=0)
+            self._touch(pair, partition)
 
     # -- reading -----------------------------------------------------------------------------
 
     def take_dirty(self, limit: int) -> list[Key]:
         """Up to `limit` changed territory × product pairs, the longest waiting first."""
-        keys = list(islice(self.dirty, limit))
-        for key in keys:
-            del self.dirty[key]
-        return keys
+        return take_oldest(self.dirty, limit)
 
     def sold(self, pair: Key) -> dict[str, dict[date, float]]:
         return self._units.get(pair, {})
 
-    def signals(self, pair: Key, today: date, *, on_hand: Mapping[str, int],
-                committed_7d: int, now: datetime) -> list[Signal]:
-        """The territory's signal for the product, then each shop's (its stock is `on_hand`
-        per shop; committed supply is the territory's)."""
+    def take_partials(self, pair: Key) -> list[Partial]:
+        """What each source partition changed since last asked sold of the pair, in total,
+        for the territory's sum (services.demand.combine); a partition whose records of it
+        expired gives an empty one."""
         territory, product = pair
-        at = self._at.get(pair)
+        parts = {p: Partial(territory, product, p, self.positions.version(p),
+                            at_ms=self._at.get((pair, p), 0))
+                 for p in sorted(self._touched.pop(pair, ()))}
+        for shop, days in self._units.get(pair, {}).items():
+            if (part := parts.get(self._partition[shop])) is not None:
+                for day, units in days.items():
+                    part.sold[day] = part.sold.get(day, 0) + units
+        for shop, spans in self._empty.get(pair, {}).items():
+            if (part := parts.get(self._partition[shop])) is not None:
+                part.empty[shop] = spans
+        return list(parts.values())
+
+    def shop_signals(self, pair: Key, today: date, *, on_hand: Mapping[str, int],
+                     owns: Callable[[str], bool], now: datetime) -> list[Signal]:
+        """Each shop's signal for the product: the shops with records here, and those `owns`
+        says are this worker's among the others with stock (`on_hand` per shop)."""
+        territory, product = pair
+        at = max((self._at.get((pair, p), 0) for p in self._parts.get(pair, ())), default=0)
         inputs_at = datetime.fromtimestamp(at / 1000, UTC) if at else None
         by_shop = self._units.get(pair, {})
-        empty = {shop: _empty_days(spans, today)
-                 for shop, spans in self._empty.get(pair, {}).items()}
-        total: dict[date, float] = {}
-        for days in by_shop.values():
-            for day, units in days.items():
-                total[day] = total.get(day, 0.0) + units
-        result = [compute(territory=territory, product_id=product, shop_id=None, sold=total,
-                          today=today, on_hand=sum(on_hand.values()) if on_hand else None,
-                          empty_days={d for days in empty.values() for d in days},
-                          committed_supply_7d=committed_7d, inputs_at=inputs_at, now=now)]
-        for shop in sorted(set(by_shop) | set(on_hand) | set(empty)):
-            result.append(compute(territory=territory, product_id=product, shop_id=shop,
-                                  sold=by_shop.get(shop, {}), today=today,
-                                  on_hand=on_hand.get(shop), empty_days=empty.get(shop, ()),
-                                  inputs_at=inputs_at, now=now))
-        return result
-
-
-def _empty_days(spans: list[list[str | None]], today: date, days: int = 7) -> set[date]:
-    """The days of the last `days` complete ones a shelf was empty on (part of the day counts)."""
-    first = today - timedelta(days=days)
-    found: set[date] = set()
-    for start, end in spans:
-        since = max(first, date.fromisoformat(start))  # type: ignore[arg-type]
-        until = min(today - timedelta(days=1), date.fromisoformat(end) if end else today)
-        found.update(since + timedelta(days=k) for k in range((until - since).days + 1))
-    return found
+        empty = self._empty.get(pair, {})
+        shops = set(by_shop) | set(empty) | {s for s in on_hand if owns(s)}
+        return [compute(territory=territory, product_id=product, shop_id=shop,
+                        sold=by_shop.get(shop, {}), today=today, on_hand=on_hand.get(shop),
+                        empty_days=empty_days_of(empty.get(shop, []), today),
+                        inputs_at=inputs_at, now=now)
+                for shop in sorted(shops)]
 
 
 def to_wire(signal: Signal) -> DemandSignalRecorded:

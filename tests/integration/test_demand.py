@@ -31,7 +31,8 @@ from services.bus.catalog import (
 from services.bus.codec import AvroCodec
 from services.bus.table import TableView
 from services.demand.sources import SOURCES, effect_of
-from services.demand.state import DemandState, to_wire
+from services.demand.combine import territory_signal
+from services.demand.state import KEEP_DAYS, DemandState, to_wire
 from services.events.auth import Role
 from services.sales.ingest import GROUP as INGEST
 from services.events.catalog import ProductDefined, ShopRegistered, TillCodeMapped
@@ -125,8 +126,9 @@ async def _recompute(settings, registry, territory: str, shops: list[str], today
                             state.apply_sold(effect, today)
         finally:
             await consumer.stop()
-    return {f"{territory}/{product}": to_wire(state.signals(
-        (territory, product), today, on_hand={}, committed_7d=0, now=now)[0])
+    return {f"{territory}/{product}": to_wire(territory_signal(
+        (territory, product), state.take_partials((territory, product)), today, on_hand={},
+        committed_7d=0, now=now, keep_days=KEEP_DAYS))
         for product in PRODUCTS_SOLD if state.sold((territory, product))}
 
 

@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+from services.demand.combine import territory_signal
 from services.demand.state import (
     KEEP_DAYS,
     DemandState,
@@ -35,9 +36,14 @@ def shelf(day: date, empty: bool, offset: int, shop: str = "graine") -> Shelf:
                  src="stock.alerts:0", offset=offset)
 
 
-def signal_of(state: DemandState, **kwargs):
-    kwargs = {"on_hand": {}, "committed_7d": 0, "now": NOW} | kwargs
-    return state.signals(PAIR, TODAY, **kwargs)
+def signal_of(state: DemandState, pair=PAIR, *, on_hand=None, committed_7d=0):
+    """The territory's signal (its partitions' partials summed, as the second stage does),
+    then each shop's."""
+    on_hand = on_hand or {}
+    territory = territory_signal(pair, state.take_partials(pair), TODAY, on_hand=on_hand,
+                                 committed_7d=committed_7d, now=NOW, keep_days=KEEP_DAYS)
+    return [territory, *state.shop_signals(pair, TODAY, on_hand=on_hand, owns=lambda _: True,
+                                           now=NOW)]
 
 
 def rebuilt(state: DemandState) -> DemandState:
@@ -109,9 +115,8 @@ def test_a_rebuilt_state_gives_the_same_signals_as_the_live_one() -> None:
     again = rebuilt(state)
     assert again.records == state.records
     for pair in (PAIR, ("lyon", "poireau")):
-        live = state.signals(pair, TODAY, on_hand={"graine": 40}, committed_7d=10, now=NOW)
-        assert again.signals(pair, TODAY, on_hand={"graine": 40}, committed_7d=10,
-                             now=NOW) == live
+        live = signal_of(state, pair, on_hand={"graine": 40}, committed_7d=10)
+        assert signal_of(again, pair, on_hand={"graine": 40}, committed_7d=10) == live
 
 
 def test_newest_input_time_is_per_product() -> None:
@@ -121,8 +126,7 @@ def test_newest_input_time_is_per_product() -> None:
     state.apply_sold(sold(yesterday, 100, 1, product="poireau"), TODAY)  # same day, newer
     carotte = signal_of(state)[0].inputs_at
     assert carotte == datetime.fromtimestamp(NOW.timestamp() - 5, UTC)
-    assert rebuilt(state).signals(PAIR, TODAY, on_hand={}, committed_7d=0,
-                                  now=NOW)[0].inputs_at == carotte
+    assert signal_of(rebuilt(state))[0].inputs_at == carotte
 
 
 def test_an_empty_shelf_counts_every_day_until_restocked() -> None:
