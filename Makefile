@@ -8,12 +8,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # `make up BROKERS=3`: a three-node KRaft cluster on loopback; `make up SECURE=1`: SASL_SSL with
-# a SCRAM user and least-privilege ACLs per service (deploy/local/stack.py, services/bus/access.py).
+# a SCRAM user and least-privilege ACLs per service (deploy/local/stack.py, services/bus/access.py);
+# `make up DEMAND_WORKERS=2`: two demand workers share the partitions (deploy/local/services.toml).
 # Given on each command line, so that $(shell ...) sees them too.
 SECURED := $(filter-out 0 false no,$(SECURE))
 STACK_SHAPE := $(if $(BROKERS),VIVRES_KAFKA_BROKERS=$(BROKERS)) $(if $(SECURE),VIVRES_SECURE=$(SECURE))
 STACK := $(STACK_SHAPE) $(PYTHON) deploy/local/stack.py
-PROCS := $(STACK_SHAPE) $(PYTHON) deploy/local/procs.py
+PROCS := $(STACK_SHAPE) $(if $(DEMAND_WORKERS),VIVRES_DEMAND_WORKERS=$(DEMAND_WORKERS)) \
+         $(PYTHON) deploy/local/procs.py
 PYTEST := $(BIN)/python -m pytest
 # The servers the Python side talks to: those named by KAFKA_BOOTSTRAP_SERVERS and
 # SCHEMA_REGISTRY_URL, else the local stack on its ports (VIVRES_KAFKA_PORT, ...).

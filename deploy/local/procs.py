@@ -40,9 +40,33 @@ SERVICES = HERE / "services.toml"
 STARTUP_GRACE_S = 3.0
 
 
-def services() -> list[dict[str, str]]:
-    """Every service of services.toml, in start order."""
-    return tomllib.loads(SERVICES.read_text(encoding="utf-8")).get("service", [])
+def services() -> list[dict]:
+    """Every service of services.toml, in start order; one with `workers` (the variable
+    saying how many, 1 by default) as that many: `demand`, `demand-2`, ..., each with its own
+    `worker_env` ({n}: its number) and metrics port (+100 per worker)."""
+    found = []
+    for entry in tomllib.loads(SERVICES.read_text(encoding="utf-8")).get("service", []):
+        count = int(os.environ.get(entry["workers"], "1") or 1) if "workers" in entry else 1
+        for n in range(1, count + 1):
+            found.append(_worker(entry, n) if "workers" in entry else entry)
+    return found
+
+
+def _worker(entry: dict, n: int) -> dict:
+    worker = {**entry, "env": {k: v.format(n=n) for k, v in entry.get("worker_env", {}).items()}}
+    if n > 1:
+        worker["name"] = f"{entry['name']}-{n}"
+        if "metrics" in entry:
+            worker["metrics"] = entry["metrics"] + 100 * (n - 1)
+    return worker
+
+
+def started() -> list[str]:
+    """The services running or last started, more workers than now asked for included."""
+    names = [e["name"] for e in services()]
+    state = Layout.from_env().state.parent / "services"
+    extra = sorted(p.name for p in state.glob("*-[0-9]*") if p.name not in names)
+    return names + extra
 
 
 def server(name: str) -> Server:
@@ -91,7 +115,7 @@ def up() -> int:
             say(f"{name} already running (pid {proc.pid()})")
             continue
         own = {**env, "VIVRES_METRICS_PORT": str(entry.get("metrics", 0)),
-               **own_identity(entry, env)}
+               **own_identity(entry, env), **entry.get("env", {})}
         pid = proc.launch(["/bin/sh", "-c", f"exec {command}"], cwd=ROOT, env=own)
         started.append((name, proc))
         say(f"{name} started (pid {pid}), logs: {proc.console}")
@@ -106,16 +130,17 @@ def up() -> int:
 
 
 def down() -> int:
-    for entry in reversed(services()):
-        server(entry["name"]).stop()
+    for name in reversed(started()):
+        server(name).stop()
     return 0
 
 
 def status() -> int:
-    healthy = True
-    for entry in services():
-        name = entry["name"]
+    healthy, asked = True, {e["name"] for e in services()}
+    for name in started():
         pid = server(name).pid()
+        if pid is None and name not in asked:
+            continue  # a worker of an earlier `make up DEMAND_WORKERS=…`, stopped
         healthy &= pid is not None
         print(f"{name:<12} {'up' if pid else 'down':<8} {f'pid {pid}' if pid else '-':<10} "
               f"{server(name).console}")

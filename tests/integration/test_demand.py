@@ -18,7 +18,7 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer
 
-from services.bus.admin import partitions_of
+from services.bus.admin import admin_client, forget_app, partitions_of
 from services.bus.catalog import (
     DEMAND_SIGNALS,
     MAPPINGS,
@@ -29,6 +29,7 @@ from services.bus.catalog import (
     SHOPS,
 )
 from services.bus.codec import AvroCodec
+from services.bus.publisher import open_publisher
 from services.bus.table import TableView
 from services.demand.sources import SOURCES, effect_of
 from services.demand.combine import territory_signal
@@ -56,10 +57,10 @@ PARIS = ZoneInfo("Europe/Paris")
 PRODUCTS_SOLD = ("carotte", "poireau", "pomme")
 
 
-async def _world(publisher, territory: str) -> list[str]:
-    """Two shops of a territory of the test's own, each with a PLU per product."""
+async def _world(publisher, territory: str, shops: int = 2) -> list[str]:
+    """Shops of a territory of the test's own, each with a PLU per product."""
     now = datetime.now(UTC)
-    shops = [f"{territory}-shop-{n}" for n in range(2)]
+    shops = [f"{territory}-shop-{n}" for n in range(shops)]
     await publisher.publish_many(SHOPS, [ShopRegistered(
         shop_id=s, name=s, territory=territory, kind="épicerie solidaire",
         timezone="Europe/Paris", registered_at=now) for s in shops])
@@ -132,13 +133,21 @@ async def _recompute(settings, registry, territory: str, shops: list[str], today
         for product in PRODUCTS_SOLD if state.sold((territory, product))}
 
 
-def demand_process(settings, tmp_path, territory: str) -> ServiceProcess:
-    """A processor of the test's own (its group and tables) folding only the
-    test's territory: the rest of the suite's tickets are skipped undecoded."""
-    process = ServiceProcess("demand", settings, tmp_path / "demand.log")
-    process.env.update(VIVRES_DEMAND_DATADIR=str(tmp_path / "rocksdb"),
-                       VIVRES_DEMAND_APP_ID=f"test-demand-{uuid.uuid4().hex[:6]}",
-                       VIVRES_DEMAND_TERRITORIES=territory,
+@pytest.fixture
+async def app_id(settings):
+    """A demand app of the test's own: its group and topics are deleted afterwards."""
+    app = f"test-demand-{uuid.uuid4().hex[:6]}"
+    yield app
+    await forget_app(settings, app)
+
+
+def demand_process(settings, tmp_path, territory: str, app_id: str,
+                   name: str = "demand") -> ServiceProcess:
+    """A worker of the test's app (its group and tables) folding only the test's territory:
+    the rest of the suite's tickets are skipped undecoded."""
+    process = ServiceProcess("demand", settings, tmp_path / f"{name}.log")
+    process.env.update(VIVRES_DEMAND_DATADIR=str(tmp_path / f"{name}-rocksdb"),
+                       VIVRES_DEMAND_APP_ID=app_id, VIVRES_DEMAND_TERRITORIES=territory,
                        VIVRES_METRICS_PORT=str(free_port()))
     return process
 
@@ -147,33 +156,47 @@ def _comparable(signal) -> dict:
     return signal.model_dump(mode="json", exclude={"computed_at"})
 
 
+async def _signals_become(settings, registry, expected: dict[str, object]) -> dict[str, dict]:
+    """Wait until demand.signals holds the `expected` territory signals, every figure (the
+    newest input's time too, when the clean recomputation knows it); say which days differ
+    otherwise. The signals got, as compared."""
+    async with TableView(settings, registry, DEMAND_SIGNALS) as signals:
+        def caught_up() -> bool:
+            return all((got := signals.get(key)) is not None
+                       and _comparable(got) | {"inputs_at": None} == _comparable(want)
+                       | {"inputs_at": None} for key, want in expected.items())
+        try:
+            await eventually(caught_up, timeout=120, interval=1.0,
+                             what="signals equal to a clean recomputation")
+        finally:  # on a failure, say which fields differ
+            for key, want in expected.items():
+                got = signals.get(key)
+                assert got is not None, f"no signal for {key}"
+                sold = {d["day"]: d["units"] for d in _comparable(want)["sold"]}
+                diff = {d["day"]: (d["units"], sold.get(d["day"]))
+                        for d in _comparable(got)["sold"] if d["units"] != sold.get(d["day"])}
+                assert not diff, f"{key}: days (got, want) {diff}"
+                assert _comparable(got) == _comparable(want), key
+        return {key: _comparable(signals.get(key)) for key in expected}
+
+
 async def test_signals_after_sigkills_equal_a_clean_recomputation(settings, registry,
-                                                                  tmp_path) -> None:
+                                                                  tmp_path, app_id) -> None:
     """Killed at least five times during its bulk catch-up of a backlog, then five times
     while tickets and refunds stream in live: every figure as a clean recomputation."""
     territory = f"t-{uuid.uuid4().hex[:6]}"
-    process = demand_process(settings, tmp_path, territory)
+    process = demand_process(settings, tmp_path, territory, app_id)
     log_path = tmp_path / "demand.log"
     rng = Random(11)
 
     def seen(marker: str) -> int:
         return log_path.read_text(errors="replace").count(marker) if log_path.exists() else 0
 
-    async def sales(publisher, shops, first: int, count: int) -> None:
-        batch = [_ticket(rng.choice(shops), first + n,
-                         now - timedelta(days=rng.randint(0, 30), minutes=n), rng)
-                 for n in range(count)]
-        for sale in batch:
-            await publisher.enqueue(SALES, sale, partition=None)
-        for n, sale in enumerate(batch[::10]):
-            await publisher.enqueue(REFUNDS, _refund(sale, 1_000_000 + first + n))
-        await publisher.settle()
-
     async with running_sales_stack(settings) as stack:
         publisher = stack.platform.publisher
         shops = await _world(publisher, territory)
         now = datetime.now(UTC)
-        await sales(publisher, shops, 0, 15_000)  # a backlog before the first start
+        await _stream(publisher, shops, now, rng, 0, 15_000)  # a backlog before the first start
         process.start()
         try:
             in_catch_up = 0
@@ -195,30 +218,10 @@ async def test_signals_after_sigkills_equal_a_clean_recomputation(settings, regi
                     process.restart() if batch else process.start()
                     await eventually(lambda n=ready: seen("[^Worker]: Ready") > n,
                                      timeout=120, interval=0.2, what="the worker ready")
-                await sales(publisher, shops, 100_000 + batch * 100, 50)
+                await _stream(publisher, shops, now, rng, 100_000 + batch * 100, 50)
                 await asyncio.sleep(0.5)
-            async with TableView(settings, registry, DEMAND_SIGNALS) as signals:
-                today = datetime.now(PARIS).date()
-                expected = await _recompute(settings, registry, territory, shops, today, now)
-
-                def caught_up() -> bool:
-                    return all(
-                        (got := signals.get(key)) is not None
-                        and _comparable(got) | {"inputs_at": None} == _comparable(want)
-                        | {"inputs_at": None} for key, want in expected.items())
-                try:
-                    await eventually(caught_up, timeout=120, interval=1.0,
-                                     what="signals equal to a clean recomputation")
-                finally:  # on a failure, say which fields differ
-                    for key, want in expected.items():
-                        got = signals.get(key)
-                        assert got is not None, f"no signal for {key}"
-                        sold = {d["day"]: d["units"] for d in _comparable(want)["sold"]}
-                        diff = {d["day"]: (d["units"], sold.get(d["day"]))
-                                for d in _comparable(got)["sold"]
-                                if d["units"] != sold.get(d["day"])}
-                        assert not diff, f"{key}: days (got, want) {diff}"
-                        assert _comparable(got) == _comparable(want), key
+            await _signals_become(settings, registry, await _recompute(
+                settings, registry, territory, shops, datetime.now(PARIS).date(), now))
             # what the health service reads: the records folded and the newest event time
             async with httpx.AsyncClient() as http:
                 scraped = await scrape(http, "demand", f"http://127.0.0.1:"
@@ -231,9 +234,9 @@ async def test_signals_after_sigkills_equal_a_clean_recomputation(settings, regi
 
 
 async def test_a_ticket_reaches_the_producers_feed_within_a_second(settings, registry,
-                                                                    tmp_path) -> None:
+                                                                    tmp_path, app_id) -> None:
     territory = f"t-{uuid.uuid4().hex[:6]}"
-    process = demand_process(settings, tmp_path, territory)
+    process = demand_process(settings, tmp_path, territory, app_id)
     rng = Random(5)
     async with running_sales_stack(settings) as stack:
         shops = await _world(stack.platform.publisher, territory)
@@ -295,3 +298,61 @@ async def test_a_ticket_reaches_the_producers_feed_within_a_second(settings, reg
             process.stop()
     assert all(signal["shop_id"] is None for _, signal in received)  # territories only
     assert max(timings) < 1.0, timings
+
+
+async def _members_are(settings, group: str, count: int) -> bool:
+    async with admin_client(settings) as admin:
+        [described] = await admin.describe_consumer_groups([group])
+    # a group: (error, id, state, protocol type, protocol, members, ...)
+    return len(described.groups[0][5]) == count
+
+
+async def test_one_two_or_three_workers_give_the_same_territory_signals(
+        settings, registry, tmp_path) -> None:
+    """The same tickets and refunds, folded by one, two and three workers sharing the
+    partitions (each its own territory, the same records under its own shop ids), give the
+    same territory signals, figure for figure; one of the two workers is killed mid-stream."""
+    now = datetime.now(UTC)
+    got: dict[int, dict[str, dict]] = {}
+    async with open_publisher(settings) as publisher:
+        for workers in (1, 2, 3):
+            territory = f"t{workers}-{uuid.uuid4().hex[:6]}"
+            shops = await _world(publisher, territory, shops=8)
+            app = f"test-demand-{uuid.uuid4().hex[:6]}"
+            processes = [demand_process(settings, tmp_path / territory, territory, app,
+                                        name=f"demand-{n}") for n in range(workers)]
+            (tmp_path / territory).mkdir()
+            for process in processes:
+                process.start()
+            try:
+                await eventually(lambda a=app, w=workers: _members_are(settings, a, w),
+                                 timeout=120, interval=0.5, what="every worker in the group")
+                rng = Random(23)  # the same records each time, under this territory's shops
+                await _stream(publisher, shops, now, rng, 0, 300)
+                if workers == 2:
+                    processes[1].kill()  # mid-stream: the other takes its partitions over
+                await _stream(publisher, shops, now, rng, 300, 300)
+                expected = await _recompute(settings, registry, territory, shops,
+                                            datetime.now(PARIS).date(), now)
+                signals = await _signals_become(settings, registry, expected)
+                got[workers] = {key.split("/", 1)[1]: signal | {"territory": None}
+                                for key, signal in signals.items()}
+            finally:
+                for process in processes:
+                    process.stop()
+                await forget_app(settings, app)
+    assert got[1] == got[2] == got[3]
+    assert len(got[1]) == len(PRODUCTS_SOLD)
+
+
+async def _stream(publisher, shops: list[str], now: datetime, rng: Random, first: int,
+                  count: int) -> None:
+    """`count` tickets over the last 30 days, a refund for one in ten."""
+    batch = [_ticket(rng.choice(shops), first + n,
+                     now - timedelta(days=rng.randint(0, 30), minutes=n), rng)
+             for n in range(count)]
+    for sale in batch:
+        await publisher.enqueue(SALES, sale)
+    for n, sale in enumerate(batch[::10]):
+        await publisher.enqueue(REFUNDS, _refund(sale, 1_000_000 + first + n))
+    await publisher.settle()
