@@ -9,7 +9,9 @@ refunds (a refund counts on the day it was made).
 - `days_of_cover`: on hand / velocity_7d (None without stock figures or without sales);
 - `stockout_days_7d`: days of the last 7 complete ones on which the shelf was empty;
 - the forecast (services.demand.forecast) for the next 7 and 14 days, with a p10–p90 band;
-- `supply_gap_7d` = max(0, forecast over 7 days − on hand − committed supply over 7 days).
+- `supply_gap_7d` = max(0, forecast over 7 days − on hand − committed supply over 7 days);
+- `sold`: the last HISTORY_DAYS complete days, day by day; `sold_weeks`: the HISTORY_WEEKS
+  complete weeks (Monday to Sunday) before today's week, week by week, for the longer chart.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from services.events.supply import OfferDeclared
 from services.demand.calendar import is_public_holiday
 
 HISTORY_DAYS = 28  # days of sales a signal carries, for charts
+HISTORY_WEEKS = 16  # complete weeks of weekly totals it carries (KEEP_DAYS covers them)
 
 
 def velocity(sold: Mapping[date, float], today: date, days: int = 7, skip: int = 0) -> float:
@@ -48,6 +51,16 @@ def stockout_days(empty_days: Iterable[date], today: date, days: int = 7) -> int
     return len(window & set(empty_days))
 
 
+def weekly(sold: Mapping[date, float], today: date, weeks: int = HISTORY_WEEKS
+           ) -> tuple[tuple[date, float], ...]:
+    """(Monday, units of that Monday to Sunday) for the `weeks` complete weeks before today's
+    week, oldest first."""
+    this_week = today - timedelta(days=today.weekday())
+    starts = [this_week - timedelta(weeks=k) for k in range(weeks, 0, -1)]
+    return tuple((start, float(sum(sold.get(start + timedelta(days=d), 0) for d in range(7))))
+                 for start in starts)
+
+
 @dataclass(frozen=True)
 class Signal:
     territory: str
@@ -67,6 +80,7 @@ class Signal:
     supply_gap_7d: float
     inputs_at: datetime | None  # event time of the newest input it reflects
     computed_at: datetime
+    sold_weeks: tuple[tuple[date, float], ...] = ()  # weekly(): Monday, units of its week
 
 
 def compute(*, territory: str, product_id: str, shop_id: str | None,
@@ -83,7 +97,8 @@ def compute(*, territory: str, product_id: str, shop_id: str | None,
     return Signal(territory, product_id, shop_id, today, history, round(v7, 4),
                   trend(sold, today), on_hand, days_of_cover(on_hand, v7),
                   stockout_days(empty_days, today), predicted.days, week,
-                  predicted.total(14), committed_supply_7d, round(gap, 2), inputs_at, now)
+                  predicted.total(14), committed_supply_7d, round(gap, 2), inputs_at, now,
+                  sold_weeks=weekly(sold, today))
 
 
 def empty_days_of(spans: list[list[str | None]], today: date, days: int = 7) -> set[date]:

@@ -33,7 +33,7 @@ from typing import Any
 
 from services.demand.combine import Key, Partial, take_oldest
 from services.demand.signals import Signal, compute, empty_days_of
-from services.events.demand import DayForecast, DaySold, DemandSignalRecorded
+from services.events.demand import DayForecast, DaySold, DemandSignalRecorded, WeekSold
 
 KEEP_DAYS = 120  # days of sales kept per shop: the forecast needs 12 weeks; late uploads 14 days
 
@@ -312,6 +312,7 @@ def to_wire(signal: Signal) -> DemandSignalRecorded:
     return DemandSignalRecorded(
         territory=signal.territory, product_id=signal.product_id, shop_id=signal.shop_id,
         day=signal.day, sold=tuple(DaySold(day=d, units=round(u)) for d, u in signal.sold),
+        sold_weeks=tuple(WeekSold(week=w, units=round(u)) for w, u in signal.sold_weeks),
         velocity_7d=signal.velocity_7d, trend=signal.trend, on_hand=signal.on_hand,
         days_of_cover=signal.days_of_cover, stockout_days_7d=signal.stockout_days_7d,
         forecast=tuple(DayForecast(day=d.day, mean=round(d.mean, 3), p10=round(d.p10, 3),

@@ -20,6 +20,11 @@ class DaySold(_Part):
     units: int
 
 
+class WeekSold(_Part):
+    week: date  # its Monday
+    units: int
+
+
 class DayForecast(_Part):
     day: date
     mean: float
@@ -52,6 +57,7 @@ class DemandSignalRecorded(Event):
     supply_gap_7d: float
     inputs_at: AwareDatetime | None = None
     computed_at: AwareDatetime
+    sold_weeks: tuple[WeekSold, ...] = ()
 
     @property
     def signal_key(self) -> str:

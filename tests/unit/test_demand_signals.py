@@ -9,7 +9,15 @@ import pytest
 
 from services.demand.calendar import is_public_holiday
 from services.demand.forecast import expected, forecast, profile, seasonal_naive, wape
-from services.demand.signals import compute, days_of_cover, stockout_days, trend, velocity
+from services.demand.signals import (
+    HISTORY_WEEKS,
+    compute,
+    days_of_cover,
+    stockout_days,
+    trend,
+    velocity,
+)
+from services.demand.signals import weekly as weekly_totals
 
 TODAY = date(2026, 11, 25)  # a Wednesday
 NOW = datetime(2026, 11, 25, 10, tzinfo=UTC)
@@ -113,3 +121,27 @@ def test_the_supply_gap_is_what_neither_stock_nor_supply_covers() -> None:
                       sold=weekly(pattern, 20), today=TODAY, on_hand=20_000,
                       inputs_at=NOW, now=NOW, closed=lambda _d: False)
     assert covered.supply_gap_7d == 0
+
+
+def test_the_weekly_series_sums_each_complete_week_before_todays() -> None:
+    sold = {TODAY - timedelta(days=k): float(k) for k in range(0, 140)}  # k units k days back
+    weeks = weekly_totals(sold, TODAY)
+    this_monday = TODAY - timedelta(days=TODAY.weekday())
+    assert len(weeks) == HISTORY_WEEKS
+    assert [start for start, _ in weeks] == [this_monday - timedelta(weeks=k)
+                                             for k in range(HISTORY_WEEKS, 0, -1)]
+    for start, units in weeks:  # Monday to Sunday, whatever today's weekday
+        assert start.weekday() == 0
+        assert units == sum((TODAY - start).days - d for d in range(7))
+    assert weekly_totals(sold, this_monday)[-1][0] == this_monday - timedelta(weeks=1)
+
+
+def test_the_weekly_series_counts_a_week_without_sales_as_zero() -> None:
+    monday = TODAY - timedelta(days=TODAY.weekday() + 14)
+    sold = {monday + timedelta(days=d): 10.0 for d in range(7)}
+    weeks = dict(weekly_totals(sold, TODAY, weeks=4))
+    assert weeks == {monday - timedelta(weeks=1): 0, monday: 70,
+                     monday + timedelta(weeks=1): 0, monday - timedelta(weeks=2): 0}
+    signal = compute(territory="lyon", product_id="carotte", shop_id=None, sold=sold,
+                     today=TODAY, on_hand=None, inputs_at=NOW, now=NOW, closed=lambda _d: False)
+    assert dict(signal.sold_weeks)[monday] == 70 and len(signal.sold_weeks) == HISTORY_WEEKS

@@ -153,6 +153,10 @@ def test_signals_sum_the_shops_for_the_territory_and_keep_each_shop() -> None:
     assert territory.committed_supply_7d == 300 and shops[0].committed_supply_7d == 0
     wire = to_wire(territory)
     assert wire.signal_key == "lyon/carotte" and wire.sold[-1].units == 140
+    last_week = wire.sold_weeks[-1]
+    assert last_week.week == TODAY - timedelta(days=TODAY.weekday() + 7)
+    assert last_week.units == 140 * sum(  # the days of that week among the seven sold
+        1 for n in range(1, 8) if 0 <= (TODAY - timedelta(days=n) - last_week.week).days < 7)
 
 
 def test_a_new_day_expires_the_shops_days_older_than_kept() -> None:
