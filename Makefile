@@ -65,6 +65,7 @@ up: venv ## start the stack and every service in the background (BROKERS=3, SECU
 	@echo "vivres topics provision" && $(BUS_ENV) $(BIN)/vivres topics provision
 	$(SECURITY_APPLY)
 	@echo "vivres demo seed" && $(BUS_ENV) $(BIN)/vivres demo seed
+	@echo "vivres demo backfill" && $(BUS_ENV) $(BIN)/vivres demo backfill
 	$(PROCS) up
 
 down: ## stop every service and the stack; leaves no process behind
@@ -80,6 +81,7 @@ run: venv ## set up and run the whole system in the foreground; Ctrl-C stops eve
 	@echo "vivres topics provision" && $(BUS_ENV) $(BIN)/vivres topics provision
 	$(SECURITY_APPLY)
 	@echo "vivres demo seed" && $(BUS_ENV) $(BIN)/vivres demo seed
+	@echo "vivres demo backfill" && $(BUS_ENV) $(BIN)/vivres demo backfill
 	$(PROCS) run --stop-stack
 
 schemas-check: venv ## every schema reads all its earlier versions (names the offending field)

@@ -1,5 +1,6 @@
 """`vivres demo seed`: the demo territory's tokens, catalog, till-code mappings and a first
-shelf count per shop and product, once.
+shelf count per shop and product, once. `vivres demo backfill`: the territories' past weeks of
+sales, once per stack (services.simulator.backfill says the rule).
 
 Tokens go to `.vivres/demo-tokens.json` (the simulator and `vivres import sales` read it);
 running it again reuses them. About one till code in twenty is left unmapped on purpose, so the
@@ -10,14 +11,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 import zlib
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 from pathlib import Path
 
 import click
 
 from services.auth.tokens import digest, issue
-from services.bus.catalog import MAPPINGS, PRODUCTS, STOCK_COUNTS, STOCK_LEVELS, TOKENS
+from services.bus.catalog import MAPPINGS, PRODUCTS, SALES, STOCK_COUNTS, STOCK_LEVELS, TOKENS
 from services.bus.catalog import SHOPS as SHOP_REGISTRY
 from services.bus.publisher import open_publisher
 from services.bus.registry import SchemaRegistry
@@ -28,6 +32,8 @@ from services.events.auth import Role
 from services.events.catalog import ProductDefined, ShopRegistered, TillCodeMapped, code_key
 from services.events.sales import QuantityUnit
 from services.events.stock import StockCounted, level_key
+from services.simulator import backfill
+from services.simulator.backfill import Written
 from services.simulator.territories import PRODUCTS as DEMO_PRODUCTS
 from services.simulator.supply import PRODUCERS as SUPPLY_PRODUCERS
 from services.simulator.territories import SHOPS, TERRITORIES, till_code
@@ -129,6 +135,34 @@ async def _seed(settings: BusSettings, path: Path) -> tuple[dict, int]:
                 created += 1
         await publisher.settle()
     return tokens, created
+
+
+@demo.command("backfill")
+def backfill_history() -> None:
+    """Écrit (une fois par pile) les semaines passées des épiceries, avant le direct."""
+    from services.bus.logging import configure_logging
+
+    configure_logging("WARNING", "console")
+    today = datetime.now(ZoneInfo("Europe/Paris")).date()  # the simulator's "today"
+    first, days = backfill.history_span(today)
+    last = first + timedelta(days=days - 1)
+    settings = BusSettings()
+    if asyncio.run(backfill.holds_sales(settings)):
+        click.echo(t("demo.history_present", topic=SALES.name))
+        return
+    label = t("demo.history_progress", weeks=backfill.HISTORY_WEEKS, first=first, last=last)
+    with click.progressbar(length=days, label=label, file=sys.stderr) as bar:
+        written = asyncio.run(_backfill(settings, first, days, bar.update))
+    click.echo(t("demo.history_written", tickets=written.tickets, lines=written.lines,
+                 refunds=written.refunds, first=first, last=last))
+
+
+async def _backfill(settings: BusSettings, first: date, days: int,
+                    progress: Callable[[int], None]) -> Written:
+
+    async with open_publisher(settings) as publisher:
+        return await backfill.backfill(publisher, SHOPS, first, days, backfill.DEMO_SEED,
+                                       progress=progress)
 
 
 def _read(path: Path) -> dict:

@@ -147,6 +147,20 @@ CATALOG: dict[str, dict[str, Any]] = {
               "operator, the caisses' committees and treasurers, in {path}; {created} catalog "
               "items created.",
     },
+    "demo.history_progress": {
+        "fr": "Historique de la démo : {weeks} semaines de ventes ({first} → {last})",
+        "en": "Demo history: {weeks} weeks of sales ({first} → {last})",
+    },
+    "demo.history_written": {
+        "fr": "Historique écrit : {tickets} tickets ({lines} lignes) et {refunds} "
+              "remboursements, du {first} au {last} ; le direct reprend le lendemain.",
+        "en": "History written: {tickets} tickets ({lines} lines) and {refunds} refunds, "
+              "from {first} to {last}; live traffic takes over the day after.",
+    },
+    "demo.history_present": {
+        "fr": "Historique déjà présent ({topic} contient des ventes) : rien n'est réécrit.",
+        "en": "History already there ({topic} holds sales): nothing is written again.",
+    },
     "simulate.supply_done": {
         "fr": "Semaine d'achats groupés (livraison du {slot}) : {offers} offres, {needs} besoins, "
               "{orders} commandes dont {refused} refusées puis réattribuées, {received} "

@@ -19,6 +19,7 @@ from services.events.sales import PaymentMethod
 from services.sales.client import DEFAULT_URL
 from services.sales.intake import UPLOAD_WINDOW
 from services.simulator import model
+from services.simulator.backfill import DEMO_SEED, LIVE_DAYS, live_start
 from services.simulator.territories import SHOP_BY_ID, SHOPS, TERRITORIES, Shop
 
 DEMO_TOKENS = Path(".vivres/demo-tokens.json")
@@ -37,11 +38,12 @@ def _speed(_ctx: click.Context, _param: click.Parameter, value: str) -> float | 
 
 
 @click.command("simulate")
-@click.option("--seed", default=42, show_default=True,
+@click.option("--seed", default=DEMO_SEED, show_default=True,
               help="Graine : même graine, mêmes tickets.")
 @click.option("--start", type=click.DateTime(formats=["%Y-%m-%d"]),
-              help="Premier jour simulé (AAAA-MM-JJ) ; par défaut, il y a 14 jours.")
-@click.option("--days", default=14, show_default=True, type=click.IntRange(1, 366),
+              help=f"Premier jour simulé (AAAA-MM-JJ) ; par défaut, il y a {LIVE_DAYS} jours, "
+              "le lendemain de l'historique de la démo (vivres demo backfill).")
+@click.option("--days", default=LIVE_DAYS, show_default=True, type=click.IntRange(1, 366),
               help="Nombre de jours simulés.")
 @click.option("--territory", "territories", multiple=True,
               type=click.Choice(sorted(TERRITORIES)), help="Ne simuler que ce territoire "
@@ -70,7 +72,7 @@ def simulate(seed: int, start: datetime | None, days: int, territories: tuple[st
     if caisse_month:
         _caisse_month(seed, today, territories or tuple(sorted(TERRITORIES)))
         return
-    first = start.date() if start else today - timedelta(days=14)
+    first = start.date() if start else live_start(today)
     shops = [s for s in SHOPS if not territories or s.territory in territories]
     if dry_run:
         uploads = list(model.simulate(shops, first, days, seed))

@@ -359,3 +359,16 @@ async def test_the_runner_paces_uploads_on_the_simulated_clock() -> None:
               client_factory=FakeGateway().client)
     span = (uploads[-1].deliver_at - uploads[0].deliver_at).total_seconds()
     assert now[0] == pytest.approx(span / 60)
+
+
+@pytest.mark.parametrize("today", [AUTUMN_WEEK + timedelta(days=k) for k in range(7)])
+def test_the_demo_history_ends_where_the_live_days_start(today: date) -> None:
+    from services.demand.signals import HISTORY_WEEKS as CHARTED_WEEKS
+    from services.demand.state import KEEP_DAYS
+    from services.simulator.backfill import HISTORY_WEEKS, history_span, live_start
+
+    first, days = history_span(today)
+    assert first + timedelta(days=days) == live_start(today) < today  # no gap, no overlap
+    assert first.weekday() == 0 and today - first <= timedelta(days=KEEP_DAYS)
+    this_monday = today - timedelta(days=today.weekday())
+    assert this_monday - first == timedelta(weeks=HISTORY_WEEKS) >= timedelta(weeks=CHARTED_WEEKS)
