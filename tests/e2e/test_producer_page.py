@@ -16,7 +16,7 @@ from services.bus.catalog import DEMAND_SIGNALS, PRODUCTS
 from services.bus.settings import BusSettings
 from services.events.auth import Role
 from services.events.catalog import ProductDefined
-from services.events.demand import DayForecast, DaySold, DemandSignalRecorded
+from services.events.demand import DayForecast, DaySold, DemandSignalRecorded, WeekSold
 from services.events.sales import QuantityUnit
 from tests.e2e.browser import ARTIFACTS, CHROMIUM_ARGS, page_problems, png_size, require_chromium
 from tests.integration.sales_stack import running_gateway
@@ -31,8 +31,13 @@ PARIS = ZoneInfo("Europe/Paris")
 
 def demand(territory: str, product_id: str, at: datetime, *, level: float, on_hand: int,
            committed: int, forecast_7d: float) -> DemandSignalRecorded:
-    """A territory signal with 28 days of sales and a 14-day forecast around `level` a day."""
+    """A territory signal with 28 days of sales, 16 weeks (one of them without sales) and a
+    14-day forecast around `level` a day."""
     today = at.astimezone(PARIS).date()
+    monday = today - timedelta(days=today.weekday())
+    weeks = tuple(WeekSold(week=monday - timedelta(weeks=16 - i),
+                           units=0 if i == 3 else int(level * 7 * (0.8 + 0.05 * (i % 5))))
+                  for i in range(16))
     sold = tuple(DaySold(day=today - timedelta(days=28 - i),
                          units=int(level * (0.6 + 0.1 * ((i * 3) % 7)))) for i in range(28))
     forecast = tuple(DayForecast(day=today + timedelta(days=i), mean=level * (1 + 0.05 * (i % 7)),
@@ -45,7 +50,8 @@ def demand(territory: str, product_id: str, at: datetime, *, level: float, on_ha
         forecast_7d_p10=forecast_7d * 0.75, forecast_7d_p90=forecast_7d * 1.3,
         forecast_14d=forecast_7d * 2, forecast_14d_p10=forecast_7d * 1.5,
         forecast_14d_p90=forecast_7d * 2.6, committed_supply_7d=committed,
-        supply_gap_7d=max(0.0, forecast_7d - on_hand - committed), inputs_at=at, computed_at=at)
+        supply_gap_7d=max(0.0, forecast_7d - on_hand - committed), inputs_at=at, computed_at=at,
+        sold_weeks=weeks)
 
 
 
@@ -102,13 +108,19 @@ async def test_the_producer_page_shows_each_product_and_follows_live_signals(tmp
                 assert await page.evaluate("sessionStorage.getItem('vivres-jeton')") == producer
 
                 card = cards.nth(0)
-                chart = card.locator("svg")
+                chart = card.locator("svg").first
                 await expect(chart.locator("rect.vente")).to_have_count(28)
                 await expect(chart.locator("path.bande")).to_have_count(1)
                 await expect(chart.locator("path.moyenne")).to_have_count(1)
                 band = await chart.locator("path.bande").get_attribute("d") or ""
                 assert band.startswith("M") and band.endswith("Z") and band.count("L") == 27
                 await expect(chart.locator("title").first).to_contain_text("Courge butternut")
+                weeks = card.locator("svg.semaines")
+                await expect(weeks.locator("rect.semaine")).to_have_count(15)  # one week sold 0
+                await expect(weeks.locator("title").first).to_contain_text(
+                    "ventes par semaine des 16 dernières semaines complètes")
+                assert await weeks.locator("rect.semaine").first.get_attribute(
+                    "data-semaine") == first.sold_weeks[0].week.isoformat()
                 await expect(figure(card, "vitesse")).to_have_text("4,2 kg / jour")
                 await expect(figure(card, "tendance")).to_have_text("+12 %")
                 await expect(figure(card, "stock")).to_have_text("4,5 kg")
