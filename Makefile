@@ -25,7 +25,7 @@ SECURITY_APPLY = @$(if $(SECURED),echo "vivres security apply" && \
                  $(BUS_ENV) $(BIN)/vivres security apply,true)
 
 .DEFAULT_GOAL := help
-.PHONY: help venv browser fetch up down run status test test-unit test-integration test-e2e \
+.PHONY: help venv browser fetch up demo-data down run status test test-unit test-integration test-e2e \
         lint schemas-check compose-check kube-schemas bench clean
 
 help: ## list the targets
@@ -62,11 +62,19 @@ fetch: ## download Kafka and Apicurio Registry with Maven (once)
 
 up: venv ## start the stack and every service in the background (BROKERS=3, SECURE=1)
 	$(STACK) start
+	@$(MAKE) --no-print-directory demo-data
+	$(PROCS) up
+
+# What `make up` and `make run` set up once the stack answers, each step once per stack: the
+# topics (and the ACLs on a secured stack), the demo's directory, then its 16 weeks of sales
+# (services/simulator/backfill.py says the rule). The services read the tokens from
+# .vivres/demo-tokens.json; a test puts its own elsewhere with DEMO_TOKENS=...
+DEMO_TOKENS := .vivres/demo-tokens.json
+demo-data: venv ## topics, demo directory and 16 weeks of demo sales, once per stack (stack up)
 	@echo "vivres topics provision" && $(BUS_ENV) $(BIN)/vivres topics provision
 	$(SECURITY_APPLY)
-	@echo "vivres demo seed" && $(BUS_ENV) $(BIN)/vivres demo seed
+	@echo "vivres demo seed" && $(BUS_ENV) $(BIN)/vivres demo seed --tokens $(DEMO_TOKENS)
 	@echo "vivres demo backfill" && $(BUS_ENV) $(BIN)/vivres demo backfill
-	$(PROCS) up
 
 down: ## stop every service and the stack; leaves no process behind
 	$(PROCS) down
@@ -78,10 +86,7 @@ status: ## what runs, and where
 
 run: venv ## set up and run the whole system in the foreground; Ctrl-C stops everything
 	$(STACK) start
-	@echo "vivres topics provision" && $(BUS_ENV) $(BIN)/vivres topics provision
-	$(SECURITY_APPLY)
-	@echo "vivres demo seed" && $(BUS_ENV) $(BIN)/vivres demo seed
-	@echo "vivres demo backfill" && $(BUS_ENV) $(BIN)/vivres demo backfill
+	@$(MAKE) --no-print-directory demo-data
 	$(PROCS) run --stop-stack
 
 schemas-check: venv ## every schema reads all its earlier versions (names the offending field)

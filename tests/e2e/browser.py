@@ -4,13 +4,15 @@ kept in tests/artifacts/."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import struct
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Page
+from playwright.async_api import BrowserContext, Page, Playwright
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 CHROMIUM = Path(os.environ.get("VIVRES_CHROMIUM", "/usr/bin/chromium"))
@@ -24,6 +26,19 @@ def require_chromium() -> str:
     if not CHROMIUM.exists():
         pytest.fail(f"no Chromium at {CHROMIUM}: run `make browser` (or set VIVRES_CHROMIUM)")
     return str(CHROMIUM)
+
+
+@contextlib.asynccontextmanager
+async def french_browser(playwright: Playwright, profile: Path, width: int = 1100,
+                         height: int = 800) -> AsyncIterator[BrowserContext]:
+    """The system's Chromium, headless, in French and Paris time, closed at the end."""
+    browser = await playwright.chromium.launch_persistent_context(
+        str(profile), executable_path=require_chromium(), headless=True, args=CHROMIUM_ARGS,
+        locale="fr-FR", timezone_id="Europe/Paris", viewport={"width": width, "height": height})
+    try:
+        yield browser
+    finally:
+        await browser.close()
 
 
 def png_size(path: Path) -> tuple[int, int]:

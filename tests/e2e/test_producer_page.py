@@ -1,32 +1,55 @@
 """The producers' demand page in headless Chromium (the system's, driven by Playwright), on a
-real gateway following the real broker: a card per product with its chart and figures, updated
+real gateway following the real broker: a card per product with its charts and figures, updated
 live when a new signal lands on `demand.signals`, and a clear French message for a bad token.
-A full-page screenshot is kept in tests/artifacts/producer-page.png."""
+A full-page screenshot is kept in tests/artifacts/producer-page.png. And the demo as `make run`
+sets it up on a fresh launcher stack: months of weekly history on the page within 2 minutes."""
 
 from __future__ import annotations
 
+import contextlib
+import json
+import re
+import subprocess
+import time
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import httpx
 import pytest
-from playwright.async_api import Locator, async_playwright, expect
+import structlog
+from playwright.async_api import Error as PlaywrightError
+from playwright.async_api import Locator, Page, async_playwright, expect
 
-from services.bus.catalog import DEMAND_SIGNALS, PRODUCTS
+from services.bus.admin import partitions_of
+from services.bus.catalog import DEMAND_SIGNALS, PRODUCTS, SALES
+from services.bus.partitions import bounds
 from services.bus.settings import BusSettings
 from services.events.auth import Role
 from services.events.catalog import ProductDefined
 from services.events.demand import DayForecast, DaySold, DemandSignalRecorded, WeekSold
 from services.events.sales import QuantityUnit
-from tests.e2e.browser import ARTIFACTS, CHROMIUM_ARGS, page_problems, png_size, require_chromium
-from tests.integration.sales_stack import running_gateway
-from tests.support import eventually
+from tests.e2e.browser import ARTIFACTS, french_browser, page_problems, png_size
+from tests.integration.sales_stack import (
+    ROOT,
+    ServiceProcess,
+    free_port,
+    running_gateway,
+    server_ports,
+)
+from tests.support import eventually, launched, own_stack_env
 
 pytestmark = pytest.mark.integration
+log = structlog.get_logger("tests.demo")
 
 ARTIFACT = ARTIFACTS / "producer-page.png"
 WAIT_MS = 30_000  # a signal goes broker -> gateway table -> SSE -> page within this
 PARIS = ZoneInfo("Europe/Paris")
+DEMO_ARTIFACT = ARTIFACTS / "producer-page-demo.png"
+DEMO_DEADLINE_S = 120  # the demo's setup to a page showing its history
+MIN_WEEKS = 12  # weeks of history the demo must show (the forecast looks at 12)
 
 
 def demand(territory: str, product_id: str, at: datetime, *, level: float, on_hand: int,
@@ -63,7 +86,6 @@ def figure(card: Locator, name: str) -> Locator:
 
 
 async def test_the_producer_page_shows_each_product_and_follows_live_signals(tmp_path) -> None:
-    chromium = require_chromium()
     settings = BusSettings()
     territory = f"t-{uuid.uuid4().hex[:6]}"
     squash, eggs = f"courge-{territory}", f"oeufs-{territory}"
@@ -86,87 +108,177 @@ async def test_the_producer_page_shows_each_product_and_follows_live_signals(tmp
                                      and gateway.deps.products.get(s.product_id) is not None
                                      for s in (first, covered)), what="the gateway's tables")
 
-        async with async_playwright() as playwright:
-            browser = await playwright.chromium.launch_persistent_context(
-                str(tmp_path / "profile"), executable_path=chromium, headless=True,
-                args=CHROMIUM_ARGS, locale="fr-FR", timezone_id="Europe/Paris",
-                viewport={"width": 1100, "height": 800})
-            try:
+        async with async_playwright() as playwright, \
+                french_browser(playwright, tmp_path / "profile") as browser:
+            page = await browser.new_page()
+            problems = page_problems(page)
+            loaded = await page.goto(f"{gateway.url}/producteurs"
+                                     f"#token={producer}&territoire={territory}")
+            assert loaded is not None and loaded.ok
+            assert "script-src 'sha256-" in loaded.headers["content-security-policy"]
+
+            cards = page.locator(f'article[data-territoire="{territory}"]')
+            await expect(cards).to_have_count(2, timeout=WAIT_MS)
+            await expect(cards.locator("h2")).to_have_text(
+                ["Courge butternut", "Œufs plein air"])  # sorted, named by the catalog
+            await expect(page.locator("#etat")).to_have_text("en direct", timeout=WAIT_MS)
+            assert "token=" not in page.url  # wiped from the address bar, kept in the tab
+            assert await page.evaluate("sessionStorage.getItem('vivres-jeton')") == producer
+
+            card = cards.nth(0)
+            chart = card.locator("svg").first
+            await expect(chart.locator("rect.vente")).to_have_count(28)
+            await expect(chart.locator("path.bande")).to_have_count(1)
+            await expect(chart.locator("path.moyenne")).to_have_count(1)
+            band = await chart.locator("path.bande").get_attribute("d") or ""
+            assert band.startswith("M") and band.endswith("Z") and band.count("L") == 27
+            await expect(chart.locator("title").first).to_contain_text("Courge butternut")
+            weeks = card.locator("svg.semaines")
+            await expect(weeks.locator("rect.semaine")).to_have_count(15)  # one week sold 0
+            await expect(weeks.locator("title").first).to_contain_text(
+                "ventes par semaine des 16 dernières semaines complètes")
+            assert await weeks.locator("rect.semaine").first.get_attribute(
+                "data-semaine") == first.sold_weeks[0].week.isoformat()
+            await expect(figure(card, "vitesse")).to_have_text("4,2 kg / jour")
+            await expect(figure(card, "tendance")).to_have_text("+12 %")
+            await expect(figure(card, "stock")).to_have_text("4,5 kg")
+            await expect(figure(card, "couverture")).to_have_text("1,1 j")
+            await expect(figure(card, "ruptures")).to_have_text("1 j")
+            await expect(figure(card, "prevision")).to_have_text("30 kg (de 22,5 à 39)")
+            await expect(figure(card, "offre")).to_have_text("20 kg")
+            await expect(figure(card, "ecart")).to_have_text("5,5 kg")
+            await expect(figure(card, "ecart")).to_have_class("manque")
+            await expect(card.locator(".maj")).to_have_text(
+                f"mis à jour à {now.astimezone(PARIS):%H:%M:%S}")
+            eggs_card = cards.nth(1)
+            await expect(figure(eggs_card, "offre")).to_have_text("120 pièces")
+            await expect(figure(eggs_card, "vitesse")).to_have_text("12,5 pièces / jour")
+            await expect(figure(eggs_card, "ecart")).to_have_class("couvert")
+
+            # live: a new signal for the squash, and the page changes without a reload
+            await page.evaluate("window.sansRecharger = true")
+            later = now + timedelta(seconds=7)
+            updated = demand(territory, squash, later, level=4200, on_hand=4500,
+                             committed=23500, forecast_7d=36000)  # gap 8 kg
+            await publisher.publish(DEMAND_SIGNALS, updated)
+            await expect(figure(card, "ecart")).to_have_text("8 kg", timeout=WAIT_MS)
+            await expect(figure(card, "offre")).to_have_text("23,5 kg")
+            await expect(card.locator(".maj")).to_have_text(
+                f"mis à jour à {later.astimezone(PARIS):%H:%M:%S}")
+            assert await page.evaluate("window.sansRecharger") is True
+            await expect(cards).to_have_count(2)
+            await expect(page.locator("#erreur")).to_be_empty()
+
+            ARTIFACT.parent.mkdir(parents=True, exist_ok=True)
+            ARTIFACT.unlink(missing_ok=True)
+            await page.screenshot(path=str(ARTIFACT), full_page=True)
+            width, height = png_size(ARTIFACT)
+            assert width >= 1000 and height >= 600 and ARTIFACT.stat().st_size > 20_000
+            assert problems == []
+
+            # a wrong token, and one of a role without access, each say so in French
+            for token, message in (("vvr_pas-un-vrai-jeton", "Jeton refusé"),
+                                   (shop, "Ce jeton ne donne pas accès à la demande")):
+                other = await browser.new_page()
+                await other.goto(f"{gateway.url}/producteurs#token={token}")
+                await expect(other.locator("#erreur")).to_contain_text(message,
+                                                                        timeout=WAIT_MS)
+                await expect(other.locator("#etat")).to_have_text("arrêté")
+                await expect(other.locator("article")).to_have_count(0)
+                await other.close()
+
+
+def demo_data(env: dict[str, str], tokens: Path) -> str:
+    """`make demo-data`, what `make run` and `make up` run once the stack answers."""
+    done = subprocess.run(["make", "--no-print-directory", "demo-data", f"DEMO_TOKENS={tokens}"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+                          check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+@contextlib.contextmanager
+def fresh_stack(state: Path) -> Iterator[tuple[dict[str, str], BusSettings]]:
+    """A launcher stack of the test's own (the launcher's environment, and its servers)."""
+    base = server_ports(3, 23092)
+    env = own_stack_env(state, VIVRES_KAFKA_PORT=base, VIVRES_CONTROLLER_PORT=base + 1,
+                        VIVRES_REGISTRY_PORT=base + 2)
+    try:
+        launched(env, "start")
+        # only for the services: named in env, the servers would be neither started nor stopped
+        servers = dict(line.split("=", 1) for line in launched(env, "env").split())
+        yield env, BusSettings(**servers)
+    finally:
+        launched(env, "stop")
+
+
+@contextlib.contextmanager
+def demand_and_gateway(settings: BusSettings, tmp_path: Path, port: int) -> Iterator[None]:
+    """`vivres serve demand` and `vivres serve gateway` (on `port`), as `make run` starts them."""
+    services = []
+    try:
+        for name, extra in (("demand", {"VIVRES_DEMAND_DATADIR": str(tmp_path / "rocksdb")}),
+                            ("gateway", {"VIVRES_HTTP_PORT": str(port)})):
+            services.append(ServiceProcess(name, settings, tmp_path / f"{name}.log"))
+            services[-1].env.update(extra)
+            services[-1].start()
+        yield
+    finally:
+        for service in services:
+            service.stop()
+
+
+async def weekly_bars(page: Page, http: httpx.AsyncClient, token: str) -> list[int] | None:
+    """The weekly bars of each Lyon card, once the page shows every Lyon signal the gateway
+    serves and most of them with MIN_WEEKS weeks or more."""
+    answer = await http.get("/v1/demand", params={"territory": "lyon"},
+                            headers={"Authorization": f"Bearer {token}"})
+    served = [s for s in answer.json() if s["shop_id"] is None] if answer.is_success else []
+    counts = await page.locator('article[data-territoire="lyon"]').evaluate_all(
+        """(cards) => cards.map((card) => card.querySelectorAll("svg.semaines rect.semaine")
+                                           .length)""")
+    enough = served and len(counts) == len(served) and \
+        sorted(counts)[len(counts) // 2] >= MIN_WEEKS
+    return counts if enough else None
+
+
+async def test_the_demo_shows_months_of_weekly_history_within_two_minutes(tmp_path) -> None:
+    with fresh_stack(tmp_path / "stack") as (env, settings):
+        began = time.monotonic()
+        tokens = tmp_path / "demo-tokens.json"
+        assert "Historique écrit" in demo_data(env, tokens)
+        written = await bounds(settings, await partitions_of(settings, SALES.name))
+        producer = next(iter(json.loads(tokens.read_text())["producers"].values()))
+        port = free_port()
+        with demand_and_gateway(settings, tmp_path, port):
+            async with async_playwright() as playwright, \
+                    french_browser(playwright, tmp_path / "profile") as browser, \
+                    httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
                 page = await browser.new_page()
-                problems = page_problems(page)
-                loaded = await page.goto(f"{gateway.url}/producteurs"
-                                         f"#token={producer}&territoire={territory}")
-                assert loaded is not None and loaded.ok
-                assert "script-src 'sha256-" in loaded.headers["content-security-policy"]
+                # (the gateway answers 503 until its tables are read: the page retries)
+                problems = page_problems(page, re.compile(r"Failed to load resource"))
 
-                cards = page.locator(f'article[data-territoire="{territory}"]')
-                await expect(cards).to_have_count(2, timeout=WAIT_MS)
-                await expect(cards.locator("h2")).to_have_text(
-                    ["Courge butternut", "Œufs plein air"])  # sorted, named by the catalog
-                await expect(page.locator("#etat")).to_have_text("en direct", timeout=WAIT_MS)
-                assert "token=" not in page.url  # wiped from the address bar, kept in the tab
-                assert await page.evaluate("sessionStorage.getItem('vivres-jeton')") == producer
-
-                card = cards.nth(0)
-                chart = card.locator("svg").first
-                await expect(chart.locator("rect.vente")).to_have_count(28)
-                await expect(chart.locator("path.bande")).to_have_count(1)
-                await expect(chart.locator("path.moyenne")).to_have_count(1)
-                band = await chart.locator("path.bande").get_attribute("d") or ""
-                assert band.startswith("M") and band.endswith("Z") and band.count("L") == 27
-                await expect(chart.locator("title").first).to_contain_text("Courge butternut")
-                weeks = card.locator("svg.semaines")
-                await expect(weeks.locator("rect.semaine")).to_have_count(15)  # one week sold 0
-                await expect(weeks.locator("title").first).to_contain_text(
-                    "ventes par semaine des 16 dernières semaines complètes")
-                assert await weeks.locator("rect.semaine").first.get_attribute(
-                    "data-semaine") == first.sold_weeks[0].week.isoformat()
-                await expect(figure(card, "vitesse")).to_have_text("4,2 kg / jour")
-                await expect(figure(card, "tendance")).to_have_text("+12 %")
-                await expect(figure(card, "stock")).to_have_text("4,5 kg")
-                await expect(figure(card, "couverture")).to_have_text("1,1 j")
-                await expect(figure(card, "ruptures")).to_have_text("1 j")
-                await expect(figure(card, "prevision")).to_have_text("30 kg (de 22,5 à 39)")
-                await expect(figure(card, "offre")).to_have_text("20 kg")
-                await expect(figure(card, "ecart")).to_have_text("5,5 kg")
-                await expect(figure(card, "ecart")).to_have_class("manque")
-                await expect(card.locator(".maj")).to_have_text(
-                    f"mis à jour à {now.astimezone(PARIS):%H:%M:%S}")
-                eggs_card = cards.nth(1)
-                await expect(figure(eggs_card, "offre")).to_have_text("120 pièces")
-                await expect(figure(eggs_card, "vitesse")).to_have_text("12,5 pièces / jour")
-                await expect(figure(eggs_card, "ecart")).to_have_class("couvert")
-
-                # live: a new signal for the squash, and the page changes without a reload
-                await page.evaluate("window.sansRecharger = true")
-                later = now + timedelta(seconds=7)
-                updated = demand(territory, squash, later, level=4200, on_hand=4500,
-                                 committed=23500, forecast_7d=36000)  # gap 8 kg
-                await publisher.publish(DEMAND_SIGNALS, updated)
-                await expect(figure(card, "ecart")).to_have_text("8 kg", timeout=WAIT_MS)
-                await expect(figure(card, "offre")).to_have_text("23,5 kg")
-                await expect(card.locator(".maj")).to_have_text(
-                    f"mis à jour à {later.astimezone(PARIS):%H:%M:%S}")
-                assert await page.evaluate("window.sansRecharger") is True
-                await expect(cards).to_have_count(2)
-                await expect(page.locator("#erreur")).to_be_empty()
-
-                ARTIFACT.parent.mkdir(parents=True, exist_ok=True)
-                ARTIFACT.unlink(missing_ok=True)
-                await page.screenshot(path=str(ARTIFACT), full_page=True)
-                width, height = png_size(ARTIFACT)
-                assert width >= 1000 and height >= 600 and ARTIFACT.stat().st_size > 20_000
-                assert problems == []
-
-                # a wrong token, and one of a role without access, each say so in French
-                for token, message in (("vvr_pas-un-vrai-jeton", "Jeton refusé"),
-                                       (shop, "Ce jeton ne donne pas accès à la demande")):
-                    other = await browser.new_page()
-                    await other.goto(f"{gateway.url}/producteurs#token={token}")
-                    await expect(other.locator("#erreur")).to_contain_text(message,
-                                                                            timeout=WAIT_MS)
-                    await expect(other.locator("#etat")).to_have_text("arrêté")
-                    await expect(other.locator("article")).to_have_count(0)
-                    await other.close()
-            finally:
-                await browser.close()
+                async def page_served() -> bool:
+                    try:
+                        return bool((await page.goto(f"http://127.0.0.1:{port}/producteurs"
+                                                     f"#token={producer}&territoire=lyon")).ok)
+                    except PlaywrightError:
+                        return False  # the gateway is not listening yet
+                await eventually(page_served, timeout=DEMO_DEADLINE_S, interval=1.0,
+                                 what="the gateway serving the producers' page")
+                counts = await eventually(
+                    lambda: weekly_bars(page, http, producer), interval=1.0,
+                    timeout=DEMO_DEADLINE_S - (time.monotonic() - began),
+                    what="months of history on the producers' page")
+                shown = time.monotonic() - began
+                weeks = await page.locator("svg.semaines rect.semaine").evaluate_all(
+                    "(bars) => bars.map((bar) => bar.dataset.semaine)")
+                DEMO_ARTIFACT.parent.mkdir(parents=True, exist_ok=True)
+                await page.screenshot(path=str(DEMO_ARTIFACT))
+        log.info("demo history shown", seconds=round(shown), weekly_bars=sorted(counts))
+        today = datetime.now(PARIS).date()
+        assert max(weeks) == (today - timedelta(days=today.weekday(), weeks=1)).isoformat()
+        assert problems == []
+        # once per stack: setting the demo up again writes no sales
+        assert "Historique déjà présent" in demo_data(env, tokens)
+        assert await bounds(settings, await partitions_of(settings, SALES.name)) == written
