@@ -15,8 +15,8 @@ import sys
 import zlib
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
-from zoneinfo import ZoneInfo
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import click
 
@@ -159,7 +159,6 @@ def backfill_history() -> None:
 
 async def _backfill(settings: BusSettings, first: date, days: int,
                     progress: Callable[[int], None]) -> Written:
-
     async with open_publisher(settings) as publisher:
         return await backfill.backfill(publisher, SHOPS, first, days, backfill.DEMO_SEED,
                                        progress=progress)
