@@ -219,7 +219,7 @@ def test_the_services_of_services_toml_run_with_their_users_ports_and_bounds() -
         consumed = access.by_user(f"vivres-{service.name}").consumes
         bound = max((catalog.by_name(t).partitions for t in consumed), default=None)
         annotations = w["metadata"].get("annotations", {})
-        if service.name in ("demand", "health"):
+        if service.name == "health":
             assert w["spec"]["replicas"] == 1
         elif bound is not None:
             assert annotations[generate.ANNOTATION_MAX_REPLICAS] == str(bound)
