@@ -243,7 +243,8 @@ async def services(settings, world, admin, tmp_path_factory) -> AsyncIterator[di
     running = {name: ServiceProcess(name, settings, logs / f"{name}.log")
                for name in ("stock", "orders", "caisse", "webhooks")}
     running["webhooks"].env["VIVRES_WEBHOOK_BACKOFF_S"] = "0.01"
-    running["demand"] = demand = demand_process(settings, logs, TERRITORY)
+    app_id = f"test-poison-demand-{uuid.uuid4().hex[:6]}"
+    running["demand"] = demand_process(settings, logs, TERRITORY, app_id)
     for process in running.values():
         process.start()
     try:
@@ -257,7 +258,6 @@ async def services(settings, world, admin, tmp_path_factory) -> AsyncIterator[di
     finally:
         for process in running.values():
             process.stop()
-        app_id = demand.env["VIVRES_DEMAND_APP_ID"]
         await forget_app(settings, app_id)
 
 
