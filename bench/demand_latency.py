@@ -41,7 +41,7 @@ from datetime import UTC, datetime
 import aiohttp
 from aiokafka import AIOKafkaConsumer
 
-from bench.demand_replay import SOURCES, committed_to_end
+from bench.demand_replay import SOURCES, Commits
 from bench.gateway_ingest import ROOT, free_port, machine, start_gateway
 from services.auth.tokens import issue
 from services.bus.admin import partitions_of
@@ -278,8 +278,9 @@ async def measure(settings: BusSettings, rates: list[float], seconds: float
                     await asyncio.sleep(1.0)
                 # the live regime: the processor has replayed the sources' history (another
                 # process's progress, so polled)
-                while not await committed_to_end(settings, app_id, SOURCES):  # noqa: ASYNC110
-                    await asyncio.sleep(0.5)
+                async with Commits(settings, app_id, SOURCES) as commits:
+                    while not await commits.at_end():  # noqa: ASYNC110
+                        await asyncio.sleep(0.5)
                 # the partials topic exists once the processor runs: follow from here
                 watch = Watch(settings, registry, app_id, shop, territory, seen)
                 await watch.start()

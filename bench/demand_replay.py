@@ -26,9 +26,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import io
-import json
 import os
 import platform
+import re
 import statistics
 import subprocess
 import tempfile
@@ -53,6 +53,7 @@ from services.simulator.backfill import backfill
 from services.simulator.territories import SHOPS
 
 SOURCES = [topic.name for topic in DEMAND_SOURCES]
+CAUGHT_UP = re.compile(r"""["']seconds["']: ([0-9.]+), ["']folding_s["'].*caught up""")
 
 
 async def bare_loop(settings: BusSettings) -> tuple[int, int, float]:
@@ -86,24 +87,35 @@ async def bare_loop(settings: BusSettings) -> tuple[int, int, float]:
             await consumer.stop()
 
 
-async def committed_to_end(settings: BusSettings, group: str, topics: list[str]) -> bool:
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers,
-                                group_id=group, enable_auto_commit=False)
-    await consumer.start()
-    try:
+class Commits:
+    """A group's committed offsets against its topics' ends, asked through one kept consumer
+    (a consumer started per question costs the broker and the machine what the worker being
+    measured needs)."""
+
+    def __init__(self, settings: BusSettings, group: str, topics: list[str]) -> None:
+        self.settings, self.topics = settings, topics
+        self.consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers,
+                                         group_id=group, enable_auto_commit=False)
+
+    async def __aenter__(self) -> Commits:
+        await self.consumer.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.consumer.stop()
+
+    async def at_end(self) -> bool:
         partitions: list[TopicPartition] = []
-        for topic in topics:
+        for topic in self.topics:
             try:
-                partitions += await partitions_of(settings, topic)
+                partitions += await partitions_of(self.settings, topic)
             except LookupError:
                 return False
-        ends = await consumer.end_offsets(partitions)
+        ends = await self.consumer.end_offsets(partitions)
         for tp, end in ends.items():
-            if end and (await consumer.committed(tp) or 0) < end:
+            if end and (await self.consumer.committed(tp) or 0) < end:
                 return False
         return True
-    finally:
-        await consumer.stop()
 
 
 @dataclass
@@ -129,21 +141,30 @@ async def processor(settings: BusSettings, *, bulk: bool) -> Run:
         try:
             marker = "catching up in bulk" if bulk else "[^Worker]: Ready"
             startup = None
-            while True:  # poll its log and the group's commits (another process's progress)
-                await asyncio.sleep(0.2)
+            # its log first (cheap to read), then, once it says it caught up, its commits
+            while startup is None or (bulk and not _caught_up(log_path)):
+                await asyncio.sleep(0.1)
+                if worker.poll() is not None:
+                    raise RuntimeError(f"the worker exited ({worker.returncode}): {log_path}")
                 if startup is None and marker in log_path.read_text(errors="replace"):
                     startup = time.perf_counter() - started
-                if await committed_to_end(settings, app_id, SOURCES):
-                    break
+            async with Commits(settings, app_id, SOURCES) as commits:
+                while not await commits.at_end():  # noqa: ASYNC110 - another process's
+                    await asyncio.sleep(0.2)
             total = time.perf_counter() - started
-            caught_up = [json.loads(line) for line in log_path.read_text().splitlines()
-                         if '"caught up"' in line]
-            fold = caught_up[0]["seconds"] if bulk and caught_up else total - (startup or 0)
+            fold = _caught_up(log_path) if bulk else total - (startup or 0)
             return Run(startup or 0.0, fold, total)
         finally:
             worker.terminate()
             worker.wait(timeout=60)
             await forget_app(settings, app_id)
+
+
+def _caught_up(log_path: Path) -> float | None:
+    """The seconds of the catch-up the worker logged (its structlog event, as JSON or as
+    faust's handler prints the dict), once it has."""
+    found = CAUGHT_UP.search(log_path.read_text(errors="replace"))
+    return None if found is None else float(found[1])
 
 
 async def seed(settings: BusSettings, days: int) -> None:
