@@ -61,6 +61,21 @@ class Fold:
         """Partitions may have moved: the next fold reloads what this worker still owns."""
         self._state = None
 
+    async def take(self, events: Sequence[Any], write: Callable[[int, Pending], None]
+                   ) -> None:
+        """A batch faust handed over, each record folded once; the records changed written
+        per source partition."""
+        async with self.lock:  # the tail check and the catch-up fold under it too
+            current = self.state()
+            writes: dict[int, Pending] = {}  # partition → records to write
+            for event in events:
+                message = event.message
+                await self.apply(current, f"{message.topic}:{message.partition}",
+                                 await self.admitted(current, message),
+                                 writes.setdefault(message.partition, {}))
+            for partition, pending in writes.items():
+                write(partition, pending)
+
     async def admitted(self, current: DemandState, message: Any) -> list[Any]:
         """The records to fold for a record faust handed over: none when it was folded
         before, those faust never handed over before it (read directly) and itself."""

@@ -33,11 +33,13 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from dataclasses import dataclass
 from typing import Any
 
 import faust
 import structlog
 import uvloop
+from faust.types import TopicT
 
 from services.bus.admin import brokers_of
 from services.bus.logging import configure_logging
@@ -45,8 +47,8 @@ from services.bus.metrics import MetricsServer
 from services.bus.partitions import partition_for
 from services.bus.settings import BusSettings
 from services.demand import faust_glue
-from services.demand.catchup import catch_up
-from services.demand.fold import Fold, Pending
+from services.demand.catchup import Write, catch_up
+from services.demand.fold import Fold
 from services.demand.publish import FLUSH_S, Flush
 from services.demand.references import References
 from services.demand.sources import PARTITIONS, SOURCES
@@ -62,6 +64,20 @@ BATCH_S = 0.005  # how long a batch waits to fill
 BEHIND = 500  # records from a partition's end: the fold is catching up
 PARTIALS_RETENTION_S = 86_400.0  # how long a superseded partial stays in its topic at most
 log = structlog.get_logger("vivres.demand")
+
+
+@dataclass
+class Worker:
+    """One demand worker's parts, as create_app wires them to faust."""
+
+    app: faust.App
+    settings: BusSettings
+    refs: References
+    fold: Fold
+    write: Write  # the first stage's table records, on their source partition
+    flush: Flush
+    stage: Territories
+    tail: TailCheck
 
 
 def create_app(settings: BusSettings, datadir: str, *, app_id: str = APP_ID,
@@ -80,7 +96,6 @@ def create_app(settings: BusSettings, datadir: str, *, app_id: str = APP_ID,
         broker_heartbeat_interval=1.0, broker_rebalance_timeout=30.0,
         broker_commit_interval=0.5, stream_buffer_maxsize=4 * BATCH,
         broker_credentials=_credentials(settings))
-    refs = References(settings, client_id=app_id)
     sources = app.topic(*(t.name for t in SOURCES), key_type=bytes, value_type=bytes,
                         key_serializer="raw", value_serializer="raw")
     partials = app.topic(f"{app_id}-partials", partitions=PARTITIONS, internal=True,
@@ -89,12 +104,26 @@ def create_app(settings: BusSettings, datadir: str, *, app_id: str = APP_ID,
                          retention=PARTIALS_RETENTION_S)
     table = app.Table("demand", default=None, partitions=PARTITIONS, key_type=str)
     combined = app.Table("territory", default=None, partitions=PARTITIONS, key_type=str)
+    refs = References(settings, client_id=app_id)
     fold = Fold(settings, refs, table.items, territories)
     write = faust_glue.TableWriter(table, SOURCES[0].name).write
-    flush = Flush(fold, partials.get_topic_name(), lambda shop: _owns(app, shop))
-    stage = Territories(refs, combined.items,
-                        faust_glue.TableWriter(combined, partials.get_topic_name()).write)
-    tail = TailCheck(fold, write, lambda: app.rebalancing)
+    worker = Worker(
+        app, settings, refs, fold, write,
+        flush=Flush(fold, partials.get_topic_name(), lambda shop: _owns(app, shop)),
+        stage=Territories(refs, combined.items,
+                          faust_glue.TableWriter(combined, partials.get_topic_name()).write),
+        tail=TailCheck(fold, write, lambda: app.rebalancing))
+    _on_assignments(worker, table, combined, bulk_catch_up)
+    _agents(worker, sources, partials)
+    _background(worker)
+    return app
+
+
+def _on_assignments(worker: Worker, table: faust.Table, combined: faust.Table,
+                    bulk_catch_up: bool) -> None:
+    """What a rebalance does: revoked, both stages forget; restored, they reload, and the
+    first stage folds its backlog in bulk before faust streams (catchup)."""
+    app, fold, flush, stage = worker.app, worker.fold, worker.flush, worker.stage
 
     @app.on_partitions_revoked.connect
     async def revoked(*_args: Any, **_kwargs: Any) -> None:
@@ -110,7 +139,8 @@ def create_app(settings: BusSettings, datadir: str, *, app_id: str = APP_ID,
             return
         flush.catching_up = True
         try:
-            offsets = await catch_up(settings, fold, app.consumer.assignment(), write)
+            offsets = await catch_up(worker.settings, fold, app.consumer.assignment(),
+                                     worker.write)
             if offsets:
                 await faust_glue.commit(app, offsets)
         finally:
@@ -120,21 +150,22 @@ def create_app(settings: BusSettings, datadir: str, *, app_id: str = APP_ID,
     async def combined_recovered() -> None:
         stage.state()
 
+    @app.on_before_shutdown.connect
+    async def close(*_args: Any, **_kwargs: Any) -> None:
+        await worker.refs.close()
+
+
+def _agents(worker: Worker, sources: TopicT, partials: TopicT) -> None:
+    """The two stages' agents: the sources' live tail folded a batch at a time; the
+    partials kept per partition and summed per territory."""
+    app, refs, fold, stage = worker.app, worker.refs, worker.fold, worker.stage
+
     @app.agent(sources, concurrency=1)
     async def live(stream):  # type: ignore[no-untyped-def]
         await refs.ready()
         async for batch in stream.take_events(BATCH, within=BATCH_S):
-            flush.catching_up = _behind(app, batch)
-            async with fold.lock:  # the tail check and the catch-up fold too
-                current = fold.state()
-                writes: dict[int, Pending] = {}  # partition → records to write
-                for event in batch:
-                    message = event.message
-                    await fold.apply(current, f"{message.topic}:{message.partition}",
-                                     await fold.admitted(current, message),
-                                     writes.setdefault(message.partition, {}))
-                for partition, pending in writes.items():
-                    write(partition, pending)
+            worker.flush.catching_up = _behind(app, batch)
+            await fold.take(batch, worker.write)
 
     @app.agent(partials, concurrency=1)
     async def combine(stream):  # type: ignore[no-untyped-def]
@@ -143,32 +174,31 @@ def create_app(settings: BusSettings, datadir: str, *, app_id: str = APP_ID,
             stage.take((event.message.partition, event.value) for event in batch)
             await stage.publish()
 
+
+def _background(worker: Worker) -> None:
+    """The timers and tasks: flushes, the tail check, reference changes, metrics."""
+    app, refs = worker.app, worker.refs
+
     @app.timer(TAIL_CHECK_S)
     async def tail_check() -> None:
-        await tail(app.consumer.assignment(), app.consumer.highwater)
+        await worker.tail(app.consumer.assignment(), app.consumer.highwater)
 
     @app.task
     async def follow_references() -> None:
         await refs.ready()
-        await refs.follow_changes(fold.dirty, stage.dirty)
+        await refs.follow_changes(worker.fold.dirty, worker.stage.dirty)
 
     @app.timer(FLUSH_S)
     async def publish() -> None:
-        await flush()
-        await stage.publish()
+        await worker.flush()
+        await worker.stage.publish()
 
     @app.task
     async def serve_metrics() -> None:
-        async with MetricsServer(refs.metrics, settings.metrics_host,
-                                 settings.metrics_port) as server:
+        async with MetricsServer(refs.metrics, worker.settings.metrics_host,
+                                 worker.settings.metrics_port) as server:
             log.info("metrics served", url=server.url)
             await asyncio.Event().wait()  # until the worker stops and cancels its tasks
-
-    @app.on_before_shutdown.connect
-    async def close(*_args: Any, **_kwargs: Any) -> None:
-        await refs.close()
-
-    return app
 
 
 def _credentials(settings: BusSettings) -> faust.auth.Credentials | None:
