@@ -10,7 +10,9 @@ territory signal is computed from their sum.
 
 A partial is a whole partition's sum, not a change, so taking it again changes nothing and a
 lost one is made good by the next: every worker publishes all its partials after each
-rebalance (its state is reloaded, every pair marked). Its `version`, the sum of the
+rebalance (its state is reloaded, every pair marked), and again every REFRESH_S, so that one
+faust dropped on its way (it acks records it drops during a rebalance) is made good within
+that; the unchanged ones are taken as nothing. Its `version`, the sum of the
 partition's source positions, only grows, so a partial of an earlier owner arriving late
 cannot replace a newer one.
 """
@@ -92,10 +94,11 @@ class Combined:
         self.dirty: dict[Key, None] = {} if dirty is None else dirty
 
     def take(self, partial: Partial) -> bool:
-        """Keep `partial` unless a newer one of its partition is kept; whether it was kept."""
+        """Keep `partial` unless a newer one of its partition, or the same, is kept; whether it
+        was kept (a partial sent again unchanged changes nothing, its signal included)."""
         parts = self._parts.setdefault(partial.pair, {})
         kept = parts.get(partial.partition)
-        if kept is not None and partial.version < kept.version:
+        if kept is not None and (partial.version < kept.version or partial == kept):
             return False
         parts[partial.partition] = partial
         self.dirty[partial.pair] = None

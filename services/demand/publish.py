@@ -15,7 +15,7 @@ from typing import Any
 
 from services.bus.catalog import SHOP_SIGNALS
 from services.bus.partitions import partition_for
-from services.demand.combine import Key, pair_key
+from services.demand.combine import Key, Partial, pair_key
 from services.demand.fold import Fold, local_today
 from services.demand.sources import PARTITIONS
 from services.demand.state import to_wire
@@ -23,6 +23,7 @@ from services.demand.state import to_wire
 FLUSH_S = 0.02  # signals of the pairs changed are published this often
 CATCHING_UP_FLUSH_S = 2.0  # ... and this often while the fold is far behind a source's end
 FLUSH_BUDGET_S = 0.015  # computing time per flush; the remaining pairs wait for the next one
+REFRESH_S = 10.0  # every partial is sent again this often (services.demand.combine)
 
 
 async def within_budget(take: Callable[[int], list[Key]],
@@ -43,6 +44,21 @@ class Flush:
         self._last = 0.0  # monotonic time of the last flush
         self._sent: list[asyncio.Future[Any]] = []
 
+    async def refresh(self) -> None:
+        """Every partial of this worker again: the combining stage takes the unchanged ones as
+        nothing, and one lost on its way is made good."""
+        current = self.fold.loaded()
+        if current is None or self.catching_up:
+            return
+        sent = [await self._send(partial) for pair in current.refresh()
+                for partial in current.take_partials(pair)]
+        await asyncio.gather(*sent)
+
+    async def _send(self, partial: Partial) -> asyncio.Future[Any]:
+        return await self.fold.refs.producer.send(
+            self.partials_topic, json.dumps(partial.to_json()).encode(),
+            key=partial.key.encode(), partition=partition_for(pair_key(partial.pair), PARTITIONS))
+
     async def __call__(self) -> None:
         current = self.fold.loaded()
         if not self.fold.dirty or current is None:
@@ -59,10 +75,7 @@ class Flush:
                                                owns=self.owns, now=now):
                 await refs.publisher.enqueue(SHOP_SIGNALS, to_wire(signal))
             for partial in current.take_partials(pair):
-                self._sent.append(await refs.producer.send(
-                    self.partials_topic, json.dumps(partial.to_json()).encode(),
-                    key=partial.key.encode(),
-                    partition=partition_for(pair_key(pair), PARTITIONS)))
+                self._sent.append(await self._send(partial))
 
         await within_budget(current.take_dirty, publish)
         sent, self._sent = self._sent, []

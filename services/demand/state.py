@@ -273,6 +273,12 @@ class DemandState:
     def sold(self, pair: Key) -> dict[str, dict[date, float]]:
         return self._units.get(pair, {})
 
+    def refresh(self) -> list[Key]:
+        """Every pair with records here, all its partitions marked for `take_partials` again."""
+        for pair, parts in self._parts.items():
+            self._touched.setdefault(pair, set()).update(parts)
+        return list(self._parts)
+
     def take_partials(self, pair: Key) -> list[Partial]:
         """What each source partition changed since last asked sold of the pair, in total,
         for the territory's sum (services.demand.combine); a partition whose records of it

@@ -5,7 +5,8 @@ demand.signals, after each batch and every FLUSH_S (stock, offers and orders cha
 
 Taking a partial is idempotent (the newest of each partition is kept), so faust's at-least-once
 delivery is all this stage needs; partials faust drops during a rebalance come again, since
-every worker publishes its partials anew once its partitions are assigned.
+every worker publishes its partials anew once its partitions are assigned, and every
+REFRESH_S (services.demand.publish).
 """
 
 from __future__ import annotations

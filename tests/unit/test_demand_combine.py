@@ -127,6 +127,30 @@ def test_partials_go_out_for_the_partitions_changed_since_last_asked() -> None:
     assert again.sold[TODAY] == first[4].sold.get(TODAY, 0) + 3
 
 
+def test_a_partial_lost_on_its_way_is_made_good_by_the_refresh() -> None:
+    """faust acks records it drops during a rebalance: a partition's last partial may never
+    reach the combining stage; the refresh sends every partial again, and only the missing
+    one changes the territory's signal."""
+    state, whole = folded(history(8), range(6)), folded(history(8), range(6))
+    combined = Combined()
+    for partial in state.take_partials(PAIR):
+        if partial.partition != 3:  # lost
+            combined.take(partial)
+    assert combined.take_dirty(10) == [PAIR]
+    wanted = signal(whole.take_partials(PAIR))
+    assert combined.signal(PAIR, TODAY, on_hand={}, committed_7d=25, now=NOW,
+                           keep_days=KEEP_DAYS) != wanted
+    assert PAIR in state.refresh()
+    kept = [combined.take(partial) for partial in state.take_partials(PAIR)]
+    assert kept.count(True) == 1  # the lost one; the five others are the same again
+    assert combined.signal(PAIR, TODAY, on_hand={}, committed_7d=25, now=NOW,
+                           keep_days=KEEP_DAYS) == wanted
+    assert combined.take_dirty(10) == [PAIR]
+    for partial in (state.refresh(), state.take_partials(PAIR))[1]:  # nothing changed since
+        assert not combined.take(partial)
+    assert combined.take_dirty(10) == []  # so no signal goes out again
+
+
 def test_a_shop_with_only_stock_is_signalled_by_the_worker_owning_its_partition() -> None:
     state = folded(history(6), {0})  # a worker with partition 0 only
     shops = {s.shop_id for s in state.shop_signals(
