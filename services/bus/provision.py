@@ -64,6 +64,20 @@ async def provision(
     Replication follows the catalog, within the number of brokers the cluster has."""
     brokers = len((await admin.describe_cluster())["brokers"])  # the admin client is at hand
     wanted = specs(topics, brokers)
+    created = await create_missing(admin, wanted)
+    drift = await _drift(admin, [spec for spec in wanted if spec.name not in created])
+
+    await registry.set_compatibility("BACKWARD_TRANSITIVE")
+    subjects: dict[str, int] = {}
+    for topic in topics:
+        await registry.set_compatibility("BACKWARD_TRANSITIVE", topic.subject)
+        subjects[topic.subject] = await registry.register(topic.subject, schema(topic.schema_name))
+    return Report(created=created, drift=drift, subjects=subjects)
+
+
+async def create_missing(admin: AIOKafkaAdminClient, wanted: Sequence[TopicSpec]) -> list[str]:
+    """Create the `wanted` topics that do not exist, and wait until the metadata shows every
+    one of them; the names of those created."""
     existing = set(await admin.list_topics())
     missing = [spec for spec in wanted if spec.name not in existing]
     created: list[str] = []
@@ -79,14 +93,7 @@ async def provision(
             elif code != TopicAlreadyExistsError.errno:  # lost a race with another provisioner
                 raise RuntimeError(f"could not create topic {name}: error {code} {message}")
     await wait_for_topics(admin, wanted)
-    drift = await _drift(admin, [spec for spec in wanted if spec.name not in created])
-
-    await registry.set_compatibility("BACKWARD_TRANSITIVE")
-    subjects: dict[str, int] = {}
-    for topic in topics:
-        await registry.set_compatibility("BACKWARD_TRANSITIVE", topic.subject)
-        subjects[topic.subject] = await registry.register(topic.subject, schema(topic.schema_name))
-    return Report(created=created, drift=drift, subjects=subjects)
+    return created
 
 
 def _topic_errors(response) -> list[tuple[str, int, str | None]]:

@@ -41,15 +41,16 @@ import structlog
 import uvloop
 from faust.types import TopicT
 
-from services.bus.admin import brokers_of
+from services.bus.admin import admin_client, brokers_of
 from services.bus.logging import configure_logging
 from services.bus.metrics import MetricsServer
 from services.bus.partitions import partition_for
+from services.bus.provision import TopicSpec, create_missing
 from services.bus.settings import BusSettings
 from services.demand import faust_glue
 from services.demand.catchup import Write, catch_up
 from services.demand.fold import Fold
-from services.demand.publish import FLUSH_S, Flush
+from services.demand.publish import FLUSH_S, REFRESH_S, Flush
 from services.demand.references import References
 from services.demand.sources import PARTITIONS, SOURCES
 from services.demand.tail import TAIL_CHECK_S, TailCheck
@@ -63,6 +64,7 @@ BATCH = 2000  # records per batch at most
 BATCH_S = 0.005  # how long a batch waits to fill
 BEHIND = 500  # records from a partition's end: the fold is catching up
 PARTIALS_RETENTION_S = 86_400.0  # how long a superseded partial stays in its topic at most
+TABLES = ("demand", "territory")  # the first stage's records, the second's partials
 log = structlog.get_logger("vivres.demand")
 
 
@@ -98,12 +100,12 @@ def create_app(settings: BusSettings, datadir: str, *, app_id: str = APP_ID,
         broker_credentials=_credentials(settings))
     sources = app.topic(*(t.name for t in SOURCES), key_type=bytes, value_type=bytes,
                         key_serializer="raw", value_serializer="raw")
-    partials = app.topic(f"{app_id}-partials", partitions=PARTITIONS, internal=True,
+    partials = app.topic(partials_topic(app_id), partitions=PARTITIONS, internal=True,
                          key_type=bytes, value_type=bytes, key_serializer="raw",
                          value_serializer="raw", compacting=True, deleting=True,
                          retention=PARTIALS_RETENTION_S)
-    table = app.Table("demand", default=None, partitions=PARTITIONS, key_type=str)
-    combined = app.Table("territory", default=None, partitions=PARTITIONS, key_type=str)
+    table = app.Table(TABLES[0], default=None, partitions=PARTITIONS, key_type=str)
+    combined = app.Table(TABLES[1], default=None, partitions=PARTITIONS, key_type=str)
     refs = References(settings, client_id=app_id)
     fold = Fold(settings, refs, table.items, territories)
     write = faust_glue.TableWriter(table, SOURCES[0].name).write
@@ -193,12 +195,37 @@ def _background(worker: Worker) -> None:
         await worker.flush()
         await worker.stage.publish()
 
+    @app.timer(REFRESH_S)
+    async def refresh() -> None:
+        await worker.flush.refresh()
+
     @app.task
     async def serve_metrics() -> None:
         async with MetricsServer(refs.metrics, worker.settings.metrics_host,
                                  worker.settings.metrics_port) as server:
             log.info("metrics served", url=server.url)
             await asyncio.Event().wait()  # until the worker stops and cancels its tasks
+
+
+def partials_topic(app_id: str) -> str:
+    return f"{app_id}-partials"
+
+
+async def internal_topics(settings: BusSettings, app_id: str) -> int:
+    """Create the app's changelogs and partials topic, as faust would, before faust subscribes
+    to them; the cluster's brokers. A topic faust creates itself is missing from its consumer's
+    first metadata, and a table write of the catch-up then fails (PartitionsMismatch, "the
+    changelog has 0 partitions": seen on a fresh `make run`)."""
+    brokers = await brokers_of(settings)
+    factor = SOURCES[0].replication(brokers)[0]
+    wanted = [TopicSpec(f"{app_id}-{table}-changelog", PARTITIONS,
+                        {"cleanup.policy": "compact"}, factor) for table in TABLES]
+    wanted.append(TopicSpec(partials_topic(app_id), PARTITIONS, {
+        "cleanup.policy": "compact,delete",
+        "retention.ms": str(int(PARTIALS_RETENTION_S * 1000))}, factor))
+    async with admin_client(settings) as admin:
+        await create_missing(admin, wanted)
+    return brokers
 
 
 def _credentials(settings: BusSettings) -> faust.auth.Credentials | None:
@@ -233,9 +260,10 @@ def main() -> None:
     configure_logging(settings.log_level, settings.log_format)
     datadir = os.environ.get("VIVRES_DEMAND_DATADIR", ".vivres/demand")
     territories = os.environ.get("VIVRES_DEMAND_TERRITORIES", "")
-    app = create_app(settings, datadir, app_id=os.environ.get("VIVRES_DEMAND_APP_ID", APP_ID),
+    app_id = os.environ.get("VIVRES_DEMAND_APP_ID", APP_ID)
+    app = create_app(settings, datadir, app_id=app_id,
                      territories=frozenset(t for t in territories.split(",") if t),
-                     brokers=asyncio.run(brokers_of(settings)),
+                     brokers=asyncio.run(internal_topics(settings, app_id)),
                      bulk_catch_up=os.environ.get("VIVRES_DEMAND_BULK_CATCH_UP", "1") != "0")
     sys.argv = sys.argv[:1]  # mode's worker parses argv: give it none of ours
     uvloop.install()  # faust's consumer path runs a third faster on it (measured)
