@@ -14,8 +14,8 @@ STAMP := $(VENV)/.installed
 SECURED := $(filter-out 0 false no,$(SECURE))
 STACK_SHAPE := $(if $(BROKERS),VIVRES_KAFKA_BROKERS=$(BROKERS)) $(if $(SECURE),VIVRES_SECURE=$(SECURE))
 STACK := $(STACK_SHAPE) $(PYTHON) deploy/local/stack.py
-PROCS := $(STACK_SHAPE) $(if $(DEMAND_WORKERS),VIVRES_DEMAND_WORKERS=$(DEMAND_WORKERS)) \
-         $(PYTHON) deploy/local/procs.py
+PROCS = $(STACK_SHAPE) $(if $(DEMAND_WORKERS),VIVRES_DEMAND_WORKERS=$(DEMAND_WORKERS)) \
+        VIVRES_DEMO_TOKENS=$(DEMO_TOKENS) $(PYTHON) deploy/local/procs.py
 PYTEST := $(BIN)/python -m pytest
 # The servers the Python side talks to: those named by KAFKA_BOOTSTRAP_SERVERS and
 # SCHEMA_REGISTRY_URL, else the local stack on its ports (VIVRES_KAFKA_PORT, ...).

@@ -41,24 +41,48 @@ STARTUP_GRACE_S = 3.0
 
 
 def services() -> list[dict]:
-    """Every service of services.toml, in start order; one with `workers` (the variable
-    saying how many, 1 by default) as that many: `demand`, `demand-2`, ..., each with its own
-    `worker_env` ({n}: its number) and metrics port (+100 per worker)."""
+    """Every service of services.toml, in start order, its ports moved by VIVRES_PORT_OFFSET;
+    one with `workers` (the variable saying how many, 1 by default) as that many: `demand`,
+    `demand-2`, ..., each with its own `worker_env` ({n}: its number, {state}: the directory
+    of the services' state) and metrics port (+100 per worker)."""
     found = []
     for entry in tomllib.loads(SERVICES.read_text(encoding="utf-8")).get("service", []):
         count = int(os.environ.get(entry["workers"], "1") or 1) if "workers" in entry else 1
         for n in range(1, count + 1):
-            found.append(_worker(entry, n) if "workers" in entry else entry)
+            found.append(_placed(_worker(entry, n) if "workers" in entry else entry))
     return found
 
 
 def _worker(entry: dict, n: int) -> dict:
-    worker = {**entry, "env": {k: v.format(n=n) for k, v in entry.get("worker_env", {}).items()}}
+    state = Layout.from_env().state.parent
+    worker = {**entry, "env": {k: v.format(n=n, state=state)
+                               for k, v in entry.get("worker_env", {}).items()}}
     if n > 1:
         worker["name"] = f"{entry['name']}-{n}"
         if "metrics" in entry:
             worker["metrics"] = entry["metrics"] + 100 * (n - 1)
     return worker
+
+
+def _placed(entry: dict) -> dict:
+    """The entry with its ports, and its urls' ports, moved by VIVRES_PORT_OFFSET."""
+    offset = int(os.environ.get("VIVRES_PORT_OFFSET", "0") or 0)
+    if not offset:
+        return entry
+    placed = {**entry, **{key: entry[key] + offset for key in ("metrics", "port") if key in entry}}
+    if "port" in entry:
+        moved = f":{entry['port']}/", f":{entry['port'] + offset}/"
+        if "url" in entry:
+            placed["url"] = entry["url"].replace(*moved)
+        placed["pages"] = [{**page, "url": page["url"].replace(*moved)}
+                           for page in entry.get("pages", [])]
+    return placed
+
+
+def gateway_url() -> str:
+    """Where the services (the simulators) find the gateway."""
+    gateway = next(e for e in services() if e["name"] == "gateway")
+    return f"http://127.0.0.1:{gateway['port']}"
 
 
 def started() -> list[str]:
@@ -107,6 +131,7 @@ def metrics_targets() -> str:
 def up() -> int:
     env = environment()
     env.setdefault("VIVRES_HEALTH_TARGETS", metrics_targets())
+    env.setdefault("VIVRES_GATEWAY_URL", gateway_url())
     started = []
     for entry in services():
         name, command = entry["name"], entry["command"]
@@ -115,6 +140,7 @@ def up() -> int:
             say(f"{name} already running (pid {proc.pid()})")
             continue
         own = {**env, "VIVRES_METRICS_PORT": str(entry.get("metrics", 0)),
+               **({entry["port_env"]: str(entry["port"])} if "port_env" in entry else {}),
                **own_identity(entry, env), **entry.get("env", {})}
         pid = proc.launch(["/bin/sh", "-c", f"exec {command}"], cwd=ROOT, env=own)
         started.append((name, proc))
@@ -216,7 +242,8 @@ def print_where_to_look() -> None:
         f"{env['SCHEMA_REGISTRY_URL']}/subjects",
         f"  {_('Journal du broker', 'Broker log'):<23} "
         f"{layout.state / 'kafka' / 'logs' / 'kafka.log'}",
-        f"  {_('Jetons de démo', 'Demo tokens'):<23} {ROOT / '.vivres' / 'demo-tokens.json'}",
+        f"  {_('Jetons de démo', 'Demo tokens'):<23} "
+        f"{os.environ.get('VIVRES_DEMO_TOKENS', ROOT / '.vivres' / 'demo-tokens.json')}",
     ]
     for entry in services():
         name = entry["name"]

@@ -37,8 +37,8 @@ from services.simulator.backfill import Written
 from services.simulator.territories import PRODUCTS as DEMO_PRODUCTS
 from services.simulator.supply import PRODUCERS as SUPPLY_PRODUCERS
 from services.simulator.territories import SHOPS, TERRITORIES, till_code
+from services.simulator.territories import DEMO_TOKENS
 
-DEMO_TOKENS = Path(".vivres/demo-tokens.json")
 INITIAL_STOCK = {QuantityUnit.GRAM: 8_000, QuantityUnit.MILLILITRE: 6_000, QuantityUnit.PIECE: 24}
 DEMO_PRODUCERS = tuple(producer.id for producer in SUPPLY_PRODUCERS)
 

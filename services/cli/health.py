@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
 import click
 import httpx
 
 from services.cli.messages import t, words
+from services.simulator.territories import DEMO_TOKENS
 
-DEMO_TOKENS = Path(".vivres/demo-tokens.json")
 DEFAULT_URL = "http://127.0.0.1:8090"
 
 

@@ -22,8 +22,8 @@ from services.events.auth import Role
 from services.sales.client import DEFAULT_URL, GatewayClient, GatewayError
 from services.sales.csv_import import parse
 from services.sales.intake import SalesBatch
+from services.simulator.territories import DEMO_TOKENS
 
-DEMO_TOKENS = Path(".vivres/demo-tokens.json")
 CHUNK = 200
 
 

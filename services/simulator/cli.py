@@ -21,8 +21,8 @@ from services.sales.intake import UPLOAD_WINDOW
 from services.simulator import model
 from services.simulator.backfill import DEMO_SEED, LIVE_DAYS, live_start
 from services.simulator.territories import SHOP_BY_ID, SHOPS, TERRITORIES, Shop
+from services.simulator.territories import DEMO_TOKENS
 
-DEMO_TOKENS = Path(".vivres/demo-tokens.json")
 
 
 def _speed(_ctx: click.Context, _param: click.Parameter, value: str) -> float | None:
@@ -50,7 +50,8 @@ def _speed(_ctx: click.Context, _param: click.Parameter, value: str) -> float | 
               "(répétable).")
 @click.option("--speed", default="fast", show_default=True, callback=_speed,
               help="fast, ou facteur d'accélération (1 = temps réel, 60 = 60× plus vite).")
-@click.option("--url", default=DEFAULT_URL, show_default=True, help="Adresse de la passerelle.")
+@click.option("--url", default=DEFAULT_URL, show_default=True, envvar="VIVRES_GATEWAY_URL",
+              help="Adresse de la passerelle.")
 @click.option("--tokens", "tokens_path", type=click.Path(dir_okay=False, path_type=Path),
               default=DEMO_TOKENS, show_default=True, help="Jetons des épiceries (JSON).")
 @click.option("--dry-run", is_flag=True, help="Résumer ce qui serait envoyé, sans rien envoyer.")

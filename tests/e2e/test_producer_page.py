@@ -1,18 +1,21 @@
 """The producers' demand page in headless Chromium (the system's, driven by Playwright), on a
 real gateway following the real broker: a card per product with its charts and figures, updated
 live when a new signal lands on `demand.signals`, and a clear French message for a bad token.
-A full-page screenshot is kept in tests/artifacts/producer-page.png. And the demo as `make run`
-sets it up on a fresh launcher stack: months of weekly history on the page within 2 minutes."""
+A full-page screenshot is kept in tests/artifacts/producer-page.png. And `make run` itself on a
+fresh launcher stack: months of weekly history on the page within 2 minutes."""
 
 from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
+import signal
+import socket
 import subprocess
+import sys
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -34,8 +37,6 @@ from services.events.sales import QuantityUnit
 from tests.e2e.browser import ARTIFACTS, french_browser, page_problems, png_size
 from tests.integration.sales_stack import (
     ROOT,
-    ServiceProcess,
-    free_port,
     running_gateway,
     server_ports,
 )
@@ -48,7 +49,8 @@ ARTIFACT = ARTIFACTS / "producer-page.png"
 WAIT_MS = 30_000  # a signal goes broker -> gateway table -> SSE -> page within this
 PARIS = ZoneInfo("Europe/Paris")
 DEMO_ARTIFACT = ARTIFACTS / "producer-page-demo.png"
-DEMO_DEADLINE_S = 120  # the demo's setup to a page showing its history
+DEMO_DEADLINE_S = 120  # make run on a fresh stack to a page showing the demo's history
+GATEWAY_PORT, HEALTH_PORT = 8080, 8090  # as services.toml places them
 MIN_WEEKS = 12  # weeks of history the demo must show (the forecast looks at 12)
 
 
@@ -197,37 +199,6 @@ def demo_data(env: dict[str, str], tokens: Path) -> str:
     return done.stdout
 
 
-@contextlib.contextmanager
-def fresh_stack(state: Path) -> Iterator[tuple[dict[str, str], BusSettings]]:
-    """A launcher stack of the test's own (the launcher's environment, and its servers)."""
-    base = server_ports(3, 23092)
-    env = own_stack_env(state, VIVRES_KAFKA_PORT=base, VIVRES_CONTROLLER_PORT=base + 1,
-                        VIVRES_REGISTRY_PORT=base + 2)
-    try:
-        launched(env, "start")
-        # only for the services: named in env, the servers would be neither started nor stopped
-        servers = dict(line.split("=", 1) for line in launched(env, "env").split())
-        yield env, BusSettings(**servers)
-    finally:
-        launched(env, "stop")
-
-
-@contextlib.contextmanager
-def demand_and_gateway(settings: BusSettings, tmp_path: Path, port: int) -> Iterator[None]:
-    """`vivres serve demand` and `vivres serve gateway` (on `port`), as `make run` starts them."""
-    services = []
-    try:
-        for name, extra in (("demand", {"VIVRES_DEMAND_DATADIR": str(tmp_path / "rocksdb")}),
-                            ("gateway", {"VIVRES_HTTP_PORT": str(port)})):
-            services.append(ServiceProcess(name, settings, tmp_path / f"{name}.log"))
-            services[-1].env.update(extra)
-            services[-1].start()
-        yield
-    finally:
-        for service in services:
-            service.stop()
-
-
 async def weekly_bars(page: Page, http: httpx.AsyncClient, token: str) -> list[int] | None:
     """The weekly bars of each Lyon card, once the page shows every Lyon signal the gateway
     serves and most of them with MIN_WEEKS weeks or more."""
@@ -242,43 +213,110 @@ async def weekly_bars(page: Page, http: httpx.AsyncClient, token: str) -> list[i
     return counts if enough else None
 
 
-async def test_the_demo_shows_months_of_weekly_history_within_two_minutes(tmp_path) -> None:
-    with fresh_stack(tmp_path / "stack") as (env, settings):
-        began = time.monotonic()
-        tokens = tmp_path / "demo-tokens.json"
-        assert "Historique écrit" in demo_data(env, tokens)
-        written = await bounds(settings, await partitions_of(settings, SALES.name))
+async def test_make_run_shows_months_of_weekly_history_within_two_minutes(tmp_path) -> None:
+    """`make run` on a fresh stack of the test's own (its ports moved by VIVRES_PORT_OFFSET),
+    as a newcomer runs it; Ctrl-C stops everything it started."""
+    stack_port, offset = server_ports(3, 23092), free_offset()
+    env = own_stack_env(tmp_path / "stack", VIVRES_KAFKA_PORT=stack_port,
+                        VIVRES_CONTROLLER_PORT=stack_port + 1,
+                        VIVRES_REGISTRY_PORT=stack_port + 2, VIVRES_PORT_OFFSET=offset)
+    tokens, port = tmp_path / "demo-tokens.json", GATEWAY_PORT + offset
+    output = tmp_path / "make-run.log"
+    began = time.monotonic()
+    make_run = start_make_run(env, tokens, output)
+    try:
+        def tokens_written() -> bool:
+            assert make_run.poll() is None, output.read_text()
+            return tokens.exists()
+        await eventually(tokens_written, timeout=DEMO_DEADLINE_S, interval=0.5,
+                         what="make run seeding the demo")
         producer = next(iter(json.loads(tokens.read_text())["producers"].values()))
-        port = free_port()
-        with demand_and_gateway(settings, tmp_path, port):
-            async with async_playwright() as playwright, \
-                    french_browser(playwright, tmp_path / "profile") as browser, \
-                    httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
-                page = await browser.new_page()
-                # (the gateway answers 503 until its tables are read: the page retries)
-                problems = page_problems(page, re.compile(r"Failed to load resource"))
+        async with async_playwright() as playwright, \
+                french_browser(playwright, tmp_path / "profile") as browser, \
+                httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+            page = await browser.new_page()
+            # (the gateway answers 503 until its tables are read: the page retries)
+            problems = page_problems(page, re.compile(r"Failed to load resource"))
 
-                async def page_served() -> bool:
-                    try:
-                        return bool((await page.goto(f"http://127.0.0.1:{port}/producteurs"
-                                                     f"#token={producer}&territoire=lyon")).ok)
-                    except PlaywrightError:
-                        return False  # the gateway is not listening yet
-                await eventually(page_served, timeout=DEMO_DEADLINE_S, interval=1.0,
-                                 what="the gateway serving the producers' page")
-                counts = await eventually(
-                    lambda: weekly_bars(page, http, producer), interval=1.0,
-                    timeout=DEMO_DEADLINE_S - (time.monotonic() - began),
-                    what="months of history on the producers' page")
-                shown = time.monotonic() - began
-                weeks = await page.locator("svg.semaines rect.semaine").evaluate_all(
-                    "(bars) => bars.map((bar) => bar.dataset.semaine)")
-                DEMO_ARTIFACT.parent.mkdir(parents=True, exist_ok=True)
-                await page.screenshot(path=str(DEMO_ARTIFACT))
-        log.info("demo history shown", seconds=round(shown), weekly_bars=sorted(counts))
-        today = datetime.now(PARIS).date()
-        assert max(weeks) == (today - timedelta(days=today.weekday(), weeks=1)).isoformat()
-        assert problems == []
-        # once per stack: setting the demo up again writes no sales
+            async def page_served() -> bool:
+                assert make_run.poll() is None, output.read_text()
+                try:
+                    return bool((await page.goto(f"http://127.0.0.1:{port}/producteurs"
+                                                 f"#token={producer}&territoire=lyon")).ok)
+                except PlaywrightError:
+                    return False  # the gateway is not listening yet
+            await eventually(page_served, timeout=DEMO_DEADLINE_S, interval=1.0,
+                             what="the gateway serving the producers' page")
+            counts = await eventually(
+                lambda: weekly_bars(page, http, producer), interval=1.0,
+                timeout=DEMO_DEADLINE_S - (time.monotonic() - began),
+                what="months of history on the producers' page")
+            shown = time.monotonic() - began
+            weeks = await page.locator("svg.semaines rect.semaine").evaluate_all(
+                "(bars) => bars.map((bar) => bar.dataset.semaine)")
+            DEMO_ARTIFACT.parent.mkdir(parents=True, exist_ok=True)
+            await page.screenshot(path=str(DEMO_ARTIFACT))
+        assert f"http://127.0.0.1:{port}/producteurs" in output.read_text()  # where to look
+    finally:
+        await ctrl_c(make_run)
+        launched(env, "stop")  # stopped by make run already, unless it failed before
+    log.info("demo history shown by make run", seconds=round(shown), weekly_bars=sorted(counts))
+    today = datetime.now(PARIS).date()
+    assert max(weeks) == (today - timedelta(days=today.weekday(), weeks=1)).isoformat()
+    assert problems == []
+    assert " up " not in procs(env, "status")  # nothing left running
+    # once per stack: setting the demo up again writes no sales
+    launched(env, "start")
+    try:
+        settings = BusSettings(**dict(line.split("=", 1)
+                                      for line in launched(env, "env").split()))
+        written = await bounds(settings, await partitions_of(settings, SALES.name))
         assert "Historique déjà présent" in demo_data(env, tokens)
         assert await bounds(settings, await partitions_of(settings, SALES.name)) == written
+    finally:
+        launched(env, "stop")
+
+
+def start_make_run(env: dict[str, str], tokens: Path, output: Path) -> subprocess.Popen:
+    """`make run` in a session of its own (a terminal's process group), its output kept."""
+    with output.open("w") as out:
+        return subprocess.Popen(["make", "--no-print-directory", "run", f"DEMO_TOKENS={tokens}"],
+                                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+
+
+def free_offset() -> int:
+    """A VIVRES_PORT_OFFSET whose every service port (services.toml) can be bound now."""
+    wanted = [GATEWAY_PORT, HEALTH_PORT, *range(9101, 9108)]
+    for offset in range(11_000, 22_000, 1_000):
+        try:
+            for port in wanted:
+                with socket.socket() as sock:
+                    sock.bind(("127.0.0.1", port + offset))
+        except OSError:
+            continue
+        return offset
+    raise RuntimeError("no offset with every service port free")
+
+
+async def ctrl_c(process: subprocess.Popen) -> None:
+    """What Ctrl-C in the terminal does to `make run`: SIGINT to its process group; then
+    until every process of the group has exited."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGINT)
+
+    def group_gone() -> bool:
+        process.poll()  # make reaped: a zombie would keep its group alive
+        try:
+            os.killpg(process.pid, 0)
+        except ProcessLookupError:
+            return True
+        return False
+    await eventually(group_gone, timeout=120, interval=0.5, what="make run stopping")
+    process.wait(timeout=5)
+
+
+def procs(env: dict[str, str], *args: str) -> str:
+    done = subprocess.run([sys.executable, "deploy/local/procs.py", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=60, check=False)
+    return done.stdout
