@@ -200,7 +200,7 @@ async def test_signals_after_sigkills_equal_a_clean_recomputation(settings, regi
         process.start()
         try:
             in_catch_up = 0
-            for _ in range(8):  # killed as soon as it says it catches up
+            for kill in range(10):  # killed as soon as it says it catches up
                 started = seen("catching up in bulk")
                 await eventually(lambda n=started: seen("catching up in bulk") > n,
                                  timeout=120, interval=0.02, what="the catch-up starting")
@@ -210,6 +210,9 @@ async def test_signals_after_sigkills_equal_a_clean_recomputation(settings, regi
                 in_catch_up += seen("caught up") == done
                 if in_catch_up == 5:
                     break
+                # more backlog, so that the next start is behind whatever this one folded (a
+                # catch-up folds 15,000 tickets in about a second)
+                await _stream(publisher, shops, now, rng, 20_000 + kill * 2_000, 2_000)
                 process.start()
             assert in_catch_up == 5, "the catch-up ended before five kills reached it"
             for batch in range(10):  # then live, tickets over the last 30 days, late ones too
