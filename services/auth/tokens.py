@@ -12,6 +12,9 @@ from services.events.auth import Role, TokenIssued
 
 PREFIX = "vvr_"
 ROLES_WITH_SUBJECT = {Role.SHOP, Role.PRODUCER, Role.COMMITTEE, Role.TREASURER}
+# A hub coordinator's token names its hub (the directory's hub id); one with none, issued before
+# the directory, still pools orders but may not write the directory.
+ROLES_MAYBE_SUBJECT = {Role.HUB}
 
 
 def digest(token: str) -> str:
@@ -21,7 +24,7 @@ def digest(token: str) -> str:
 
 def issue(role: Role, subject: str | None, label: str, now: datetime) -> tuple[str, TokenIssued]:
     """A new token (shown once) and the event that records its digest."""
-    if (role in ROLES_WITH_SUBJECT) != bool(subject):
+    if role not in ROLES_MAYBE_SUBJECT and (role in ROLES_WITH_SUBJECT) != bool(subject):
         needs = "needs" if role in ROLES_WITH_SUBJECT else "takes no"
         raise ValueError(f"a {role.value} token {needs} subject (shop, producer or caisse id)")
     token = PREFIX + secrets.token_urlsafe(32)

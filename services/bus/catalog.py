@@ -111,6 +111,14 @@ UNMAPPED = _compacted("catalog.unmapped", EVENT_TYPES["org.vivres.catalog.TillCo
                       "code_key", "Till codes seen on tickets without a mapping.")
 SHOPS = _compacted("catalog.shops", EVENT_TYPES["org.vivres.catalog.ShopRegistered"], "shop_id",
                    "The épiceries on the bus, with their territory and timezone.")
+TERRITORIES = _compacted("directory.territories",
+                         EVENT_TYPES["org.vivres.directory.TerritoryRegistered"], "territory_id",
+                         "The directory's territories, with their timezone and caisse.")
+PRODUCERS = _compacted("directory.producers",
+                       EVENT_TYPES["org.vivres.directory.ProducerRegistered"], "producer_id",
+                       "The directory's producers: farm name, commune, location, labels.")
+HUBS = _compacted("directory.hubs", EVENT_TYPES["org.vivres.directory.HubRegistered"], "hub_id",
+                  "The directory's logistics hubs: location and delivery weekdays.")
 TOKENS = _compacted("auth.tokens", EVENT_TYPES["org.vivres.auth.TokenIssued"], "token_sha256",
                     "API tokens, as SHA-256 digests, with their role and subject.")
 
@@ -194,6 +202,7 @@ SUBSCRIPTIONS = _compacted("demand.subscriptions",
 
 TOPICS: tuple[Topic, ...] = (
     SALES_SUBMITTED, REFUNDS_SUBMITTED, SALES, REFUNDS, PRODUCTS, MAPPINGS, UNMAPPED, SHOPS, TOKENS,
+    TERRITORIES, PRODUCERS, HUBS,
     STOCK_COUNTS, STOCK_WASTE, STOCK_DELIVERIES, REORDER_POINTS, STOCK_LEVELS, STOCK_CHANGES,
     STOCK_ALERTS, OFFERS, NEEDS, ORDER_COMMANDS, ORDERS, CAISSE_REQUESTS, CAISSE_LEDGER,
     CAISSE_ANSWERS, CAISSE_DECISIONS, CAISSE_CONTRIBUTIONS, CAISSE_SETTLEMENTS, DEMAND_SIGNALS,

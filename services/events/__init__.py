@@ -19,6 +19,7 @@ from services.events.catalog import (
     TillCodeMapped,
     TillCodeUnmapped,
 )
+from services.events.directory import HubRegistered, ProducerRegistered, TerritoryRegistered
 from services.events.demand import DemandSignalRecorded, SubscriptionRecorded
 from services.events.sales import SaleRecorded, SaleRefunded
 from services.events.orders import NeedStated, OrderCommanded, OrderRecorded
@@ -40,7 +41,8 @@ EVENT_TYPES: dict[str, type[Event]] = {
                   StockLevelRecorded, StockChanged, StockAlerted, OfferDeclared, NeedStated,
                   OrderCommanded, OrderRecorded, CaisseRequested, LedgerEntryRecorded,
                   RequestAnswered, DecisionRecorded, ContributionRecorded, SettlementRecorded,
-                  ShopRegistered, DemandSignalRecorded, SubscriptionRecorded)
+                  ShopRegistered, DemandSignalRecorded, SubscriptionRecorded, TerritoryRegistered,
+                  ProducerRegistered, HubRegistered)
 }
 
 __all__ = ["EVENT_TYPES", "Event"]

@@ -91,9 +91,12 @@ class ShopRegistered(Event):
     shop_id: str
     name: str
     territory: str
-    kind: str
+    kind: str  # "sociale" or "solidaire" (older entries: free text)
     timezone: str
-    registered_at: AwareDatetime
+    registered_at: AwareDatetime  # when this version was recorded
+    commune: str | None = None
+    opening_days: tuple[int, ...] = ()  # ISO weekdays, 1 Monday
+    closed_at: AwareDatetime | None = None
 
     @property
     def event_id(self) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,7 +13,18 @@ from fastapi.responses import JSONResponse
 
 from services.bus.publisher import Publisher
 from services.caisse.rules import FollowedCommittee
-from services.gateway import availability, caisse, catalog, demand, orders, pages, sales, stock
+from services.directory.rules import Directory
+from services.gateway import (
+    availability,
+    caisse,
+    catalog,
+    demand,
+    directory,
+    orders,
+    pages,
+    sales,
+    stock,
+)
 
 
 @dataclass
@@ -33,6 +44,7 @@ class GatewayDeps:
     books: Any = None  # services.caisse.books.Books
     signals: Any = None  # TableView[DemandSignalRecorded] of demand.signals (territories only)
     subscriptions: Any = None  # TableView[SubscriptionRecorded]
+    directory: Directory = field(default_factory=Directory)  # its four tables
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
     def __post_init__(self) -> None:
@@ -66,6 +78,8 @@ def create_app(deps: GatewayDeps) -> FastAPI:
     app.include_router(orders.router)
     app.include_router(caisse.router)
     app.include_router(demand.router)
+    for router in (*directory.routers, directory.tokens):
+        app.include_router(router)
     app.include_router(pages.router)  # the pages people open in a browser
 
     @app.get("/healthz", tags=["health"])

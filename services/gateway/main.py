@@ -14,12 +14,16 @@ import uvicorn
 from services.bus.catalog import (
     CAISSE_DECISIONS,
     DEMAND_SIGNALS,
+    HUBS,
     MAPPINGS,
     OFFERS,
     ORDERS,
+    PRODUCERS,
     PRODUCTS,
+    SHOPS,
     STOCK_LEVELS,
     SUBSCRIPTIONS,
+    TERRITORIES,
     TOKENS,
     UNMAPPED,
 )
@@ -30,6 +34,7 @@ from services.bus.settings import BusSettings
 from services.bus.table import TableView
 from services.caisse.books import Books
 from services.caisse.replies import CaisseClient
+from services.directory.rules import Directory
 from services.gateway.app import GatewayDeps, create_app
 
 
@@ -48,11 +53,16 @@ async def gateway_deps(platform: Platform) -> AsyncIterator[GatewayDeps]:
             TableView(settings, registry, CAISSE_DECISIONS) as decisions, \
             TableView(settings, registry, DEMAND_SIGNALS) as signals, \
             TableView(settings, registry, SUBSCRIPTIONS) as subscriptions, \
+            TableView(settings, registry, TERRITORIES) as territories, \
+            TableView(settings, registry, SHOPS) as shops, \
+            TableView(settings, registry, PRODUCERS) as producers, \
+            TableView(settings, registry, HUBS) as hubs, \
             CaisseClient(settings, registry, platform.publisher) as caisse:
         yield GatewayDeps(platform.publisher, tokens, products, mappings, unmapped, stock,
                           offers, orders, caisse=caisse, decisions=decisions,
                           books=Books(settings, registry), signals=signals,
-                          subscriptions=subscriptions)
+                          subscriptions=subscriptions,
+                          directory=Directory(territories, shops, producers, hubs))
 
 
 async def serve(settings: BusSettings, host: str, port: int) -> None:

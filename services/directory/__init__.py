@@ -1,0 +1,1 @@
+"""The directory of territories, épiceries, producers and hubs: rules (pure) and writer."""
