@@ -31,8 +31,8 @@ from services.events.directory import HubRegistered, ProducerRegistered, Territo
 # Where an entry's location may be, in degrees: metropolitan France and Corsica, then the
 # overseas départements (Guadeloupe, Martinique, Guyane, La Réunion, Mayotte). Boxes, so a
 # point a few kilometres out at sea passes; one in Spain or Belgium's interior may too (a
-# border is not a box), but a swapped latitude and longitude, a sign lost or degrees given
-# where microdegrees are expected do not.
+# border is not a box), but a swapped latitude and longitude or degrees given where
+# microdegrees are expected do not.
 FRANCE_BOXES: tuple[tuple[float, float, float, float], ...] = (
     (41.3, 51.1, -5.2, 9.6),     # metropolitan France and Corsica (lat min, max, lon min, max)
     (15.8, 16.55, -61.85, -60.95),  # Guadeloupe
@@ -264,3 +264,21 @@ def token_problems(who: Principal, role: Role, subject: str | None, directory: D
                                     "Ce jeton ne permet pas de délivrer ni de voir ces jetons.",
                                     ("subject",)))
     return found[:1] if found and found[0].status == 403 else found
+
+
+def selling_problems(directory: Directory, shop_ids: list[str]) -> list[Refusal]:
+    """Why tickets of these shops are refused: a shop the directory does not know, or a
+    closed one (its history is kept; no till sells under its name any more)."""
+    found = []
+    for shop_id in shop_ids:
+        shop = directory.shops.get(shop_id)
+        if shop is None:
+            found.append(Refusal(422, "unknown_shop", f"shop {shop_id} is not in the directory",
+                                 f"L'épicerie « {shop_id} » n'est pas dans l'annuaire.",
+                                 ("shop_id",)))
+        elif shop.closed_at is not None:
+            found.append(Refusal(422, "closed_shop",
+                                 f"shop {shop_id} closed on {shop.closed_at.date()}",
+                                 f"L'épicerie « {shop_id} » est fermée depuis le "
+                                 f"{shop.closed_at:%d/%m/%Y}.", ("shop_id",)))
+    return found

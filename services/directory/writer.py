@@ -60,7 +60,7 @@ class DirectoryWriter:
     async def create(self, who: Principal, kind: Kind, fields: dict[str, Any]) -> Written:
         """A new entry (the same again changes nothing; other values under its id: 409)."""
         entry = kind.event(**fields, **{kind.event.time_field: self.clock()})
-        authorise(who, "create", kind, entry, self.directory)
+        self._authorise(who, "create", kind, entry)
         existing = self.directory.get(kind, fields[kind.id_field])
         if existing is not None:
             if same(existing, entry):
@@ -74,9 +74,9 @@ class DirectoryWriter:
         existing = self._existing(kind, entry_id)
         if existing.closed_at is not None:
             raise Refused([closed(kind, entry_id)])
-        entry = existing.model_copy(update={**changes, kind.event.time_field: self.clock()})
-        entry = kind.event.model_validate(entry.model_dump())  # the changes checked as fields
-        authorise(who, "update", kind, entry, self.directory, before=existing)
+        entry = kind.event.model_validate({**existing.model_dump(), **changes,
+                                           kind.event.time_field: self.clock()})
+        self._authorise(who, "update", kind, entry, before=existing)
         if same(existing, entry):
             return Written(existing, False)
         return await self._write(kind, entry)
@@ -84,12 +84,19 @@ class DirectoryWriter:
     async def close(self, who: Principal, kind: Kind, entry_id: str) -> Written:
         """The entry closed: it keeps its id and history; closing it again changes nothing."""
         existing = self._existing(kind, entry_id)
-        authorise(who, "close", kind, existing, self.directory)
+        self._authorise(who, "close", kind, existing)
         if existing.closed_at is not None:
             return Written(existing, False)
         now = self.clock()
         return await self._publish(kind, existing.model_copy(
             update={"closed_at": now, kind.event.time_field: now}))
+
+    def _authorise(self, who: Principal, action: str, kind: Kind, entry: Any,
+                   before: Any = None) -> None:
+        try:
+            authorise(who, action, kind, entry, self.directory, before)
+        except Refusal as refusal:
+            raise Refused([refusal]) from None
 
     def _existing(self, kind: Kind, entry_id: str) -> Any:
         existing = self.directory.get(kind, entry_id)

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from services.auth.tokens import Principal
 from services.bus.catalog import OFFERS
+from services.directory.rules import Directory
 from services.events.auth import Role
 from services.events.orders import STANDING
 from services.events.supply import OfferDeclared
@@ -41,7 +42,7 @@ class OfferIn(BaseModel):
     window_end: Day
     organic: bool = False
     labels: Annotated[list[Slug], Field(max_length=20)] = []
-    farm: Farm
+    farm: Farm | None = Field(None, description="Default: the farm's location in the directory.")
     withdrawn: bool = False
 
     @model_validator(mode="after")
@@ -62,17 +63,29 @@ async def declare(request: Request, offer: OfferIn,
     known = deps.offers.get(offer_id)
     if known is not None and known.producer_id != who.subject:
         raise HTTPException(status.HTTP_403_FORBIDDEN, f"offer {offer_id} is another producer's")
+    farm = offer.farm or _registered_farm(deps.directory, who.subject)
     event = OfferDeclared(
         offer_id=offer_id, producer_id=who.subject, territory=offer.territory,
         product_id=offer.product_id, unit=product.unit,
         quantity_per_slot=offer.quantity_per_slot, pack_size=offer.pack_size,
         price_cents=offer.price_cents, window_start=offer.window_start,
         window_end=offer.window_end, organic=offer.organic, labels=tuple(offer.labels),
-        farm_lat_e6=offer.farm.lat_e6, farm_lon_e6=offer.farm.lon_e6,
+        farm_lat_e6=farm.lat_e6, farm_lon_e6=farm.lon_e6,
         declared_at=deps.clock(), withdrawn=offer.withdrawn)
     await deps.publisher.publish(OFFERS, event)
     deps.offers.put(event)
     return event
+
+
+def _registered_farm(directory: Directory, producer_id: str | None) -> Farm:
+    """The farm's location as the directory has it (422 when it has none)."""
+    producer = directory.producers.get(producer_id or "")
+    if producer is None:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, [{
+            "loc": ["body", "farm"], "type": "missing",
+            "msg": f"farm location missing, and the directory has no producer {producer_id}",
+            "fr": "Indiquez l'emplacement de la ferme : l'annuaire ne la connaît pas."}])
+    return Farm(lat_e6=producer.farm_lat_e6, lon_e6=producer.farm_lon_e6)
 
 
 class OfferView(OfferDeclared):

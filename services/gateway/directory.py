@@ -95,8 +95,6 @@ def _refused(refusals: list[Refusal]) -> JSONResponse:
 async def _answer(write: Awaitable[Any]) -> Any:
     try:
         written = await write
-    except Refusal as refusal:
-        return _refused([refusal])
     except Refused as refused:
         return _refused(refused.refusals)
     return written

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.auth.tokens import Principal
 from services.bus.catalog import NEEDS, ORDER_COMMANDS
+from services.directory.rules import Directory
 from services.events.auth import Role
 from services.events.orders import (
     ActorRole,
@@ -50,7 +51,9 @@ class ConsolidateIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     territory: Slug
     delivery_slot: Day
-    hub: Farm = Field(description="Where the hub is: the grid measures locality from it.")
+    hub: Farm | None = Field(None, description="Where the hub is: the grid measures locality "
+                                               "from it. Default: the hub's location in the "
+                                               "directory.")
 
 
 class ActionIn(BaseModel):
@@ -85,13 +88,33 @@ async def consolidate(request: Request, body: ConsolidateIn,
     """The hub pools a slot's needs into one order per producer, chosen with the grid."""
     require(who, Role.HUB)
     deps = request.app.state.deps
+    hub = body.hub or _registered_hub(deps.directory, who, body.territory)
     event = OrderCommanded(command_id=f"cmd-{uuid.uuid4().hex}", territory=body.territory,
                            action=OrderAction.CONSOLIDATE, delivery_slot=body.delivery_slot,
                            actor_role=ActorRole.HUB, actor_id=body.territory,
-                           hub_lat_e6=body.hub.lat_e6, hub_lon_e6=body.hub.lon_e6,
+                           hub_lat_e6=hub.lat_e6, hub_lon_e6=hub.lon_e6,
                            commanded_at=deps.clock())
     await deps.publisher.publish(ORDER_COMMANDS, event)
     return Accepted(id=event.command_id)
+
+
+def _registered_hub(directory: Directory, who: Principal, territory: str) -> Farm:
+    """Where the territory's hub is, as the directory has it: the caller's own hub, else the
+    territory's open hub (422 when there is none; 403 for a hub of another territory)."""
+    own = directory.hubs.get(who.subject or "")
+    if own is not None and own.territory != territory:
+        raise HTTPException(status.HTTP_403_FORBIDDEN,
+                            f"hub {own.hub_id} pools the orders of {own.territory}, "
+                            f"not {territory}")
+    hub = own or next((h for h in sorted(directory.hubs.values(), key=lambda h: h.hub_id)
+                       if h.territory == territory and h.closed_at is None), None)
+    if hub is None:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, [{
+            "loc": ["body", "hub"], "type": "missing",
+            "msg": f"hub location missing, and the directory has no hub in {territory}",
+            "fr": f"Indiquez l'emplacement du pôle : l'annuaire n'a pas de pôle pour "
+                  f"« {territory} »."}])
+    return Farm(lat_e6=hub.lat_e6, lon_e6=hub.lon_e6)
 
 
 @router.post("/v1/orders/{order_id:path}/{action}", status_code=status.HTTP_202_ACCEPTED,

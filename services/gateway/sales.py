@@ -10,6 +10,7 @@ from pydantic import BaseModel, Discriminator, Tag
 
 from services.auth.tokens import Principal
 from services.bus.catalog import REFUNDS_SUBMITTED, SALES_SUBMITTED
+from services.directory.rules import selling_problems
 from services.events.auth import Role
 from services.gateway.auth import principal, require
 from services.sales.intake import SalesBatch, TicketIn
@@ -36,7 +37,8 @@ class Accepted(BaseModel):
 @router.post("/v1/sales", status_code=status.HTTP_202_ACCEPTED, response_model=Accepted,
              responses={401: {"description": "no valid token"},
                         403: {"description": "a ticket of another shop"},
-                        422: {"description": "malformed: `detail` names each field"},
+                        422: {"description": "malformed (`detail` names each field), or "
+                                             "a shop unknown to the directory or closed"},
                         503: {"description": "Kafka unavailable: nothing acknowledged"}})
 async def post_sales(request: Request, submission: Annotated[Submission, Body()],
                      who: Annotated[Principal, Depends(principal)]) -> Accepted:
@@ -49,6 +51,10 @@ async def post_sales(request: Request, submission: Annotated[Submission, Body()]
         raise HTTPException(status.HTTP_403_FORBIDDEN,
                             f"this token belongs to shop {who.subject}, not {', '.join(others)}")
     deps = request.app.state.deps
+    strangers = selling_problems(deps.directory, sorted(batch.shops()))
+    if strangers:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                            [refusal.detail() for refusal in strangers])
     late = batch.out_of_window(deps.clock())
     if late:
         single = isinstance(submission, TicketIn)

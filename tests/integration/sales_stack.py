@@ -18,11 +18,13 @@ from pathlib import Path
 
 import uvicorn
 
-from services.auth.tokens import digest, issue
+from services.auth.tokens import Principal, digest, issue
 from services.bus.catalog import TOKENS, TOPICS
 from services.bus.platform import Platform
 from services.bus.provision import provision_catalog
 from services.bus.settings import BusSettings
+from services.directory.rules import HUB, PRODUCER, SHOP, TERRITORY
+from services.directory.writer import DirectoryWriter
 from services.events.auth import Role
 from services.gateway.app import GatewayDeps, create_app
 from services.gateway.main import gateway_deps
@@ -91,6 +93,31 @@ def server_ports(count: int, start: int) -> int:
     raise RuntimeError(f"no {count} consecutive free ports from {start} below {low}")
 
 
+TEST_TERRITORY = "tests"  # where the tests' shops, producers and hubs are, unless they say
+
+
+async def register_for_tests(deps: GatewayDeps, role: Role, subject: str,
+                             territory: str = TEST_TERRITORY) -> None:
+    """Register `subject` (of `role`'s kind) in the directory, through its writer."""
+    writer = DirectoryWriter(deps.directory, deps.publisher, deps.clock)
+    operator = Principal(Role.OPERATOR, None)
+    await writer.create(operator, TERRITORY, {"territory_id": territory, "name": territory,
+                                              "timezone": "Europe/Paris", "caisse": None})
+    fields = {
+        Role.SHOP: (SHOP, {"shop_id": subject, "name": subject, "territory": territory,
+                           "kind": "solidaire", "timezone": "Europe/Paris"}),
+        Role.PRODUCER: (PRODUCER, {"producer_id": subject, "farm_name": subject,
+                                   "commune": "Lyon", "farm_lat_e6": 45_764_043,
+                                   "farm_lon_e6": 4_835_659, "organic": False, "labels": (),
+                                   "territories": (territory,)}),
+        Role.HUB: (HUB, {"hub_id": subject, "territory": territory, "name": subject,
+                         "lat_e6": 45_734_000, "lon_e6": 4_869_000,
+                         "delivery_weekdays": (4,)}),
+    }.get(role)
+    if fields is not None:
+        await writer.create(operator, *fields)
+
+
 @dataclass
 class SalesStack:
     url: str
@@ -99,7 +126,11 @@ class SalesStack:
     ingest: SalesIngest | None  # None: the gateway alone
 
     async def token(self, role: Role, subject: str | None) -> str:
-        """Issue a token and wait until the gateway knows it."""
+        """Issue a token and wait until the gateway knows it; a shop, producer or hub the
+        directory does not know yet is registered first, in the tests' territory, as a
+        territory's coordinator would (tokens are for the directory's subjects)."""
+        if subject is not None and self.deps.directory.subject(subject) is None:
+            await register_for_tests(self.deps, role, subject)
         token, event = issue(role, subject, "test", datetime.now(UTC))
         await self.platform.publisher.publish(TOKENS, event)
         await eventually(lambda: self.deps.tokens.get(digest(token)), what="token known")

@@ -244,6 +244,8 @@ async def test_a_ticket_reaches_the_producers_feed_within_a_second(settings, reg
     async with running_sales_stack(settings) as stack:
         shops = await _world(stack.platform.publisher, territory)
         producer = await stack.token(Role.PRODUCER, "ferme-test")
+        await eventually(lambda: stack.deps.directory.shops.get(shops[0]),
+                         what="the shop in the gateway's directory")  # else it registers it
         till = await stack.token(Role.SHOP, shops[0])
         process.start()
         received: list[tuple[float, dict]] = []
