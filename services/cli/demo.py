@@ -20,21 +20,27 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from services.auth.tokens import digest, issue
+from services.auth.tokens import Principal, digest, issue
+from services.bus.catalog import HUBS as HUB_REGISTRY
 from services.bus.catalog import MAPPINGS, PRODUCTS, SALES, STOCK_COUNTS, STOCK_LEVELS, TOKENS
+from services.bus.catalog import PRODUCERS as PRODUCER_REGISTRY
 from services.bus.catalog import SHOPS as SHOP_REGISTRY
+from services.bus.catalog import TERRITORIES as TERRITORY_REGISTRY
 from services.bus.publisher import open_publisher
 from services.bus.registry import SchemaRegistry
 from services.bus.settings import BusSettings
 from services.bus.table import TableView
 from services.cli.messages import t
 from services.events.auth import Role
-from services.events.catalog import ProductDefined, ShopRegistered, TillCodeMapped, code_key
+from services.directory.rules import HUB, PRODUCER, SHOP, TERRITORY, Directory
+from services.directory.writer import DirectoryWriter, Refused
+from services.events.catalog import ProductDefined, TillCodeMapped, code_key
 from services.events.sales import QuantityUnit
 from services.events.stock import StockCounted, level_key
 from services.simulator import backfill
 from services.simulator.backfill import Written
 from services.simulator.territories import PRODUCTS as DEMO_PRODUCTS
+from services.simulator.supply import HUBS as SUPPLY_HUBS
 from services.simulator.supply import PRODUCERS as SUPPLY_PRODUCERS
 from services.simulator.territories import SHOPS, TERRITORIES, till_code
 from services.simulator.territories import DEMO_TOKENS
@@ -74,8 +80,13 @@ async def _seed(settings: BusSettings, path: Path) -> tuple[dict, int]:
             TableView(settings, registry, MAPPINGS) as known_mappings, \
             TableView(settings, registry, STOCK_LEVELS) as known_levels, \
             TableView(settings, registry, SHOP_REGISTRY) as known_shops, \
+            TableView(settings, registry, TERRITORY_REGISTRY) as known_territories, \
+            TableView(settings, registry, PRODUCER_REGISTRY) as known_producers, \
+            TableView(settings, registry, HUB_REGISTRY) as known_hubs, \
             open_publisher(settings) as publisher:
         previous = _read(path)
+        directory = Directory(known_territories, known_shops, known_producers, known_hubs)
+        created = await _directory(DirectoryWriter(directory, publisher, lambda: now))
 
         async def token(role: Role, subject: str | None, label: str, old: str | None) -> str:
             if old and (record := known_tokens.get(digest(old))) and not record.revoked:
@@ -93,19 +104,16 @@ async def _seed(settings: BusSettings, path: Path) -> tuple[dict, int]:
             **{role.value.lower(): await token(role, None, "démo",
                                                previous.get(role.value.lower()))
                for role in (Role.HUB, Role.OPERATOR)},
+            # each territory's hub coordinator, who may also write its territory's directory
+            "hubs": {hub_id(t): await token(Role.HUB, hub_id(t), f"démo : pôle de {t}",
+                                            previous.get("hubs", {}).get(hub_id(t)))
+                     for t in sorted(TERRITORIES)},
             # a caisse's committee and treasurer act for their own caisse (one per territory)
             **{f"{role.value.lower()}s": {
                 caisse: await token(role, caisse, f"démo : {TERRITORIES[caisse].caisse}",
                                     previous.get(f"{role.value.lower()}s", {}).get(caisse))
                 for caisse in sorted(TERRITORIES)} for role in (Role.COMMITTEE, Role.TREASURER)},
         }
-        created = 0
-        for shop in SHOPS:
-            if known_shops.get(shop.id) is None:
-                await publisher.enqueue(SHOP_REGISTRY, ShopRegistered(
-                    shop_id=shop.id, name=shop.name, territory=shop.territory,
-                    kind=f"épicerie {shop.kind}", timezone=shop.timezone, registered_at=now))
-                created += 1
         for product in DEMO_PRODUCTS:
             if known_products.get(product.id) is None:
                 labels = (*product.labels, *(("local",) if product.local else ()))
@@ -135,6 +143,42 @@ async def _seed(settings: BusSettings, path: Path) -> tuple[dict, int]:
                 created += 1
         await publisher.settle()
     return tokens, created
+
+
+def hub_id(territory: str) -> str:
+    return f"pole-{territory}"
+
+
+async def _directory(writer: DirectoryWriter) -> int:
+    """The demo's territories, hubs, épiceries and producers, through the directory's writer
+    as a real set-up is (an entry written by an earlier demo is brought up to date); how many
+    were written."""
+    operator = Principal(Role.OPERATOR, None)
+    entries = [(TERRITORY, {"territory_id": t.id, "name": t.name, "timezone": "Europe/Paris",
+                            "caisse": t.id}) for t in TERRITORIES.values()]
+    entries += [(HUB, {"hub_id": hub_id(t), "territory": t, "name": f"Pôle logistique ({t})",
+                       "lat_e6": lat, "lon_e6": lon, "delivery_weekdays": (4,)})
+                for t, (lat, lon) in SUPPLY_HUBS.items()]
+    entries += [(SHOP, {"shop_id": s.id, "name": s.name, "territory": s.territory,
+                        "kind": s.kind, "commune": TERRITORIES[s.territory].name,
+                        "timezone": s.timezone,
+                        "opening_days": tuple(d + 1 for d, hours in enumerate(s.hours) if hours)})
+                for s in SHOPS]
+    entries += [(PRODUCER, {"producer_id": p.id, "farm_name": p.name, "commune": p.commune,
+                            "farm_lat_e6": p.lat_e6, "farm_lon_e6": p.lon_e6,
+                            "organic": p.organic, "labels": p.labels,
+                            "territories": (p.territory,)}) for p in SUPPLY_PRODUCERS]
+    written = 0
+    for kind, fields in entries:
+        try:
+            written += (await writer.create(operator, kind, fields)).changed
+        except Refused as refused:
+            if refused.status != 409:
+                raise
+            changes = {k: v for k, v in fields.items() if k != kind.id_field}
+            written += (await writer.update(operator, kind, fields[kind.id_field], changes)
+                        ).changed
+    return written
 
 
 @demo.command("backfill")

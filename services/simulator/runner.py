@@ -184,10 +184,9 @@ async def run_supply_week(tokens: dict, base_url: str, slot: date, seed: int,
                 if token:
                     await post(token, "/v1/needs", need)
                     counts["needs"] += 1
-            lat, lon = supply.HUBS[territory]
+            # the hub's location is the directory's (vivres demo seed registered it)
             await post(tokens["hub"], "/v1/orders/consolidate",
-                       {"territory": territory, "delivery_slot": slot.isoformat(),
-                        "hub": {"lat_e6": lat, "lon_e6": lon}})
+                       {"territory": territory, "delivery_slot": slot.isoformat()})
         echo(f"offres {counts['offers']}, besoins {counts['needs']}, livraison {slot}")
 
         done: set[tuple[str, str]] = set()  # (order id, step) already asked for

@@ -31,21 +31,25 @@ class Producer:
     categories: frozenset[str]
     price_pct: int  # their price as a share of the market price
     refusal_pct: int  # chance, in percent, of refusing an order (hail, a bad week)
+    commune: str = ""
 
 
 PRODUCERS: tuple[Producer, ...] = (
     Producer("ferme-des-quatre-vents", "Ferme des Quatre Vents", "lyon", 45_860_000, 4_950_000,
-             True, ("hve",), frozenset({"legumes"}), 85, 10),
+             True, ("hve",), frozenset({"legumes"}), 85, 10, "Montluel"),
     Producer("gaec-du-vallon", "GAEC du Vallon", "lyon", 45_600_000, 4_450_000, False,
-             ("label-rouge",), frozenset({"legumes", "fruits", "oeufs"}), 70, 5),
+             ("label-rouge",), frozenset({"legumes", "fruits", "oeufs"}), 70, 5,
+             "Saint-Symphorien-sur-Coise"),
     Producer("maraichers-de-la-durance", "Maraîchers de la Durance", "marseille", 43_720_000,
-             5_100_000, True, (), frozenset({"legumes", "fruits"}), 80, 10),
+             5_100_000, True, (), frozenset({"legumes", "fruits"}), 80, 10, "Mallemort"),
     Producer("mas-des-garrigues", "Mas des Garrigues", "montpellier", 43_760_000, 3_700_000,
-             True, ("nature-et-progres",), frozenset({"legumes", "fruits"}), 90, 5),
+             True, ("nature-et-progres",), frozenset({"legumes", "fruits"}), 90, 5,
+             "Saint-Martin-de-Londres"),
     Producer("jardins-de-cocagne-toulouse", "Jardins de Cocagne", "toulouse", 43_520_000,
-             1_330_000, True, (), frozenset({"legumes"}), 75, 10),
+             1_330_000, True, (), frozenset({"legumes"}), 75, 10, "Seysses"),
     Producer("verger-du-lauragais", "Verger du Lauragais", "toulouse", 43_400_000, 1_800_000,
-             False, ("hve",), frozenset({"fruits", "legumes"}), 65, 5),
+             False, ("hve",), frozenset({"fruits", "legumes"}), 65, 5,
+             "Villefranche-de-Lauragais"),
 )
 
 
@@ -74,8 +78,7 @@ def offers(producer: Producer, slot: date, seed: int) -> list[dict]:
             "price_cents": max(1, product.price_cents * producer.price_pct // 100),
             "window_start": (slot - timedelta(days=14)).isoformat(),
             "window_end": (slot + timedelta(days=28)).isoformat(),
-            "organic": producer.organic, "labels": list(producer.labels),
-            "farm": {"lat_e6": producer.lat_e6, "lon_e6": producer.lon_e6}})
+            "organic": producer.organic, "labels": list(producer.labels)})  # farm: the directory's
     return declared
 
 

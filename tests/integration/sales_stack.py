@@ -125,12 +125,13 @@ class SalesStack:
     deps: GatewayDeps
     ingest: SalesIngest | None  # None: the gateway alone
 
-    async def token(self, role: Role, subject: str | None) -> str:
+    async def token(self, role: Role, subject: str | None,
+                    territory: str = TEST_TERRITORY) -> str:
         """Issue a token and wait until the gateway knows it; a shop, producer or hub the
         directory does not know yet is registered first, in the tests' territory, as a
         territory's coordinator would (tokens are for the directory's subjects)."""
         if subject is not None and self.deps.directory.subject(subject) is None:
-            await register_for_tests(self.deps, role, subject)
+            await register_for_tests(self.deps, role, subject, territory)
         token, event = issue(role, subject, "test", datetime.now(UTC))
         await self.platform.publisher.publish(TOKENS, event)
         await eventually(lambda: self.deps.tokens.get(digest(token)), what="token known")

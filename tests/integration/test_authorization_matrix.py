@@ -103,6 +103,26 @@ POLICY: dict[tuple[str, str], Any] = {
     ("POST", "/v1/demand/subscriptions"): roles(PRODUCER),
     ("GET", "/v1/demand/subscriptions"): roles(PRODUCER),
     ("DELETE", "/v1/demand/subscriptions/{subscription_id}"): roles(PRODUCER),
+    # the directory: read with any token; operators set up territories and hubs, a hub adds
+    # and closes its territory's shops and producers, each corrects its own entry
+    **{("GET", path): ANY_ROLE for path in (
+        "/v1/territories", "/v1/territories/{territory_id}", "/v1/shops", "/v1/shops/{shop_id}",
+        "/v1/producers", "/v1/producers/{producer_id}", "/v1/hubs", "/v1/hubs/{hub_id}")},
+    ("POST", "/v1/territories"): roles(OPERATOR),
+    ("PATCH", "/v1/territories/{territory_id}"): roles(OPERATOR),
+    ("POST", "/v1/territories/{territory_id}/close"): roles(OPERATOR),
+    ("POST", "/v1/hubs"): roles(OPERATOR),
+    ("PATCH", "/v1/hubs/{hub_id}"): roles(HUB, OPERATOR),
+    ("POST", "/v1/hubs/{hub_id}/close"): roles(OPERATOR),
+    ("POST", "/v1/shops"): roles(HUB, OPERATOR),
+    ("PATCH", "/v1/shops/{shop_id}"): roles(SHOP, HUB, OPERATOR),
+    ("POST", "/v1/shops/{shop_id}/close"): roles(HUB, OPERATOR),
+    ("POST", "/v1/producers"): roles(HUB, OPERATOR),
+    ("PATCH", "/v1/producers/{producer_id}"): roles(PRODUCER, HUB, OPERATOR),
+    ("POST", "/v1/producers/{producer_id}/close"): roles(HUB, OPERATOR),
+    # tokens for the directory's entries: an operator, a hub for its territory's
+    ("POST", "/v1/tokens"): roles(HUB, OPERATOR),
+    ("GET", "/v1/tokens"): roles(HUB, OPERATOR),
 }
 
 NOT_IN_MATRIX = {"/healthz"}  # besides the docs and the pages (services.gateway.pages)
@@ -124,6 +144,9 @@ class World:
         self.producer_p, self.producer_q = f"authz-prod-p-{run}", f"authz-prod-q-{run}"
         self.caisse_x, self.caisse_y = f"authz-caisse-x-{run}", f"authz-caisse-y-{run}"
         self.territory = f"authz-{run}"
+        self.hub = f"authz-hub-{run}"  # the HUB token's: the hub of the territory
+        self.closable = {kind: f"authz-{kind}-c-{run}" for kind in (
+            "territory", "hub", "shop", "producer")}  # closed by the matrix
         self.product = f"authz-{run}"
         self.order_id = f"authz-order-{run}"
         self.offer_p = f"authz-offer-p-{run}"
@@ -134,6 +157,19 @@ class World:
         now = datetime.now(UTC)
         self.month = now.strftime("%Y-%m")
         self.today = now.date()
+
+    def shop_entry(self, shop_id: str) -> dict:
+        return {"shop_id": shop_id, "name": "Épicerie (matrice)", "territory": self.territory,
+                "kind": "solidaire"}
+
+    def producer_entry(self, producer_id: str) -> dict:
+        return {"producer_id": producer_id, "farm_name": "Ferme (matrice)", "commune": "Yzeron",
+                "farm_lat_e6": 45_707_000, "farm_lon_e6": 4_589_000,
+                "territories": [self.territory]}
+
+    def hub_entry(self, hub_id: str) -> dict:
+        return {"hub_id": hub_id, "territory": self.territory, "name": "Pôle (matrice)",
+                "lat_e6": 45_750_000, "lon_e6": 4_850_000}
 
     def headers(self, who: str) -> dict[str, str]:
         token = self.tokens.get(who)
@@ -240,6 +276,41 @@ REQUESTS: dict[tuple[str, str], Callable[[World, str | None], Call]] = {
     ("GET", "/v1/demand/subscriptions"): lambda w, _: Call("/v1/demand/subscriptions"),
     ("DELETE", "/v1/demand/subscriptions/{subscription_id}"): lambda w, _: Call(
         f"/v1/demand/subscriptions/{w.sub_deleted}"),
+    ("GET", "/v1/territories"): lambda w, _: Call("/v1/territories"),
+    ("GET", "/v1/territories/{territory_id}"): lambda w, _: Call(
+        f"/v1/territories/{w.territory}"),
+    ("GET", "/v1/shops"): lambda w, _: Call("/v1/shops", {"territory": w.territory}),
+    ("GET", "/v1/shops/{shop_id}"): lambda w, _: Call(f"/v1/shops/{w.shop_a}"),
+    ("GET", "/v1/producers"): lambda w, _: Call("/v1/producers", {"territory": w.territory}),
+    ("GET", "/v1/producers/{producer_id}"): lambda w, _: Call(f"/v1/producers/{w.producer_p}"),
+    ("GET", "/v1/hubs"): lambda w, _: Call("/v1/hubs", {"territory": w.territory}),
+    ("GET", "/v1/hubs/{hub_id}"): lambda w, _: Call(f"/v1/hubs/{w.hub}"),
+    ("POST", "/v1/territories"): lambda w, _: Call("/v1/territories", json={
+        "territory_id": f"authz-t-{_unique()}", "name": "Matrice"}),
+    ("PATCH", "/v1/territories/{territory_id}"): lambda w, _: Call(
+        f"/v1/territories/{w.territory}", json={"name": f"Matrice {_unique()}"}),
+    ("POST", "/v1/territories/{territory_id}/close"): lambda w, _: Call(
+        f"/v1/territories/{w.closable['territory']}/close"),
+    ("POST", "/v1/hubs"): lambda w, _: Call("/v1/hubs", json=w.hub_entry(f"authz-h-{_unique()}")),
+    ("PATCH", "/v1/hubs/{hub_id}"): lambda w, _: Call(f"/v1/hubs/{w.hub}", json={
+        "name": f"Pôle {_unique()}"}),
+    ("POST", "/v1/hubs/{hub_id}/close"): lambda w, _: Call(
+        f"/v1/hubs/{w.closable['hub']}/close"),
+    ("POST", "/v1/shops"): lambda w, _: Call("/v1/shops", json=w.shop_entry(
+        f"authz-s-{_unique()}")),
+    ("PATCH", "/v1/shops/{shop_id}"): lambda w, _: Call(f"/v1/shops/{w.shop_a}", json={
+        "commune": f"Lyon {_unique()}"}),
+    ("POST", "/v1/shops/{shop_id}/close"): lambda w, _: Call(
+        f"/v1/shops/{w.closable['shop']}/close"),
+    ("POST", "/v1/producers"): lambda w, _: Call("/v1/producers", json=w.producer_entry(
+        f"authz-p-{_unique()}")),
+    ("PATCH", "/v1/producers/{producer_id}"): lambda w, _: Call(
+        f"/v1/producers/{w.producer_p}", json={"commune": f"Yzeron {_unique()}"}),
+    ("POST", "/v1/producers/{producer_id}/close"): lambda w, _: Call(
+        f"/v1/producers/{w.closable['producer']}/close"),
+    ("POST", "/v1/tokens"): lambda w, _: Call("/v1/tokens", json={
+        "role": "SHOP", "subject": w.shop_a, "label": "matrice"}),
+    ("GET", "/v1/tokens"): lambda w, _: Call("/v1/tokens", {"subject": w.shop_a}),
 }
 
 
@@ -318,13 +389,13 @@ def caisse_process(stack, settings, tmp_path_factory):
 async def world(stack, caisse_process) -> World:
     w = World(_unique())
     subjects = {"SHOP": (SHOP, w.shop_a), "PRODUCER": (PRODUCER, w.producer_p),
-                "HUB": (HUB, None), "COMMITTEE": (COMMITTEE, w.caisse_x),
+                "HUB": (HUB, w.hub), "COMMITTEE": (COMMITTEE, w.caisse_x),
                 "OPERATOR": (OPERATOR, None), "TREASURER": (TREASURER, w.caisse_x),
                 "shop B": (SHOP, w.shop_b), "producer Q": (PRODUCER, w.producer_q),
                 "committee Y": (COMMITTEE, w.caisse_y), "treasurer Y": (TREASURER, w.caisse_y)}
     assert set(Role) <= {role for role, _ in subjects.values()}
-    issued = await asyncio.gather(*(stack.token(role, subject)
-                                    for role, subject in subjects.values()))
+    issued = [await stack.token(role, subject, w.territory)  # in turn: one territory
+              for role, subject in subjects.values()]
     w.tokens.update(zip(subjects, issued, strict=True))
     w.tokens["unknown token"] = PREFIX + uuid.uuid4().hex
     revoked, record = issue(SHOP, w.shop_a, "authz revoked", datetime.now(UTC))
@@ -350,6 +421,14 @@ async def world(stack, caisse_process) -> World:
     await stack.platform.publisher.publish_many(DEMAND_SIGNALS, signals)
 
     async with httpx.AsyncClient(base_url=stack.url, timeout=30) as http:
+        for kind, path, entry in (
+                ("territory", "/v1/territories", {"territory_id": w.closable["territory"],
+                                                   "name": "À fermer"}),
+                ("hub", "/v1/hubs", w.hub_entry(w.closable["hub"])),
+                ("shop", "/v1/shops", w.shop_entry(w.closable["shop"])),
+                ("producer", "/v1/producers", w.producer_entry(w.closable["producer"]))):
+            made = await ask(http, w, "OPERATOR", "POST", path, json=entry)
+            assert made.status_code == 201, (kind, made.text)
         made = await ask(http, w, "HUB", "POST", "/v1/catalog/products", json={
             "product_id": w.product, "name": "Courge", "category": w.product, "unit": "GRAM"})
         assert made.status_code == 201, made.text
