@@ -1,6 +1,7 @@
 """Pages people open in a browser, served by the gateway (see services.bus.pages).
 
 `GET /producteurs`: the producers' demand page.
+`GET /annuaire`: the territory's directory (épiceries, producers, hubs; their tokens).
 """
 
 from __future__ import annotations
@@ -17,3 +18,9 @@ router = APIRouter(tags=["pages"])
 async def producers_page(request: Request) -> Response:
     """Per product of each territory: sales, forecast band, committed supply and gap, live."""
     return serve_page(request, "services.gateway", "producteurs.html")
+
+
+@router.get("/annuaire", response_class=HTMLResponse, include_in_schema=False)
+async def directory_page(request: Request) -> Response:
+    """The territory's directory: list, add, correct and close entries, issue their tokens."""
+    return serve_page(request, "services.gateway", "annuaire.html")

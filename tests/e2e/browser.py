@@ -47,6 +47,18 @@ def png_size(path: Path) -> tuple[int, int]:
     return struct.unpack(">II", data[16:24])
 
 
+async def keep_screenshot(page: Page, path: Path, *, width: int = 1000, height: int = 600,
+                          size: int = 20_000, full_page: bool = True) -> None:
+    """A screenshot of `page` kept at `path` (a stale one removed first), at least `width` ×
+    `height` pixels and `size` bytes (so a blank or cut page is seen)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)
+    await page.screenshot(path=str(path), full_page=full_page)
+    got_width, got_height = png_size(path)
+    assert got_width >= width and got_height >= height and path.stat().st_size > size, \
+        (got_width, got_height, path.stat().st_size)
+
+
 def page_problems(page: Page, expected: re.Pattern[str] | None = None) -> list[str]:
     """Script errors, failed loads and refusals by the Content-Security-Policy, as they come;
     console errors matching `expected` (the page's own anticipated refusals) excepted."""

@@ -28,7 +28,13 @@ from services.bus.metrics import Metrics, MetricsServer
 from services.bus.settings import BusSettings
 from services.events.auth import Role
 from services.health.monitor import HealthConfig
-from tests.e2e.browser import ARTIFACTS, CHROMIUM_ARGS, page_problems, png_size, require_chromium
+from tests.e2e.browser import (
+    ARTIFACTS,
+    CHROMIUM_ARGS,
+    keep_screenshot,
+    page_problems,
+    require_chromium,
+)
 from tests.integration.health_stack import running_health
 
 pytestmark = pytest.mark.integration
@@ -431,11 +437,7 @@ async def test_the_operator_page_shows_every_figure_of_the_report_and_follows_it
                 await expect(page.locator('[data-champ="statut-global"]')).to_have_text("STOP")
                 assert await page.title() == "STOP · Santé des flux — Vivres"
 
-                ARTIFACT.parent.mkdir(parents=True, exist_ok=True)
-                ARTIFACT.unlink(missing_ok=True)
-                await page.screenshot(path=str(ARTIFACT), full_page=True)
-                width, height = png_size(ARTIFACT)
-                assert width >= 1000 and height >= 900 and ARTIFACT.stat().st_size > 30_000
+                await keep_screenshot(page, ARTIFACT, height=900, size=30_000)
 
                 # the network goes away: the figures stay, stamped, with a French message
                 await page.evaluate("window.sansRecharger = true")

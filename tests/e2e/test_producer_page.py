@@ -34,7 +34,7 @@ from services.events.auth import Role
 from services.events.catalog import ProductDefined
 from services.events.demand import DayForecast, DaySold, DemandSignalRecorded, WeekSold
 from services.events.sales import QuantityUnit
-from tests.e2e.browser import ARTIFACTS, french_browser, page_problems, png_size
+from tests.e2e.browser import ARTIFACTS, french_browser, keep_screenshot, page_problems
 from tests.integration.sales_stack import (
     ROOT,
     running_gateway,
@@ -171,11 +171,7 @@ async def test_the_producer_page_shows_each_product_and_follows_live_signals(tmp
             await expect(cards).to_have_count(2)
             await expect(page.locator("#erreur")).to_be_empty()
 
-            ARTIFACT.parent.mkdir(parents=True, exist_ok=True)
-            ARTIFACT.unlink(missing_ok=True)
-            await page.screenshot(path=str(ARTIFACT), full_page=True)
-            width, height = png_size(ARTIFACT)
-            assert width >= 1000 and height >= 600 and ARTIFACT.stat().st_size > 20_000
+            await keep_screenshot(page, ARTIFACT)
             assert problems == []
 
             # a wrong token, and one of a role without access, each say so in French
