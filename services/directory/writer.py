@@ -74,8 +74,8 @@ class DirectoryWriter:
         existing = self._existing(kind, entry_id)
         if existing.closed_at is not None:
             raise Refused([closed(kind, entry_id)])
-        entry = existing.model_copy(update={**changes, kind.event.time_field: self.clock()})
-        entry = kind.event.model_validate(entry.model_dump())  # the changes checked as fields
+        entry = kind.event.model_validate(  # the changes checked as fields
+            {**existing.model_dump(), **changes, kind.event.time_field: self.clock()})
         authorise(who, "update", kind, entry, self.directory, before=existing)
         if same(existing, entry):
             return Written(existing, False)
