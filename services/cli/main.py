@@ -17,6 +17,7 @@ from services.bus.settings import BusSettings
 from services.cli import sales as sales_cli
 from services.cli.caisse import caisse
 from services.cli.demo import demo
+from services.cli.directory import annuaire, import_directory
 from services.cli.health import health
 from services.cli.security import security
 from services.cli.messages import t
@@ -186,7 +187,9 @@ def serve(service: str) -> None:
     run()
 
 
+sales_cli.import_.add_command(import_directory)
 main.add_command(sales_cli.import_)
+main.add_command(annuaire)
 main.add_command(sales_cli.tokens)
 main.add_command(sales_cli.catalog)
 main.add_command(simulate)

@@ -67,6 +67,134 @@ CATALOG: dict[str, dict[str, Any]] = {
     },
     "tokens.revoked": {"fr": "Jeton révoqué.", "en": "Token revoked."},
     "tokens.unknown": {"fr": "Jeton inconnu.", "en": "Unknown token."},
+    "tokens.one_subject": {
+        "fr": "Un jeton est pour une seule entrée : --shop, --producer, --hub ou --caisse.",
+        "en": "A token is for one entry: --shop, --producer, --hub or --caisse.",
+    },
+    "tokens.none": {"fr": "Aucun jeton pour « {subject} ».", "en": "No token for '{subject}'."},
+    "tokens.headings": {"fr": ("empreinte", "rôle", "pour", "délivré le", "révoqué"),
+                        "en": ("digest", "role", "label", "issued", "revoked")},
+    "tokens.revoke_which": {
+        "fr": "Donnez soit le jeton, soit --subject (tous les jetons d'une entrée).",
+        "en": "Give either the token or --subject (all of one entry's tokens).",
+    },
+    "tokens.revoked_subject": {
+        "fr": "{count} jeton(s) de « {subject} » révoqué(s).",
+        "en": "{count} token(s) of '{subject}' revoked.",
+    },
+    "directory.no_token": {
+        "fr": "Donnez un jeton d'opérateur ou du pôle : --token ou VIVRES_TOKEN.",
+        "en": "Give an operator's or the hub's token: --token or VIVRES_TOKEN.",
+    },
+    "directory.unreachable": {
+        "fr": "La passerelle {url} ne répond pas ({error}) : vérifiez l'adresse (--url).",
+        "en": "The gateway {url} does not answer ({error}): check the address (--url).",
+    },
+    "directory.unauthorised": {
+        "fr": "Jeton refusé par la passerelle (inconnu ou révoqué).",
+        "en": "The gateway refused the token (unknown or revoked).",
+    },
+    "directory.refused": {
+        "fr": "La passerelle a refusé ({status}) : {detail}",
+        "en": "The gateway refused ({status}): {detail}",
+    },
+    "directory.outside_france": {
+        "fr": "Cet emplacement n'est pas en France : vérifiez la latitude et la longitude "
+              "(en degrés, par exemple 45.764043 et 4.835659, sans les inverser).",
+        "en": "This location is not in France: check the latitude and longitude (degrees, "
+              "e.g. 45.764043 and 4.835659, not swapped).",
+    },
+    "directory.invalid": {"fr": "{where} : {msg}", "en": "{where}: {msg}"},
+    "directory.required": {"fr": "{help} (obligatoire)", "en": "{help} (required)"},
+    "directory.where.column": {"fr": "colonne {column}", "en": "column {column}"},
+    "directory.field.missing": {"fr": "{where} : valeur manquante.",
+                                "en": "{where}: value missing."},
+    "directory.field.day": {
+        "fr": "{where} : « {value} » n'est pas un jour (1 lundi … 7 dimanche, lun, mardi, 1-5).",
+        "en": "{where}: '{value}' is not a day (1 Monday ... 7 Sunday, lun, mardi, 1-5).",
+    },
+    "directory.field.degrees": {
+        "fr": "{where} : « {value} » n'est pas une coordonnée en degrés (45.764043).",
+        "en": "{where}: '{value}' is not a coordinate in degrees (45.764043).",
+    },
+    "directory.field.yes_no": {"fr": "{where} : « {value} » : répondez oui ou non.",
+                               "en": "{where}: '{value}': answer oui or non."},
+    "directory.field.shop_kind": {"fr": "{where} : « {value} » : sociale ou solidaire.",
+                                  "en": "{where}: '{value}': sociale or solidaire."},
+    "directory.csv.missing_columns": {
+        "fr": "colonne(s) manquante(s) dans l'en-tête : {columns}.",
+        "en": "column(s) missing from the header: {columns}.",
+    },
+    "directory.csv.unknown_columns": {
+        "fr": "colonne(s) inconnue(s) : {columns} (colonnes possibles : {known}).",
+        "en": "unknown column(s): {columns} (possible columns: {known}).",
+    },
+    "directory.csv.unknown_type": {
+        "fr": "type « {value} » inconnu : territoire, pole, epicerie ou producteur.",
+        "en": "unknown type '{value}': territoire, pole, epicerie or producteur.",
+    },
+    "directory.csv.repeated": {
+        "fr": "l'identifiant « {id} » est déjà celui de la ligne {first}.",
+        "en": "the id '{id}' is already that of line {first}.",
+    },
+    "directory.kind.territory": {"fr": "territoire", "en": "territory"},
+    "directory.kind.shop": {"fr": "épicerie", "en": "shop"},
+    "directory.kind.producer": {"fr": "producteur", "en": "producer"},
+    "directory.kind.hub": {"fr": "pôle logistique", "en": "logistics hub"},
+    "directory.help.group": {"fr": "Annuaire : {what}.", "en": "Directory: {what}."},
+    "directory.help.add": {"fr": "Ajoute une entrée à l'annuaire ({what}) ; la même à "
+                                 "nouveau ne change rien.",
+                           "en": "Add a {what} to the directory (the same again changes "
+                                 "nothing)."},
+    "directory.help.update": {"fr": "Corrige une entrée ({what}) : seules les options "
+                                    "données changent.",
+                              "en": "Correct a {what}: only the options given change."},
+    "directory.help.close": {"fr": "Ferme une entrée ({what}) : elle garde son identifiant "
+                                   "et son historique.",
+                             "en": "Close a {what}: it keeps its id and history."},
+    "directory.help.list": {"fr": "Liste les entrées ({what}).", "en": "List the {what}s."},
+    "directory.created": {"fr": "Ajout enregistré : {what} « {id} ».",
+                          "en": "Added: {what} '{id}'."},
+    "directory.unchanged": {"fr": "Déjà à jour : {what} « {id} » (rien n'a changé).",
+                            "en": "Already up to date: {what} '{id}' (nothing changed)."},
+    "directory.updated": {"fr": "Modification enregistrée : {what} « {id} ».",
+                          "en": "Corrected: {what} '{id}'."},
+    "directory.closed": {"fr": "Fermeture enregistrée : {what} « {id} » ; son identifiant et "
+                               "son historique restent.",
+                         "en": "Closed: {what} '{id}'; its id and history remain."},
+    "directory.nothing_to_change": {"fr": "Rien à modifier : donnez au moins une option.",
+                                    "en": "Nothing to correct: give at least one option."},
+    "directory.none": {"fr": "Aucune entrée ({what}).", "en": "No {what}."},
+    "directory.days": {"fr": ("lun", "mar", "mer", "jeu", "ven", "sam", "dim"),
+                       "en": ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")},
+    "directory.yes_no": {"fr": ("oui", "non"), "en": ("yes", "no")},
+    "directory.headings.territory": {"fr": ("id", "nom", "fuseau", "caisse"),
+                                     "en": ("id", "name", "timezone", "caisse")},
+    "directory.headings.shop": {"fr": ("id", "nom", "territoire", "type", "commune", "jours"),
+                                "en": ("id", "name", "territory", "kind", "commune", "days")},
+    "directory.headings.producer": {
+        "fr": ("id", "ferme", "commune", "bio", "territoires", "labels", "lat, lon"),
+        "en": ("id", "farm", "commune", "organic", "territories", "labels", "lat, lon"),
+    },
+    "directory.headings.hub": {
+        "fr": ("id", "nom", "territoire", "livraisons", "lat, lon"),
+        "en": ("id", "name", "territory", "deliveries", "lat, lon"),
+    },
+    "directory.closed_heading": {"fr": "fermé le", "en": "closed on"},
+    "directory.progress": {"fr": "Envoi de l'annuaire", "en": "Sending the directory"},
+    "directory.line": {"fr": "ligne {line} : {message}", "en": "line {line}: {message}"},
+    "directory.import.hint_update": {
+        "fr": "Pour appliquer le fichier aux entrées qui existent avec d'autres valeurs, "
+              "relancez avec --mettre-a-jour.",
+        "en": "To apply the file to entries that exist with other values, run again with "
+              "--mettre-a-jour.",
+    },
+    "directory.import.summary": {
+        "fr": "{created} ajoutée(s), {updated} modifiée(s), {unchanged} déjà à jour, "
+              "{refused} ligne(s) refusée(s) sur {rows} ligne(s) lues.",
+        "en": "{created} added, {updated} corrected, {unchanged} already up to date, "
+              "{refused} row(s) refused of {rows} row(s) read.",
+    },
     "catalog.none_unmapped": {
         "fr": "Tous les codes vendus par {shop} ont une correspondance au catalogue.",
         "en": "Every code sold by {shop} is mapped to the catalog.",

@@ -6,19 +6,23 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
 import click
 
-from services.auth.tokens import digest, issue
-from services.bus.catalog import MAPPINGS, TOKENS, UNMAPPED
+from services.auth.tokens import Principal, digest, issue
+from services.bus.catalog import HUBS, MAPPINGS, PRODUCERS, SHOPS, TERRITORIES, TOKENS, UNMAPPED
 from services.bus.publisher import open_publisher
 from services.bus.registry import SchemaRegistry
 from services.bus.settings import BusSettings
 from services.bus.table import TableView
-from services.cli.messages import t
-from services.events.auth import Role
+from services.cli.directory import table
+from services.cli.messages import t, words
+from services.directory.rules import Directory, token_problems
+from services.events.auth import Role, TokenIssued
 from services.sales.client import DEFAULT_URL, GatewayClient, GatewayError
 from services.sales.csv_import import parse
 from services.sales.intake import SalesBatch
@@ -29,7 +33,7 @@ CHUNK = 200
 
 @click.group("import")
 def import_() -> None:
-    """Importer des exports de caisse."""
+    """Importer des exports de caisse, ou l'annuaire d'un territoire."""
 
 
 @import_.command("sales")
@@ -87,47 +91,113 @@ def tokens() -> None:
     """Jetons d'accès à l'API (stockés hachés)."""
 
 
+async def load_directory(settings: BusSettings) -> Directory:
+    """The directory as it stands on Kafka (its four tables, read to their end)."""
+    async with SchemaRegistry(settings.schema_registry_url) as registry, \
+            TableView(settings, registry, TERRITORIES) as territories, \
+            TableView(settings, registry, SHOPS) as shops, \
+            TableView(settings, registry, PRODUCERS) as producers, \
+            TableView(settings, registry, HUBS) as hubs:
+        return Directory(*({table.topic.key_of(row): row for row in table.values()}
+                           for table in (territories, shops, producers, hubs)))
+
+
+@asynccontextmanager
+async def token_table(settings: BusSettings) -> AsyncIterator[TableView]:
+    """The tokens as they stand on Kafka."""
+    async with SchemaRegistry(settings.schema_registry_url) as registry, \
+            TableView(settings, registry, TOKENS) as table:
+        yield table
+
+
+async def publish_tokens(settings: BusSettings, events: list[TokenIssued]) -> None:
+    async with open_publisher(settings) as publisher:
+        for event in events:
+            await publisher.publish(TOKENS, event)
+
+
 @tokens.command("issue")
 @click.option("--role", required=True, type=click.Choice([r.value.lower() for r in Role]))
 @click.option("--shop", help="L'épicerie (rôle shop).")
 @click.option("--producer", help="Le producteur (rôle producer).")
+@click.option("--hub", help="Le pôle logistique (rôle hub).")
+@click.option("--caisse", help="La caisse alimentaire (rôles committee, treasurer).")
 @click.option("--label", default="", help="Qui détient ce jeton.")
-def tokens_issue(role: str, shop: str | None, producer: str | None, label: str) -> None:
-    """Crée un jeton et l'affiche une seule fois sur la sortie standard."""
+def tokens_issue(role: str, shop: str | None, producer: str | None, hub: str | None,
+                 caisse: str | None, label: str) -> None:
+    """Crée un jeton pour une entrée de l'annuaire et l'affiche une seule fois sur la sortie
+    standard."""
+    given = [s for s in (shop, producer, hub, caisse) if s]
+    if len(given) > 1:
+        raise click.UsageError(t("tokens.one_subject"))
+    subject = given[0] if given else None
+    settings = BusSettings()
+    who = Role(role.upper())
+    found = token_problems(Principal(Role.OPERATOR, None), who, subject,
+                           asyncio.run(load_directory(settings)))
+    if found:
+        for problem in found:
+            click.echo(problem.fr, err=True)
+        sys.exit(1)
     try:
-        token, event = issue(Role(role.upper()), shop or producer, label, datetime.now(UTC))
+        token, event = issue(who, subject, label, datetime.now(UTC))
     except ValueError as err:
         raise click.UsageError(str(err)) from None
-
-    async def publish() -> None:
-        async with open_publisher(BusSettings()) as publisher:
-            await publisher.publish(TOKENS, event)
-
-    asyncio.run(publish())
-    click.echo(t("tokens.issued", role=role, subject=shop or producer or "-"), err=True)
+    asyncio.run(publish_tokens(settings, [event]))
+    click.echo(t("tokens.issued", role=role, subject=subject or "-"), err=True)
     click.echo(token)
 
 
+@tokens.command("list")
+@click.option("--subject", required=True, help="L'épicerie, le producteur, le pôle ou la caisse.")
+def tokens_list(subject: str) -> None:
+    """Liste les jetons d'une entrée (jamais les jetons eux-mêmes), révoqués compris."""
+
+    async def load() -> list[TokenIssued]:
+        async with token_table(BusSettings()) as table:
+            return sorted((r for r in table.values() if r.subject == subject),
+                          key=lambda r: r.issued_at)
+
+    rows = asyncio.run(load())
+    if not rows:
+        click.echo(t("tokens.none", subject=subject))
+        return
+    yes, no = words("directory.yes_no")
+    headings = words("tokens.headings")
+    table(headings, [[r.token_sha256[:12], r.role.value.lower(), r.label or "-",
+                      f"{r.issued_at:%Y-%m-%d %H:%M}", yes if r.revoked else no]
+                     for r in rows])
+
+
 @tokens.command("revoke")
-@click.argument("token")
-def tokens_revoke(token: str) -> None:
-    """Révoque un jeton : il n'ouvre plus rien."""
+@click.argument("token", required=False)
+@click.option("--subject", help="Révoque tous les jetons valides de cette entrée.")
+def tokens_revoke(token: str | None, subject: str | None) -> None:
+    """Révoque un jeton (ou tous ceux d'une entrée, --subject) : il n'ouvre plus rien."""
+    if bool(token) == bool(subject):
+        raise click.UsageError(t("tokens.revoke_which"))
     settings = BusSettings()
 
-    async def revoke() -> bool:
-        async with SchemaRegistry(settings.schema_registry_url) as registry, \
-                TableView(settings, registry, TOKENS) as table:
-            record = table.get(digest(token))
-            if record is None:
-                return False
-            async with open_publisher(settings) as publisher:
-                await publisher.publish(TOKENS, record.model_copy(
-                    update={"revoked": True, "issued_at": datetime.now(UTC)}))
-            return True
+    async def revoke() -> int:
+        async with token_table(settings) as table:
+            if token:
+                record = table.get(digest(token))
+                live = [record] if record is not None else []
+            else:
+                live = [r for r in table.values() if r.subject == subject and not r.revoked]
+            now = datetime.now(UTC)
+            await publish_tokens(settings, [r.model_copy(update={"revoked": True,
+                                                                 "issued_at": now})
+                                            for r in live])
+            return len(live)
 
-    if not asyncio.run(revoke()):
-        raise click.ClickException(t("tokens.unknown"))
-    click.echo(t("tokens.revoked"))
+    count = asyncio.run(revoke())
+    if token:
+        if not count:
+            raise click.ClickException(t("tokens.unknown"))
+        click.echo(t("tokens.revoked"))
+    else:
+        click.echo(t("tokens.revoked_subject", count=count, subject=subject))
 
 
 @click.group()

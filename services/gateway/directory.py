@@ -79,9 +79,12 @@ class HubIn(BaseModel):
 
 
 def _patch_of(model: type[BaseModel], id_field: str) -> type[BaseModel]:
-    """The model of a correction: the entry's fields but its id, each optional."""
+    """The model of a correction: the entry's fields but its id, each optional, with the
+    same constraints (pydantic keeps a field's pattern, bounds and validators apart from its
+    annotation: without them a PATCH took any timezone, latitude or id)."""
     fields: dict[str, Any] = {
-        name: (Optional[info.annotation], Field(None, description=info.description))  # noqa: UP045
+        name: (Optional[Annotated[(info.annotation, *info.metadata)] if info.metadata  # noqa: UP045
+                        else info.annotation], Field(None, description=info.description))
         for name, info in model.model_fields.items() if name != id_field}
     return create_model(f"{model.__name__[:-2]}Patch", __config__=ConfigDict(extra="forbid"),
                         **fields)

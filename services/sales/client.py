@@ -21,11 +21,14 @@ class GatewayError(Exception):
 
 
 class GatewayClient:
-    """Posts sales with one shop's bearer token. `async with GatewayClient(...) as gateway:`."""
+    """Calls the API with one bearer token (a shop's, to post its sales).
+    `async with GatewayClient(...) as gateway:`."""
 
-    def __init__(self, token: str, base_url: str = DEFAULT_URL, timeout_s: float = 30.0) -> None:
+    def __init__(self, token: str, base_url: str = DEFAULT_URL, timeout_s: float = 30.0,
+                 transport: httpx.AsyncBaseTransport | None = None) -> None:
         self._http = httpx.AsyncClient(base_url=base_url.rstrip("/"), timeout=timeout_s,
-                                       headers={"Authorization": f"Bearer {token}"})
+                                       headers={"Authorization": f"Bearer {token}"},
+                                       transport=transport)
 
     async def __aenter__(self) -> GatewayClient:
         return self
@@ -39,9 +42,22 @@ class GatewayClient:
             "/v1/sales", content=batch.model_dump_json(exclude_none=True),
             headers={"Content-Type": "application/json"})
         if response.status_code != 202:
-            try:
-                detail = response.json().get("detail", response.text)
-            except ValueError:
-                detail = response.text
-            raise GatewayError(response.status_code, detail)
+            raise _error(response)
         return response.json()
+
+    async def call(self, method: str, path: str, body: dict[str, Any] | None = None,
+                   params: dict[str, Any] | None = None) -> tuple[int, Any]:
+        """Any request of the API (the directory's, the tokens'): its 2xx status and JSON body;
+        GatewayError for any other answer."""
+        response = await self._http.request(method, path, json=body, params=params)
+        if not response.is_success:
+            raise _error(response)
+        return response.status_code, response.json()
+
+
+def _error(response: httpx.Response) -> GatewayError:
+    try:
+        detail = response.json().get("detail", response.text)
+    except (ValueError, AttributeError):
+        detail = response.text
+    return GatewayError(response.status_code, detail)
