@@ -48,7 +48,7 @@ TOKEN = click.option("--token", envvar="VIVRES_TOKEN",
                      help="Jeton d'opérateur ou du pôle (ou VIVRES_TOKEN).")
 
 
-def _run(url: str, work: Coroutine[Any, Any, Any], kind: Kind = TERRITORY) -> Any:
+def run(url: str, work: Coroutine[Any, Any, Any], kind: Kind = TERRITORY) -> Any:
     """Run `work`; a refusal of the gateway is said in French and exits 1."""
     try:
         return asyncio.run(work)
@@ -190,7 +190,7 @@ def kind_group(kind: Kind) -> click.Group:
     @_options(columns, values=True, adding=True)
     def add(entry_id: str, url: str, token: str | None, **values: Any) -> None:
         fields = _fields(kind, {**values, "id": entry_id}, partial=False)
-        status, _ = _run(url, call(url, token, "POST", PATHS[kind.name], fields), kind)
+        status, _ = run(url, call(url, token, "POST", PATHS[kind.name], fields), kind)
         click.echo(t("directory.created" if status == 201 else "directory.unchanged",
                      what=what, id=entry_id))
 
@@ -200,14 +200,14 @@ def kind_group(kind: Kind) -> click.Group:
         changes = _fields(kind, values, partial=True)
         if not changes:
             raise click.UsageError(t("directory.nothing_to_change"))
-        _run(url, call(url, token, "PATCH", f"{PATHS[kind.name]}/{entry_id}", changes),
+        run(url, call(url, token, "PATCH", f"{PATHS[kind.name]}/{entry_id}", changes),
              kind)
         click.echo(t("directory.updated", what=what, id=entry_id))
 
     @group.command("fermer", help=t("directory.help.close", what=what))
     @_options(columns, values=False)
     def close(entry_id: str, url: str, token: str | None) -> None:
-        _run(url, call(url, token, "POST", f"{PATHS[kind.name]}/{entry_id}/close"), kind)
+        run(url, call(url, token, "POST", f"{PATHS[kind.name]}/{entry_id}/close"), kind)
         click.echo(t("directory.closed", what=what, id=entry_id))
 
     @group.command("lister", help=t("directory.help.list", what=what))
@@ -218,7 +218,7 @@ def kind_group(kind: Kind) -> click.Group:
     def list_(territoire: str | None, fermes: bool, url: str, token: str | None) -> None:
         params = {"closed": str(fermes).lower(),
                   **({"territory": territoire} if territoire else {})}
-        _, entries = _run(url, call(url, token, "GET", PATHS[kind.name], params=params),
+        _, entries = run(url, call(url, token, "GET", PATHS[kind.name], params=params),
                           kind)
         if not entries:
             click.echo(t("directory.none", what=what))
@@ -308,7 +308,7 @@ def import_directory(file: Path, update: bool, url: str, token: str | None) -> N
                 return await import_entries(parsed.entries, gateway, update=update,
                                             progress=bar)
 
-    done = _run(url, send()) if parsed.entries else Imported()
+    done = run(url, send()) if parsed.entries else Imported()
     problems = sorted([(e.line, say(e.problem, csv=True)) for e in parsed.errors]
                       + done.refused)
     for line, sentence in problems:

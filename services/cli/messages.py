@@ -9,6 +9,10 @@ import os
 from typing import Any
 
 CATALOG: dict[str, dict[str, Any]] = {
+    "catalog.mapped": {
+        "fr": "Code {code} de l'épicerie {shop} : {product}.",
+        "en": "Code {code} of shop {shop}: {product}.",
+    },
     "schemas.ok": {
         "fr": "Schémas conformes : {count} schémas, compatibles avec toutes leurs versions.",
         "en": "Schemas OK: {count} schemas, compatible with all their versions.",

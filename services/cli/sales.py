@@ -19,8 +19,10 @@ from services.bus.publisher import open_publisher
 from services.bus.registry import SchemaRegistry
 from services.bus.settings import BusSettings
 from services.bus.table import TableView
+from services.cli import directory as directory_cli
 from services.cli.directory import table
 from services.cli.messages import t, words
+from services.directory.rules import SHOP
 from services.directory.rules import Directory, token_problems
 from services.events.auth import Role, TokenIssued
 from services.sales.client import DEFAULT_URL, GatewayClient, GatewayError
@@ -39,7 +41,8 @@ def import_() -> None:
 @import_.command("sales")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--shop", required=True, help="L'épicerie dont c'est l'export.")
-@click.option("--url", default=DEFAULT_URL, show_default=True, help="Adresse de la passerelle.")
+@click.option("--url", envvar="VIVRES_GATEWAY_URL", default=DEFAULT_URL, show_default=True,
+              help="Adresse de la passerelle (ou VIVRES_GATEWAY_URL).")
 @click.option("--token", envvar="VIVRES_TOKEN", help="Jeton de l'épicerie (ou VIVRES_TOKEN).")
 def import_sales(file: Path, shop: str, url: str, token: str | None) -> None:
     """Importe un export CSV de caisse ; un ré-import ne change rien."""
@@ -225,3 +228,26 @@ def catalog_unmapped(shop: str) -> None:
     for code in codes:
         click.echo(f"{code.code_kind.value:<8} {code.code:<16} {code.label:<30} "
                    f"{code.first_seen_at:%Y-%m-%d}  {code.ticket_id}")
+
+
+@catalog.command("map")
+@click.option("--shop", required=True, help="L'épicerie.")
+@click.option("--code", required=True, help="Le code de caisse (PLU, EAN ou interne).")
+@click.option("--produit", "product", required=True, help="Le produit du catalogue (son id).")
+@click.option("--type-code", "code_kind", default="PLU", show_default=True,
+              type=click.Choice(["PLU", "EAN", "INTERNAL"], case_sensitive=False),
+              help="Le type de code.")
+@directory_cli.URL
+@click.option("--token", envvar="VIVRES_TOKEN",
+              help="Jeton de l'épicerie, du pôle ou d'opérateur (ou VIVRES_TOKEN).")
+def catalog_map(shop: str, code: str, product: str, code_kind: str, url: str,
+                token: str | None) -> None:
+    """Fait correspondre un code de caisse d'une épicerie à un produit du catalogue."""
+    async def map_code() -> None:
+        async with directory_cli.open_gateway(url, token) as gateway:
+            await gateway.call("POST", "/v1/catalog/mappings", {
+                "shop_id": shop, "code": code, "code_kind": code_kind.upper(),
+                "product_id": product})
+
+    directory_cli.run(url, map_code(), SHOP)
+    click.echo(t("catalog.mapped", shop=shop, code=code, product=product))

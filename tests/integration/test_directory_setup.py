@@ -9,8 +9,8 @@ test's own."""
 
 from __future__ import annotations
 
+import asyncio
 import os
-import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
@@ -49,22 +49,26 @@ def _csv(path: Path, run: str, territory: str) -> Path:
     decimal commas, as a French spreadsheet exports it."""
     (mid_lat, mid_lon), (far_lat, far_lon) = FARMS["mid"], FARMS["far"]
     rows = [
-        "type;id;nom;territoire;genre;commune;jours;lat;lon;bio;labels;territoires",
-        f"epicerie;epi-2-{run};Épicerie du Plateau;{territory};sociale;Lyon;2,4,6;;;;;",
-        f"producteur;mid-{run};GAEC des Monts;;;Saint-Symphorien-sur-Coise;;"
-        f"{mid_lat / 1e6:.4f};{mid_lon / 1e6:.4f};non;hve;{territory}".replace(".", ","),
-        f"producteur;far-{run};Ferme de l'Isère;;;Voiron;;"
-        f"{far_lat / 1e6:.4f};{far_lon / 1e6:.4f};oui;;{territory}".replace(".", ","),
+        "type;id;nom;territoire;type_epicerie;commune;jours;lat;lon;bio;labels",
+        f"epicerie;epi-2-{run};Épicerie du Plateau;{territory};sociale;Lyon;2,4,6;;;;",
+        f"producteur;mid-{run};GAEC des Monts;{territory};;Saint-Symphorien-sur-Coise;;"
+        + f"{mid_lat / 1e6:.4f};{mid_lon / 1e6:.4f};non;hve".replace(".", ","),
+        f"producteur;far-{run};Ferme de l'Isère;{territory};;Voiron;;"
+        + f"{far_lat / 1e6:.4f};{far_lon / 1e6:.4f};oui;".replace(".", ","),
     ]
     path.write_text("\n".join(rows) + "\n", encoding="utf-8-sig")
     return path
 
 
-def _import(csv: Path, url: str, token: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "services.cli.main", "import", "annuaire", str(csv), "--url", url],
-        cwd=ROOT, env={**os.environ, "VIVRES_TOKEN": token}, capture_output=True, text=True,
-        timeout=120, check=False)
+async def _import(csv: Path, url: str, token: str) -> tuple[int, str]:
+    """`vivres import annuaire` as a person runs it (the gateway runs on this test's loop: the
+    command is awaited, never waited for); its exit code and what it wrote to stderr."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "services.cli.main", "import", "annuaire", str(csv), "--url", url,
+        cwd=ROOT, env={**os.environ, "VIVRES_TOKEN": token},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(process.communicate(), timeout=120)
+    return process.returncode, out.decode() + err.decode()
 
 
 async def test_a_territory_set_up_from_nothing_gives_signals_and_grid_scores(
@@ -103,10 +107,10 @@ async def test_a_territory_set_up_from_nothing_gives_signals_and_grid_scores(
                                           "farm_lat_e6": near_lat, "farm_lon_e6": near_lon,
                                           "organic": True, "territories": [territory]})
         csv = _csv(tmp_path / "annuaire.csv", run, territory)
-        first = _import(csv, stack.url, hub)
-        assert first.returncode == 0, first.stderr
-        again = _import(csv, stack.url, hub)
-        assert again.returncode == 0, again.stderr
+        code, said = await _import(csv, stack.url, hub)
+        assert code == 0, said
+        code, said = await _import(csv, stack.url, hub)
+        assert code == 0 and "3 déjà à jour" in said, said
         await eventually(lambda: len([s for s in stack.deps.directory.shops.values()
                                       if s.territory == territory]) == 2,
                          what="both épiceries in the directory")
@@ -131,11 +135,11 @@ async def test_a_territory_set_up_from_nothing_gives_signals_and_grid_scores(
                                                          "product_id": product})
         demand.start()
         try:
-            now = datetime.now(UTC)
+            yesterday = datetime.now(UTC) - timedelta(days=1)  # a signal's days end yesterday
             for n, s in enumerate(shops * 3):
                 await call(shop[s], "/v1/sales", {
                     "shop_id": s, "till_id": "t1", "ticket_number": n + 1,
-                    "occurred_at": (now - timedelta(minutes=n)).isoformat(),
+                    "occurred_at": (yesterday - timedelta(minutes=n)).isoformat(),
                     "lines": [{"product_code": "2002", "code_kind": "PLU",
                                "label": "Poireaux", "quantity": 1_000, "unit": "GRAM",
                                "unit_price_cents": 320, "paid_cents": 96}],
