@@ -18,8 +18,9 @@ kept). Épiceries, producers and hubs share one id space: an id is the subject o
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from services.auth.tokens import Principal
@@ -266,19 +267,25 @@ def token_problems(who: Principal, role: Role, subject: str | None, directory: D
     return found[:1] if found and found[0].status == 403 else found
 
 
-def selling_problems(directory: Directory, shop_ids: list[str]) -> list[Refusal]:
-    """Why tickets of these shops are refused: a shop the directory does not know, or a
-    closed one (its history is kept; no till sells under its name any more)."""
-    found = []
-    for shop_id in shop_ids:
+def selling_problems(directory: Directory, sold: Iterable[tuple[str, datetime]]
+                     ) -> list[Refusal]:
+    """Why tickets, as (shop, when sold), are refused: a shop the directory does not know, or
+    one closed before the sale (its history is kept, and a till's late upload of the days
+    before it closed still comes in; no till sells under its name afterwards)."""
+    found, said = [], set()
+    for shop_id, at in sold:
         shop = directory.shops.get(shop_id)
-        if shop is None:
+        if shop is None and shop_id not in said:
             found.append(Refusal(422, "unknown_shop", f"shop {shop_id} is not in the directory",
                                  f"L'épicerie « {shop_id} » n'est pas dans l'annuaire.",
                                  ("shop_id",)))
-        elif shop.closed_at is not None:
+        elif shop is not None and shop.closed_at is not None and at >= shop.closed_at \
+                and shop_id not in said:
             found.append(Refusal(422, "closed_shop",
                                  f"shop {shop_id} closed on {shop.closed_at.date()}",
                                  f"L'épicerie « {shop_id} » est fermée depuis le "
                                  f"{shop.closed_at:%d/%m/%Y}.", ("shop_id",)))
+        else:
+            continue
+        said.add(shop_id)
     return found

@@ -51,7 +51,7 @@ async def post_sales(request: Request, submission: Annotated[Submission, Body()]
         raise HTTPException(status.HTTP_403_FORBIDDEN,
                             f"this token belongs to shop {who.subject}, not {', '.join(others)}")
     deps = request.app.state.deps
-    strangers = selling_problems(deps.directory, sorted(batch.shops()))
+    strangers = selling_problems(deps.directory, batch.sold())
     if strangers:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
                             [refusal.detail() for refusal in strangers])

@@ -157,6 +157,11 @@ class SalesBatch(_In):
             raise ValueError("a batch needs at least one ticket or refund")
         return self
 
+    def sold(self) -> list[tuple[str, datetime]]:
+        """(shop, when) of every ticket and refund."""
+        return [(t.shop_id, t.occurred_at) for t in self.tickets] + [
+            (r.shop_id, r.occurred_at) for r in self.refunds]
+
     def shops(self) -> set[str]:
         return {t.shop_id for t in self.tickets} | {r.shop_id for r in self.refunds}
 

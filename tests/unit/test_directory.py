@@ -4,7 +4,7 @@ answer them (a fake publisher, plain dicts for the tables)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -36,6 +36,10 @@ class Published:
 
     async def publish(self, topic, event, **_kw) -> None:
         self.events.append((topic.name, event))
+
+    async def publish_many(self, topic, events, **_kw) -> None:
+        for event in events:
+            await self.publish(topic, event)
 
 
 def _territory(tid: str = "lyon", **more) -> dict:
@@ -169,9 +173,12 @@ async def test_a_closed_entry_keeps_its_id_and_refuses_corrections(writer) -> No
     assert (refusal.status, refusal.type) == (409, "closed")
     [unknown] = await _refused(writer.close(OPERATOR, SHOP, "epi-nowhere"))
     assert (unknown.status, unknown.type) == (404, "unknown")
-    [selling] = selling_problems(writer.directory, ["epi-gerland"])
+    after, before = NOW + timedelta(minutes=5), NOW - timedelta(hours=3)
+    [selling] = selling_problems(writer.directory, [("epi-gerland", after)] * 2)
     assert selling.type == "closed_shop" and "fermée depuis le 03/12/2026" in selling.fr
-    assert selling_problems(writer.directory, ["epi-nowhere"])[0].type == "unknown_shop"
+    assert selling_problems(writer.directory, [("epi-gerland", before)]) == []  # uploaded late
+    assert selling_problems(writer.directory, [("epi-nowhere", before)])[0].type == \
+        "unknown_shop"
 
 
 async def test_tokens_only_for_the_directory_s_open_subjects(writer) -> None:
@@ -285,3 +292,32 @@ async def test_http_tokens_are_issued_once_for_known_subjects(http) -> None:
                             headers=http.bearer["hub"])).status_code == 403
     assert (await http.get("/v1/tokens", params={"subject": "ferme-monts"},
                            headers=http.bearer["shop"])).status_code == 403
+
+
+def _ticket(shop: str, at: datetime) -> dict:
+    return {"shop_id": shop, "till_id": "t1", "ticket_number": 7,
+            "occurred_at": at.isoformat(), "timezone": "Europe/Paris",
+            "lines": [{"product_code": "2002", "code_kind": "PLU", "label": "Poireaux",
+                       "quantity": 500, "unit": "GRAM", "unit_price_cents": 300,
+                       "paid_cents": 45}],
+            "payments": [{"method": "CASH", "amount_cents": 45}]}
+
+
+async def test_http_tickets_of_an_unknown_or_closed_shop_are_refused(http) -> None:
+    shop = http.bearer["shop"]
+    accepted = await http.post("/v1/sales", json=_ticket("epi-gerland", NOW), headers=shop)
+    assert accepted.status_code == 202, accepted.text
+    await http.post("/v1/shops/epi-gerland/close", headers=http.bearer["hub"])
+    late = await http.post("/v1/sales", json=_ticket("epi-gerland", NOW - timedelta(hours=2)),
+                           headers=shop)  # a till's late upload of the day before closing
+    assert late.status_code == 202, late.text
+    after = await http.post("/v1/sales", json=_ticket("epi-gerland", NOW + timedelta(minutes=1)),
+                            headers=shop)
+    assert after.status_code == 422
+    assert after.json()["detail"][0]["fr"] == \
+        "L'épicerie « epi-gerland » est fermée depuis le 03/12/2026."
+    token, event = issue(Role.SHOP, "epi-ghost", "x", NOW)  # a token from before the directory
+    http.tokens.put(event)
+    ghost = await http.post("/v1/sales", json=_ticket("epi-ghost", NOW),
+                            headers={"Authorization": f"Bearer {token}"})
+    assert ghost.status_code == 422 and ghost.json()["detail"][0]["type"] == "unknown_shop"
