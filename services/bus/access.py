@@ -116,12 +116,13 @@ _SERVICES: tuple[Principal, ...] = (
                      c.ORDERS, c.CAISSE_DECISIONS, c.DEMAND_SIGNALS, c.SUBSCRIPTIONS,
                      c.CAISSE_ANSWERS, c.CAISSE_LEDGER, c.CAISSE_CONTRIBUTIONS,
                      c.CAISSE_SETTLEMENTS, c.SALES, c.SHOPS, c.TERRITORIES, c.PRODUCERS,
-                     c.HUBS),
+                     c.HUBS, c.PLANNING_NEEDS, c.PLANNING_PLANS, c.PLANNING_COVERAGE),
         writes=_names(c.SALES_SUBMITTED, c.REFUNDS_SUBMITTED, c.PRODUCTS, c.MAPPINGS, c.OFFERS,
                       c.SHOPS, c.TERRITORIES, c.PRODUCERS, c.HUBS,
                       c.NEEDS, c.ORDER_COMMANDS, c.STOCK_COUNTS, c.STOCK_WASTE,
                       c.REORDER_POINTS, c.CAISSE_REQUESTS, c.CAISSE_DECISIONS,
-                      c.CAISSE_CONTRIBUTIONS, c.CAISSE_SETTLEMENTS, c.SUBSCRIPTIONS)),
+                      c.CAISSE_CONTRIBUTIONS, c.CAISSE_SETTLEMENTS, c.SUBSCRIPTIONS,
+                      c.PLANNING_NEEDS, c.PLANNING_PLANS, c.PLANNING_IMPORTS)),
     Principal(
         user="vivres-ingest",
         doc="Tickets and refunds once per id: from the submitted topics to the kept ones.",
@@ -160,6 +161,12 @@ _SERVICES: tuple[Principal, ...] = (
         writes=_names(c.DEMAND_SIGNALS, c.SHOP_SIGNALS),
         groups=("vivres-demand-2",),
         topic_prefixes=("vivres-demand-2-",)),  # its changelog and faust's leader topic
+    Principal(
+        user="vivres-planning",
+        doc="The season's planning: the weekly sales history and each pair's coverage.",
+        reads=_names(c.DEMAND_SIGNALS, c.PLANNING_IMPORTS, c.PLANNING_NEEDS, c.PLANNING_PLANS,
+                     c.PLANNING_HISTORY, c.PLANNING_COVERAGE),
+        writes=_names(c.PLANNING_HISTORY, c.PLANNING_COVERAGE)),
     Principal(
         user="vivres-webhooks",
         doc="Delivers demand signals to producers' webhooks.",

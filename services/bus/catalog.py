@@ -200,13 +200,31 @@ SUBSCRIPTIONS = _compacted("demand.subscriptions",
                            EVENT_TYPES["org.vivres.demand.SubscriptionRecorded"],
                            "subscription_id", "Producers' webhook subscriptions to signals.")
 
+# Planning a season (services.planning): written by the gateway (needs, plans, imports) and by
+# the planning service (history, coverage); the coverage names shops and producers, and the
+# gateway shows each viewer only the totals and their own.
+PLANNING_NEEDS = _compacted("planning.needs", EVENT_TYPES["org.vivres.planning.ForwardNeedStated"],
+                            "need_key", "Shops' forward needs per week of a coming season.")
+PLANNING_PLANS = _compacted("planning.plans", EVENT_TYPES["org.vivres.planning.CropPlanned"],
+                            "plan_key", "Producers' crop plans per territory, product and week.")
+PLANNING_IMPORTS = _compacted("planning.history-imports",
+                              EVENT_TYPES["org.vivres.planning.HistoryWeekImported"],
+                              "history_key", "Weekly sales from before Vivres, imported.")
+PLANNING_HISTORY = _compacted("planning.history",
+                              EVENT_TYPES["org.vivres.planning.SalesHistoryRecorded"], "pair_key",
+                              "Every complete week's sales per territory and product.")
+PLANNING_COVERAGE = _compacted("planning.coverage",
+                               EVENT_TYPES["org.vivres.planning.CoverageRecorded"], "pair_key",
+                               "Per territory and product, 26 weeks of outlook, needs, plans, gap.")
+
 TOPICS: tuple[Topic, ...] = (
     SALES_SUBMITTED, REFUNDS_SUBMITTED, SALES, REFUNDS, PRODUCTS, MAPPINGS, UNMAPPED, SHOPS, TOKENS,
     TERRITORIES, PRODUCERS, HUBS,
     STOCK_COUNTS, STOCK_WASTE, STOCK_DELIVERIES, REORDER_POINTS, STOCK_LEVELS, STOCK_CHANGES,
     STOCK_ALERTS, OFFERS, NEEDS, ORDER_COMMANDS, ORDERS, CAISSE_REQUESTS, CAISSE_LEDGER,
     CAISSE_ANSWERS, CAISSE_DECISIONS, CAISSE_CONTRIBUTIONS, CAISSE_SETTLEMENTS, DEMAND_SIGNALS,
-    SHOP_SIGNALS, SUBSCRIPTIONS,
+    SHOP_SIGNALS, SUBSCRIPTIONS, PLANNING_NEEDS, PLANNING_PLANS, PLANNING_IMPORTS,
+    PLANNING_HISTORY, PLANNING_COVERAGE,
 )
 
 

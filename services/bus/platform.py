@@ -90,6 +90,11 @@ class Platform:
             consumer.stop()
         return consumer
 
+    @property
+    def stopping(self) -> bool:
+        """SIGTERM arrived: a service that loops on its own (no consumer) ends its loop."""
+        return self._stopping
+
     def stop(self) -> None:
         """Ask every consumer to drain (what SIGTERM does)."""
         log.info("stop requested, draining", service=self.service)

@@ -164,10 +164,11 @@ def dlq_set_aside(group: str, topic: str, partition: int, offset: int, reason: s
 
 @main.command("serve")
 @click.argument("service", type=click.Choice(["gateway", "ingest", "stock", "orders", "caisse",
-                                                   "demand", "webhooks", "health"]))
+                                                   "demand", "planning", "webhooks",
+                                                   "health"]))
 def serve(service: str) -> None:
     """Lance un service : passerelle HTTP, ventes, stocks, commandes groupées, caisse,
-    signaux de demande, livraison des webhooks, santé des flux."""
+    signaux de demande, planification de la saison, livraison des webhooks, santé des flux."""
     if service == "gateway":
         from services.gateway.main import main as run
     elif service == "ingest":
@@ -178,6 +179,8 @@ def serve(service: str) -> None:
         from services.caisse.service import main as run
     elif service == "demand":
         from services.demand.processor import main as run
+    elif service == "planning":
+        from services.planning.service import main as run
     elif service == "webhooks":
         from services.demand.webhooks import main as run
     elif service == "health":

@@ -23,6 +23,13 @@ from services.events.directory import HubRegistered, ProducerRegistered, Territo
 from services.events.demand import DemandSignalRecorded, SubscriptionRecorded
 from services.events.sales import SaleRecorded, SaleRefunded
 from services.events.orders import NeedStated, OrderCommanded, OrderRecorded
+from services.events.planning import (
+    CoverageRecorded,
+    CropPlanned,
+    ForwardNeedStated,
+    HistoryWeekImported,
+    SalesHistoryRecorded,
+)
 from services.events.supply import OfferDeclared
 from services.events.stock import (
     DeliveryReceived,
@@ -42,7 +49,8 @@ EVENT_TYPES: dict[str, type[Event]] = {
                   OrderCommanded, OrderRecorded, CaisseRequested, LedgerEntryRecorded,
                   RequestAnswered, DecisionRecorded, ContributionRecorded, SettlementRecorded,
                   ShopRegistered, DemandSignalRecorded, SubscriptionRecorded, TerritoryRegistered,
-                  ProducerRegistered, HubRegistered)
+                  ProducerRegistered, HubRegistered, ForwardNeedStated, CropPlanned,
+                  HistoryWeekImported, SalesHistoryRecorded, CoverageRecorded)
 }
 
 __all__ = ["EVENT_TYPES", "Event"]

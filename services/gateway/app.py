@@ -22,9 +22,19 @@ from services.gateway import (
     directory,
     orders,
     pages,
+    planning,
     sales,
     stock,
 )
+
+
+@dataclass
+class PlanningTables:
+    """What the planning endpoints read: forward needs, crop plans, coverages (by key)."""
+
+    needs: Any = field(default_factory=dict)  # TableView[ForwardNeedStated]
+    plans: Any = field(default_factory=dict)  # TableView[CropPlanned]
+    coverage: Any = field(default_factory=dict)  # TableView[CoverageRecorded]
 
 
 @dataclass
@@ -45,6 +55,7 @@ class GatewayDeps:
     signals: Any = None  # TableView[DemandSignalRecorded] of demand.signals (territories only)
     subscriptions: Any = None  # TableView[SubscriptionRecorded]
     directory: Directory = field(default_factory=Directory)  # its four tables
+    planning: PlanningTables = field(default_factory=PlanningTables)
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
     def __post_init__(self) -> None:
@@ -78,6 +89,7 @@ def create_app(deps: GatewayDeps) -> FastAPI:
     app.include_router(orders.router)
     app.include_router(caisse.router)
     app.include_router(demand.router)
+    app.include_router(planning.router)
     for router in (*directory.routers, directory.tokens):
         app.include_router(router)
     app.include_router(pages.router)  # the pages people open in a browser

@@ -8,12 +8,8 @@ since, then follows.
 
 from __future__ import annotations
 
-import asyncio
-import json
-import re
 import secrets
 import uuid
-from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request, status
@@ -25,12 +21,11 @@ from services.events.auth import Role
 from services.bus.catalog import SUBSCRIPTIONS
 from services.events.demand import DemandSignalRecorded, SubscriptionRecorded
 from services.gateway.auth import principal, require
+from services.gateway import sse
 from services.gateway.fields import Identifier, Slug
 
 router = APIRouter(prefix="/v1/demand", tags=["demand"])
 FEED_ROLES = (Role.PRODUCER, Role.HUB, Role.OPERATOR)
-KEEPALIVE_S = 15.0
-CURSOR_PART = re.compile(r"([0-9]{1,9}):([0-9]{1,19})")  # ASCII digits: int() takes no "²"
 
 
 class Filter:
@@ -67,19 +62,6 @@ async def current(request: Request, who: Annotated[Principal, Depends(principal)
     return sorted(signals, key=lambda s: (s.territory, s.product_id))
 
 
-def parse_cursor(text: str | None) -> dict[int, int]:
-    """'0:12,2:40' -> {0: 12, 2: 40}; anything unreadable counts as no cursor."""
-    cursor: dict[int, int] = {}
-    for part in (text or "").split(","):
-        if (found := CURSOR_PART.fullmatch(part.strip())) is not None:
-            cursor[int(found[1])] = int(found[2])
-    return cursor
-
-
-def format_cursor(cursor: dict[int, int]) -> str:
-    return ",".join(f"{p}:{o}" for p, o in sorted(cursor.items()))
-
-
 @router.get("/stream", response_class=StreamingResponse,
             responses={200: {"content": {"text/event-stream": {}}}})
 async def stream(request: Request, who: Annotated[Principal, Depends(principal)],
@@ -90,42 +72,8 @@ async def stream(request: Request, who: Annotated[Principal, Depends(principal)]
     """Server-Sent Events: `event: signal` with the signal as JSON, first what changed since
     `Last-Event-ID` (everything without it), then each change as it happens."""
     require(who, *FEED_ROLES)
-    table = request.app.state.deps.signals
-    changes = table.watch()  # before the snapshot: nothing falls between the two
-
-    async def events() -> AsyncIterator[str]:
-        cursor = parse_cursor(last_event_id)
-        try:
-            snapshot = sorted(table.positions.items(), key=lambda item: item[1])
-            for key, (partition, offset) in snapshot:
-                if offset >= cursor.get(partition, 0):
-                    if (message := _message(table, key, cursor, wanted)) is not None:
-                        yield message
-            while True:
-                try:
-                    key = await asyncio.wait_for(changes.get(), KEEPALIVE_S)
-                except TimeoutError:
-                    yield ": toujours là\n\n"
-                    continue
-                if (message := _message(table, key, cursor, wanted)) is not None:
-                    yield message
-        finally:
-            table.unwatch(changes)
-
-    return StreamingResponse(events(), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
-
-
-def _message(table, key: str, cursor: dict[int, int], wanted: Filter) -> str | None:
-    signal = table.get(key)
-    partition, offset = table.positions.get(key, (0, -1))
-    if offset < cursor.get(partition, 0):
-        return None  # already sent (the snapshot and the watch overlap)
-    cursor[partition] = offset + 1
-    if signal is None or not wanted(signal):
-        return None
-    data = json.dumps(signal.model_dump(mode="json"), ensure_ascii=False)
-    return f"id: {format_cursor(cursor)}\nevent: signal\ndata: {data}\n\n"
+    return sse.stream(request.app.state.deps.signals, last_event_id, "signal",
+                      lambda signal: signal.model_dump(mode="json") if wanted(signal) else None)
 
 
 class SubscriptionIn(BaseModel):

@@ -18,6 +18,9 @@ from services.bus.catalog import (
     MAPPINGS,
     OFFERS,
     ORDERS,
+    PLANNING_COVERAGE,
+    PLANNING_NEEDS,
+    PLANNING_PLANS,
     PRODUCERS,
     PRODUCTS,
     SHOPS,
@@ -35,7 +38,7 @@ from services.bus.table import TableView
 from services.caisse.books import Books
 from services.caisse.replies import CaisseClient
 from services.directory.rules import Directory
-from services.gateway.app import GatewayDeps, create_app
+from services.gateway.app import GatewayDeps, PlanningTables, create_app
 
 
 @asynccontextmanager
@@ -57,12 +60,16 @@ async def gateway_deps(platform: Platform) -> AsyncIterator[GatewayDeps]:
             TableView(settings, registry, SHOPS) as shops, \
             TableView(settings, registry, PRODUCERS) as producers, \
             TableView(settings, registry, HUBS) as hubs, \
+            TableView(settings, registry, PLANNING_NEEDS) as needs, \
+            TableView(settings, registry, PLANNING_PLANS) as plans, \
+            TableView(settings, registry, PLANNING_COVERAGE) as coverage, \
             CaisseClient(settings, registry, platform.publisher) as caisse:
         yield GatewayDeps(platform.publisher, tokens, products, mappings, unmapped, stock,
                           offers, orders, caisse=caisse, decisions=decisions,
                           books=Books(settings, registry), signals=signals,
                           subscriptions=subscriptions,
-                          directory=Directory(territories, shops, producers, hubs))
+                          directory=Directory(territories, shops, producers, hubs),
+                          planning=PlanningTables(needs, plans, coverage))
 
 
 async def serve(settings: BusSettings, host: str, port: int) -> None:

@@ -103,6 +103,15 @@ POLICY: dict[tuple[str, str], Any] = {
     ("POST", "/v1/demand/subscriptions"): roles(PRODUCER),
     ("GET", "/v1/demand/subscriptions"): roles(PRODUCER),
     ("DELETE", "/v1/demand/subscriptions/{subscription_id}"): roles(PRODUCER),
+    # planning a season: everyone in the chain sees the territory's coverage (each only its
+    # own lines); producers plan, shops (or the hub for them) state needs, operators import
+    **{("GET", f"/v1/planning/{path}"): roles(PRODUCER, SHOP, HUB, OPERATOR)
+       for path in ("coverage", "outlook", "stream")},
+    ("POST", "/v1/planning/plans"): roles(PRODUCER),
+    ("GET", "/v1/planning/plans"): roles(PRODUCER),
+    ("POST", "/v1/planning/needs"): roles(SHOP, HUB),
+    ("GET", "/v1/planning/needs"): roles(SHOP, HUB, OPERATOR),
+    ("POST", "/v1/planning/history"): roles(OPERATOR),
     # the directory: read with any token; operators set up territories and hubs, a hub adds
     # and closes its territory's shops and producers, each corrects its own entry
     **{("GET", path): ANY_ROLE for path in (
@@ -198,6 +207,11 @@ class World:
         return {"shop_id": shop, "territory": self.territory, "product_id": self.product,
                 "quantity": 2_000, "delivery_slot": str(self.today + timedelta(2))}
 
+    def weeks(self, ahead: int) -> list[dict]:
+        """One week's units, `ahead` weeks from the current one (its Monday)."""
+        week = self.today - timedelta(days=self.today.weekday(), weeks=-ahead)
+        return [{"week": week.isoformat(), "units": 10}]
+
     def mapping(self, shop: str) -> dict:
         return {"shop_id": shop, "code": "2001", "code_kind": "PLU", "product_id": self.product}
 
@@ -276,6 +290,15 @@ REQUESTS: dict[tuple[str, str], Callable[[World, str | None], Call]] = {
     ("GET", "/v1/demand/subscriptions"): lambda w, _: Call("/v1/demand/subscriptions"),
     ("DELETE", "/v1/demand/subscriptions/{subscription_id}"): lambda w, _: Call(
         f"/v1/demand/subscriptions/{w.sub_deleted}"),
+    **{("GET", f"/v1/planning/{path}"): (lambda path: lambda w, _: Call(
+        f"/v1/planning/{path}", {"territory": w.territory}))(path)
+       for path in ("coverage", "outlook", "stream", "plans", "needs")},
+    ("POST", "/v1/planning/plans"): lambda w, _: Call("/v1/planning/plans", json={
+        "territory": w.territory, "product_id": w.product, "weeks": w.weeks(ahead=2)}),
+    ("POST", "/v1/planning/needs"): lambda w, _: Call("/v1/planning/needs", json={
+        "shop_id": w.shop_a, "product_id": w.product, "weeks": w.weeks(ahead=2)}),
+    ("POST", "/v1/planning/history"): lambda w, _: Call("/v1/planning/history", json={
+        "territory": w.territory, "product_id": w.product, "weeks": w.weeks(ahead=-1)}),
     ("GET", "/v1/territories"): lambda w, _: Call("/v1/territories"),
     ("GET", "/v1/territories/{territory_id}"): lambda w, _: Call(
         f"/v1/territories/{w.territory}"),

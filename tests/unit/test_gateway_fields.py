@@ -11,7 +11,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from services.gateway import fields
 from services.gateway.availability import OfferIn
 from services.gateway.caisse import ContributionIn, DecisionIn, MonthIn, RulesIn
-from services.gateway.demand import parse_cursor
+from services.gateway.sse import parse_cursor
 from services.gateway.orders import ConsolidateIn, NeedIn
 from services.gateway.stock import CountIn
 

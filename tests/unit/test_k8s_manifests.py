@@ -204,7 +204,7 @@ def test_the_services_of_services_toml_run_with_their_users_ports_and_bounds() -
                  for w in every(kind) if w["metadata"]["name"] != generate.REGISTRY}
     services = generate.services_from_toml()
     assert {s.name for s in services} == {"ingest", "stock", "orders", "caisse", "demand",
-                                          "webhooks", "gateway", "health"}
+                                          "planning", "webhooks", "gateway", "health"}
     assert set(workloads) == {f"vivres-{s.name}" for s in services}
     for service in services:
         w = workloads[f"vivres-{service.name}"]
@@ -219,12 +219,13 @@ def test_the_services_of_services_toml_run_with_their_users_ports_and_bounds() -
         consumed = access.by_user(f"vivres-{service.name}").consumes
         bound = max((catalog.by_name(t).partitions for t in consumed), default=None)
         annotations = w["metadata"].get("annotations", {})
-        if service.name == "health":
+        if service.name in ("health", "planning"):
             assert w["spec"]["replicas"] == 1
         elif bound is not None:
             assert annotations[generate.ANNOTATION_MAX_REPLICAS] == str(bound)
             assert 1 < w["spec"]["replicas"] <= bound
     assert workloads["vivres-demand"]["kind"] == "StatefulSet"
+    assert workloads["vivres-planning"]["spec"]["strategy"] == {"type": "Recreate"}
     targets = next(e["value"] for e in every_container_env("vivres-health")
                    if e["name"] == "VIVRES_HEALTH_TARGETS")
     assert {t.split("=")[0] for t in targets.split(",")} == {
