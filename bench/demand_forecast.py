@@ -17,35 +17,18 @@ import os
 import platform
 import sys
 import time
-from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from services.demand.forecast import forecast, seasonal_naive, wape
-from services.sales.intake import RefundIn
-from services.simulator import model
-from services.simulator.territories import SHOP_BY_ID, SHOPS
+from services.simulator.season import daily_units
+from services.simulator.territories import SHOPS
 
 Series = dict[tuple[str, str], dict[date, float]]
 
 
 def simulated_year(first: date, days: int, seed: int) -> Series:
     """Units sold per (territory, product) and local day, sales less refunds."""
-    from services.simulator.territories import PRODUCTS, till_code
-
-    product_of = {(shop.id, till_code(shop.id, p.id)[0]): p.id for shop in SHOPS
-                  for p in PRODUCTS}
-    series: Series = defaultdict(lambda: defaultdict(float))
-    for upload in model.simulate(SHOPS, first, days, seed):
-        for item in [*upload.batch.tickets, *upload.batch.refunds]:
-            shop = SHOP_BY_ID[item.shop_id]
-            day = item.occurred_at.astimezone(ZoneInfo(shop.timezone)).date()
-            sign = -1 if isinstance(item, RefundIn) else 1
-            for line in item.lines:
-                product = product_of.get((shop.id, line.product_code))
-                if product is not None:
-                    series[(shop.territory, product)][day] += sign * line.quantity
-    return series
+    return daily_units(SHOPS, first, days, seed)
 
 
 def backtest(series: Series, first: date, days: int, horizon: int

@@ -22,7 +22,17 @@ import click
 
 from services.auth.tokens import Principal, digest, issue
 from services.bus.catalog import HUBS as HUB_REGISTRY
-from services.bus.catalog import MAPPINGS, PRODUCTS, SALES, STOCK_COUNTS, STOCK_LEVELS, TOKENS
+from services.bus.catalog import (
+    MAPPINGS,
+    PLANNING_IMPORTS,
+    PLANNING_NEEDS,
+    PLANNING_PLANS,
+    PRODUCTS,
+    SALES,
+    STOCK_COUNTS,
+    STOCK_LEVELS,
+    TOKENS,
+)
 from services.bus.catalog import PRODUCERS as PRODUCER_REGISTRY
 from services.bus.catalog import SHOPS as SHOP_REGISTRY
 from services.bus.catalog import TERRITORIES as TERRITORY_REGISTRY
@@ -37,7 +47,7 @@ from services.directory.writer import DirectoryWriter, Refused
 from services.events.catalog import ProductDefined, TillCodeMapped, code_key
 from services.events.sales import QuantityUnit
 from services.events.stock import StockCounted, level_key
-from services.simulator import backfill
+from services.simulator import backfill, season
 from services.simulator.backfill import Written
 from services.simulator.territories import PRODUCTS as DEMO_PRODUCTS
 from services.simulator.supply import HUBS as SUPPLY_HUBS
@@ -199,6 +209,35 @@ def backfill_history() -> None:
         written = asyncio.run(_backfill(settings, first, days, bar.update))
     click.echo(t("demo.history_written", tickets=written.tickets, lines=written.lines,
                  refunds=written.refunds, first=first, last=last))
+    _season(settings, first, today)
+
+
+def _season(settings: BusSettings, before: date, today: date) -> None:
+    """The years of weekly sales before the tickets (imported, as from a former till
+    software), then the coming season's forward needs and crop plans."""
+    first, days = season.history_span(before)
+    label = t("demo.season_progress", years=season.HISTORY_YEARS, first=first,
+              last=before - timedelta(days=1))
+    with click.progressbar(length=days, label=label, file=sys.stderr) as bar:
+        series = season.daily_units(SHOPS, first, days, backfill.DEMO_SEED, bar.update)
+    now = datetime.now(UTC)
+    weeks = list(season.imported(series, now))
+    history: dict[tuple[str, str], dict[date, int]] = {}
+    for week in weeks:
+        history.setdefault((week.territory, week.product_id), {})[week.week] = week.units
+    plans = season.plans(history, today, now)
+    needs = season.needs(history, SHOPS, plans, today, now)
+
+    async def write() -> None:
+        async with open_publisher(settings) as publisher:
+            for topic, events in ((PLANNING_IMPORTS, weeks), (PLANNING_PLANS, plans),
+                                  (PLANNING_NEEDS, needs)):
+                for event in events:
+                    await publisher.enqueue(topic, event)
+            await publisher.settle()
+    asyncio.run(write())
+    click.echo(t("demo.season_written", weeks=len(weeks), needs=len(needs),
+                 firm=sum(n.firm for n in needs), plans=len(plans)))
 
 
 async def _backfill(settings: BusSettings, first: date, days: int,

@@ -17,6 +17,7 @@ from services.bus.settings import BusSettings
 from services.cli import sales as sales_cli
 from services.cli.caisse import caisse
 from services.cli.demo import demo
+from services.cli import planning as planning_cli
 from services.cli.directory import annuaire, import_directory
 from services.cli.health import health
 from services.cli.security import security
@@ -191,8 +192,11 @@ def serve(service: str) -> None:
 
 
 sales_cli.import_.add_command(import_directory)
+sales_cli.import_.add_command(planning_cli.import_history)
 main.add_command(sales_cli.import_)
 main.add_command(annuaire)
+for _command in (planning_cli.season, planning_cli.plan, planning_cli.needs):
+    main.add_command(_command)
 main.add_command(sales_cli.tokens)
 main.add_command(sales_cli.catalog)
 main.add_command(simulate)

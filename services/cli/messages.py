@@ -289,6 +289,68 @@ CATALOG: dict[str, dict[str, Any]] = {
         "en": "History written: {tickets} tickets ({lines} lines) and {refunds} refunds, "
               "from {first} to {last}; live traffic takes over the day after.",
     },
+    "demo.season_progress": {
+        "fr": "Saison de la démo : {years} ans de ventes hebdomadaires d'avant Vivres "
+              "({first} → {last})",
+        "en": "Demo season: {years} years of weekly sales from before Vivres ({first} → {last})",
+    },
+    "demo.season_written": {
+        "fr": "Saison écrite : {weeks} semaines d'historique importées, {needs} besoins "
+              "prévisionnels d'épiceries ({firm} engagés) et {plans} semaines de plans de "
+              "culture de producteurs.",
+        "en": "Season written: {weeks} weeks of history imported, {needs} shops' forward needs "
+              "({firm} firm) and {plans} weeks of producers' crop plans.",
+    },
+    "planning.bad_quantity": {
+        "fr": "Quantité illisible : « {text} ». Écrivez par exemple 12kg, 800 g, 3 L ou 24.",
+        "en": "Unreadable quantity: '{text}'. Write e.g. 12kg, 800 g, 3 L or 24.",
+    },
+    "planning.pieces_only": {
+        "fr": "Ce produit se compte en pièces : « {text} » ne convient pas.",
+        "en": "This product is counted in pieces: '{text}' does not fit.",
+    },
+    "planning.unknown_product": {
+        "fr": "Le produit « {product} » n'est pas au catalogue.",
+        "en": "Product '{product}' is not in the catalog.",
+    },
+    "planning.no_coverage": {
+        "fr": "Rien encore pour {product} à {territory} : ni ventes, ni besoins, ni plans.",
+        "en": "Nothing yet for {product} in {territory}: no sales, needs or plans.",
+    },
+    "planning.short_history": {
+        "fr": "Moins d'un an d'historique ({weeks} semaines) : la prévision est à plat, sans "
+              "saisonnalité.",
+        "en": "Less than a year of history ({weeks} weeks): the outlook is flat, no season.",
+    },
+    "planning.column.week": {"fr": "semaine du", "en": "week of"},
+    "planning.column.outlook": {"fr": "prévision", "en": "outlook"},
+    "planning.column.band": {"fr": "8 fois sur 10", "en": "8 times in 10"},
+    "planning.column.needs": {"fr": "besoins", "en": "needs"},
+    "planning.column.firm": {"fr": "dont engagés", "en": "of which firm"},
+    "planning.column.plans": {"fr": "plans (tous)", "en": "plans (all)"},
+    "planning.column.mine": {"fr": "les miens", "en": "mine"},
+    "planning.column.gap": {"fr": "écart", "en": "gap"},
+    "planning.covered": {"fr": "couvert", "en": "covered"},
+    "planning.missing": {"fr": "il manque {units}", "en": "{units} short"},
+    "planning.surplus": {"fr": "surplus de {units}", "en": "{units} surplus"},
+    "planning.plans_written": {
+        "fr": "Plan enregistré : {weeks} semaines de {product} pour {territory}.",
+        "en": "Plan recorded: {weeks} weeks of {product} for {territory}.",
+    },
+    "planning.needs_written": {
+        "fr": "Besoins enregistrés : {weeks} semaines de {product}.",
+        "en": "Needs recorded: {weeks} weeks of {product}.",
+    },
+    "planning.history_written": {
+        "fr": "Historique importé : {weeks} semaines pour {pairs} produits × territoires.",
+        "en": "History imported: {weeks} weeks for {pairs} product × territory pairs.",
+    },
+    "planning.bad_row": {
+        "fr": "{file}, ligne {line} : il faut territoire, produit, semaine (AAAA-MM-JJ) et "
+              "unites (un nombre).",
+        "en": "{file}, line {line}: needs territoire, produit, semaine (YYYY-MM-DD) and unites "
+              "(a number).",
+    },
     "demo.history_present": {
         "fr": "Historique déjà présent ({topic} contient des ventes) : rien n'est réécrit.",
         "en": "History already there ({topic} holds sales): nothing is written again.",

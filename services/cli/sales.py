@@ -35,7 +35,7 @@ CHUNK = 200
 
 @click.group("import")
 def import_() -> None:
-    """Importer des exports de caisse, ou l'annuaire d'un territoire."""
+    """Importer des exports de caisse, l'annuaire d'un territoire ou un historique de ventes."""
 
 
 @import_.command("sales")

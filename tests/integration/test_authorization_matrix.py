@@ -227,6 +227,10 @@ def _unique() -> str:
     return uuid.uuid4().hex[:8]
 
 
+def _territory_get(path: str) -> Callable[[World, str | None], Call]:
+    return lambda w, _: Call(path, {"territory": w.territory})
+
+
 # One minimal valid request per route (per action): valid, so that the handler runs and the
 # role check is what answers. Each names the resources of the listed roles' own tokens.
 REQUESTS: dict[tuple[str, str], Callable[[World, str | None], Call]] = {
@@ -290,8 +294,7 @@ REQUESTS: dict[tuple[str, str], Callable[[World, str | None], Call]] = {
     ("GET", "/v1/demand/subscriptions"): lambda w, _: Call("/v1/demand/subscriptions"),
     ("DELETE", "/v1/demand/subscriptions/{subscription_id}"): lambda w, _: Call(
         f"/v1/demand/subscriptions/{w.sub_deleted}"),
-    **{("GET", f"/v1/planning/{path}"): (lambda path: lambda w, _: Call(
-        f"/v1/planning/{path}", {"territory": w.territory}))(path)
+    **{("GET", f"/v1/planning/{path}"): _territory_get(f"/v1/planning/{path}")
        for path in ("coverage", "outlook", "stream", "plans", "needs")},
     ("POST", "/v1/planning/plans"): lambda w, _: Call("/v1/planning/plans", json={
         "territory": w.territory, "product_id": w.product, "weeks": w.weeks(ahead=2)}),

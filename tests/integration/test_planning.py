@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import re
+import sys
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -57,6 +60,17 @@ async def _coverage(http: httpx.AsyncClient, headers: dict, territory: str, prod
         rows = answer.json() if answer.status_code == 200 else []
         return rows[0] if rows and check(rows[0]) else None
     return await eventually(found, timeout=30, interval=0.3, what="the coverage expected")
+
+
+async def vivres(url: str, token: str, *args: str) -> str:
+    """`vivres ARGS` against the test's gateway: what it printed (it must succeed)."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "services.cli.main", *args, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        env={**os.environ, "VIVRES_GATEWAY_URL": url, "VIVRES_TOKEN": token})
+    out, _ = await process.communicate()
+    assert process.returncode == 0, out.decode()
+    return out.decode()
 
 
 async def _next_coverage(lines, check) -> dict:
@@ -141,6 +155,19 @@ async def test_needs_and_two_producers_plans_make_the_coverage_and_a_revision_st
                                                          abs=0.2)
         assert after["weeks"][3]["plans"] == 4_000 and after["weeks"][2]["mine"] == 2_500
         assert farm_a not in json.dumps(after) and shop not in json.dumps(after)
+
+        # the same from a terminal: farm B revises a week, then reads the season
+        token_b = bearer[farm_b]["Authorization"].split()[1]
+        said = await vivres(stack.url, token_b, "plan", "declarer", "--territoire", territory,
+                            "--produit", product, "--du", weeks[2].isoformat(), "--au",
+                            weeks[2].isoformat(), "--par-semaine", "3,5 kg")
+        assert "Plan enregistré : 1 semaines" in said, said
+        said = await vivres(stack.url, token_b, "saison", "--territoire", territory,
+                            "--produit", product)
+        line = next(li for li in said.splitlines() if li.startswith(weeks[2].isoformat()))
+        cells = re.split(r"\s{2,}", line)  # week, outlook, band, needs, firm, plans, mine, gap
+        assert (cells[3], cells[5], cells[6]) == ("2 kg", "5 kg", "3,5 kg"), said
+        assert said.splitlines()[0].startswith("semaine du") and farm_a not in said
 
         answer = await http.get("/v1/planning/needs", headers=bearer[shop])
         assert [(n["week"], n["units"], n["firm"]) for n in answer.json()] == [
