@@ -169,8 +169,8 @@ _SERVICES: tuple[Principal, ...] = (
         writes=_names(c.PLANNING_HISTORY, c.PLANNING_COVERAGE)),
     Principal(
         user="vivres-webhooks",
-        doc="Delivers demand signals to producers' webhooks.",
-        consumes=_names(c.DEMAND_SIGNALS),
+        doc="Delivers demand signals and season coverages to producers' webhooks.",
+        consumes=_names(c.DEMAND_SIGNALS, c.PLANNING_COVERAGE),
         reads=_names(c.SUBSCRIPTIONS, c.PRODUCTS),
         groups=("vivres-webhooks",)),
 )

@@ -1,17 +1,22 @@
-"""Webhook deliveries of demand signals to producers' subscriptions.
+"""Webhook deliveries of demand signals and season coverages to producers' subscriptions.
 
 Each territory signal on `demand.signals` is POSTed as JSON to every active subscription whose
-filter it matches, signed: `X-Vivres-Signature: sha256=<hex HMAC-SHA256 of the body under the
+filter it matches and that asked for `demand.signal` events; each coverage on
+`planning.coverage`, as the subscribing producer sees it (the totals and its own plan, never
+another producer's: services.planning.coverage.view), to those that asked for
+`planning.coverage`. Signed: `X-Vivres-Signature: sha256=<hex HMAC-SHA256 of the body under the
 subscription's secret>`, with `X-Vivres-Delivery` (stable per subscription and record, so a
-receiver can drop a repeat) and `X-Vivres-Event: demand.signal`. A delivery is retried with
-exponential backoff; after the last attempt the record goes to `demand.signals.dlq`, its
-headers naming the subscription and the error, and the other subscriptions are unaffected.
+receiver can drop a repeat) and `X-Vivres-Event` (`demand.signal` or `planning.coverage`).
+A delivery is retried with exponential backoff; after the last attempt the record goes to its
+topic's dead letters (`demand.signals.dlq`, `planning.coverage.dlq`), its headers naming the
+subscription and the error, and the other subscriptions are unaffected.
 Shops' signals are never delivered.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 from types import SimpleNamespace
 from typing import Any
@@ -19,13 +24,21 @@ from typing import Any
 import httpx
 import structlog
 
-from services.bus.catalog import DEMAND_SIGNALS, PRODUCTS, SUBSCRIPTIONS
+from services.bus.catalog import (
+    DEMAND_SIGNALS,
+    PLANNING_COVERAGE,
+    PRODUCTS,
+    SUBSCRIPTIONS,
+    by_name,
+)
 from services.bus.deadletter import Stage, send_to_dead_letter
 from services.bus.platform import Platform
 from services.bus.runtime import ErrorPolicy, Received, Route
 from services.bus.signature import sign
 from services.bus.table import TableView
 from services.events.demand import DemandSignalRecorded, SubscriptionRecorded
+from services.events.planning import CoverageRecorded
+from services.planning.coverage import Viewer, view
 
 GROUP = "vivres-webhooks"
 ATTEMPTS = 5
@@ -48,15 +61,25 @@ def signal_body(signal: DemandSignalRecorded) -> bytes:
 
 
 
-def matches(subscription: SubscriptionRecorded, signal: DemandSignalRecorded,
+def matches(subscription: SubscriptionRecorded, record: DemandSignalRecorded | CoverageRecorded,
             category_of) -> bool:
-    if subscription.revoked or signal.shop_id is not None:
+    event = "planning.coverage" if isinstance(record, CoverageRecorded) else "demand.signal"
+    if subscription.revoked or event not in subscription.events:
         return False
-    if subscription.territory and subscription.territory != signal.territory:
+    if getattr(record, "shop_id", None) is not None:  # never a shop's signal
         return False
-    if subscription.product_id and subscription.product_id != signal.product_id:
+    if subscription.territory and subscription.territory != record.territory:
         return False
-    return not subscription.category or category_of(signal.product_id) == subscription.category
+    if subscription.product_id and subscription.product_id != record.product_id:
+        return False
+    return not subscription.category or category_of(record.product_id) == subscription.category
+
+
+def coverage_body(coverage: CoverageRecorded, subscription: SubscriptionRecorded,
+                  unit: str | None) -> bytes:
+    """The coverage as the subscribing producer sees it."""
+    seen = view(coverage, Viewer(producer_id=subscription.producer_id), unit)
+    return json.dumps(seen, ensure_ascii=False, allow_nan=False).encode()
 
 
 class Deliveries:
@@ -82,12 +105,21 @@ class Deliveries:
         if not wanted:
             return
         body = signal_body(signal)
-        await asyncio.gather(*(self._deliver(s, body, received) for s in wanted))
+        await asyncio.gather(*(self._deliver(s, body, received, "demand.signal")
+                               for s in wanted))
+
+    async def handle_coverage(self, received: Received[CoverageRecorded]) -> None:
+        coverage = received.event
+        product = self.products.get(coverage.product_id)
+        unit = product.unit.value if product is not None else None
+        await asyncio.gather(*(
+            self._deliver(s, coverage_body(coverage, s, unit), received, "planning.coverage")
+            for s in self.subscriptions.values() if matches(s, coverage, self.category_of)))
 
     async def _deliver(self, subscription: SubscriptionRecorded, body: bytes,
-                       received: Received[Any]) -> None:
+                       received: Received[Any], event: str) -> None:
         delivery = f"{subscription.subscription_id}/{received.partition}/{received.offset}"
-        headers = {"Content-Type": "application/json", "X-Vivres-Event": "demand.signal",
+        headers = {"Content-Type": "application/json", "X-Vivres-Event": event,
                    "X-Vivres-Delivery": delivery,
                    "X-Vivres-Signature": sign(subscription.secret, body)}
         error = ""
@@ -111,8 +143,8 @@ class Deliveries:
         record = SimpleNamespace(
             topic=received.topic, partition=received.partition, offset=received.offset,
             timestamp=received.timestamp_ms, key=(received.key or "").encode(),
-            headers=[], value=await self.platform.publisher.codec(DEMAND_SIGNALS).encode(
-                received.event.to_avro()))
+            headers=[], value=await self.platform.publisher.codec(by_name(received.topic))
+            .encode(received.event.to_avro()))
         await send_to_dead_letter(
             self.platform.producer, record, Stage.HANDLE,
             DeliveryFailed(f"subscription {subscription.subscription_id} ({subscription.url}): "
@@ -126,9 +158,10 @@ async def serve(platform: Platform) -> None:
             TableView(settings, registry, PRODUCTS) as products, \
             httpx.AsyncClient(timeout=10.0) as http:
         deliveries = Deliveries(platform, subscriptions, products, http, backoff)
-        route = Route(DEMAND_SIGNALS, deliveries.handle,
-                      ErrorPolicy(retries=3, backoff_s=0.5))
-        async with platform.consumer(GROUP, [route], auto_offset_reset="latest") as consumer:
+        policy = ErrorPolicy(retries=3, backoff_s=0.5)
+        routes = [Route(DEMAND_SIGNALS, deliveries.handle, policy),
+                  Route(PLANNING_COVERAGE, deliveries.handle_coverage, policy)]
+        async with platform.consumer(GROUP, routes, auto_offset_reset="latest") as consumer:
             await consumer.run()
 
 

@@ -76,6 +76,9 @@ def signal_key(territory: str, product_id: str, shop_id: str | None = None) -> s
     return f"{territory}/{product_id}" + (f"/{shop_id}" if shop_id else "")
 
 
+WEBHOOK_EVENTS = ("demand.signal", "planning.coverage")
+
+
 class SubscriptionRecorded(Event):
     schema_name: ClassVar[str] = "org.vivres.demand.SubscriptionRecorded"
     id_field: ClassVar[str | None] = "subscription_id"
@@ -90,6 +93,7 @@ class SubscriptionRecorded(Event):
     secret: str
     created_at: AwareDatetime
     revoked: bool = False
+    events: tuple[str, ...] = ("demand.signal",)  # WEBHOOK_EVENTS
 
     @property
     def event_id(self) -> str:

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request, status
 from fastapi.responses import StreamingResponse
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
 
 from services.auth.tokens import Principal
 from services.events.auth import Role
@@ -82,6 +82,10 @@ class SubscriptionIn(BaseModel):
     territory: Slug | None = None
     product_id: Slug | None = None
     category: Slug | None = None
+    events: Annotated[list[Literal["demand.signal", "planning.coverage"]],
+                      Field(min_length=1, max_length=2,
+                            description="What to deliver: the live signal, the season's "
+                                        "coverage as you see it.")] = ["demand.signal"]
 
 
 class SubscriptionOut(BaseModel):
@@ -90,13 +94,14 @@ class SubscriptionOut(BaseModel):
     territory: str | None
     product_id: str | None
     category: str | None
+    events: list[str]
     secret: str | None = None  # only in the answer to its creation
 
 
 def _out(subscription: SubscriptionRecorded, *, with_secret: bool = False) -> SubscriptionOut:
     return SubscriptionOut(subscription_id=subscription.subscription_id, url=subscription.url,
                            territory=subscription.territory, product_id=subscription.product_id,
-                           category=subscription.category,
+                           category=subscription.category, events=list(subscription.events),
                            secret=subscription.secret if with_secret else None)
 
 
@@ -111,7 +116,8 @@ async def subscribe(request: Request, body: SubscriptionIn,
     subscription = SubscriptionRecorded(
         subscription_id=f"sub-{uuid.uuid4().hex[:12]}", producer_id=who.subject or "",
         url=str(body.url), territory=body.territory, product_id=body.product_id,
-        category=body.category, secret=secrets.token_urlsafe(32), created_at=deps.clock())
+        category=body.category, secret=secrets.token_urlsafe(32), created_at=deps.clock(),
+        events=tuple(dict.fromkeys(body.events)))
     await deps.publisher.publish(SUBSCRIPTIONS, subscription)
     deps.subscriptions.put(subscription)
     return _out(subscription, with_secret=True)
