@@ -15,7 +15,8 @@ year and neighbouring weeks, without blurring the day a season starts or ends. T
   change falling on the weekday that gives the week its total;
 - a target week is looked up at its *calendar position* in each earlier year (the same dates, not
   the same ISO week, which drifts a day or two a year against months), as the rate of those
-  seven days weighted by the target's own weekdays and open days;
+  seven days weighted by the target's own weekdays and open days (a date the shops were closed
+  on that year says nothing of the season and is left out);
 - the years are averaged, each scaled by how the last 52 weeks compare with the same dates a year
   (two years…) before: a year-over-year change, shrunk towards none by its own noise
   (`GROWTH_PRIOR`) so one noisy year does not move the outlook;
@@ -205,7 +206,7 @@ def _smoothed(profile: Mapping[date, float | None], week: date) -> float | None:
 
 
 def _means(history: _History, targets: list[date]) -> list[float]:
-    if not history.rates:
+    if not history.rates or not targets:
         return [0.0] * len(targets)
     if history.years() == 0:
         return [history.recent() * sum(history.weights(t)) for t in targets]
