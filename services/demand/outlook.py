@@ -2,36 +2,57 @@
 with a p10–p90 band, for producers who plant months ahead. Pure.
 
 A vegetable is sown 2 to 4 months before it is sold, so a farmer needs the shape of the season,
-not next week. What the shops sold is seasonal (a product is on the shelves in its months,
-more at the season's heart) and interrupted by public holidays (the shops close). The method:
+not next week. What the shops sold is seasonal (a product is on the shelves in its months) and
+interrupted by public holidays (the shops close). One year's week is noisy: the same week of last
+year alone is the seasonal-naive forecast this has to beat, so the outlook averages every earlier
+year and neighbouring weeks, without blurring the day a season starts or ends. The method:
 
-- weeks are measured per open day (Monday to Saturday, public holidays out), so that a week with
-  a holiday is neither a drop in demand nor a forecast of a normal week;
-- a seasonal index per week of the year: each earlier year's weekly rate as a share of that
-  year's mean, averaged over the years and smoothed over neighbouring weeks (a single year's
-  week is noisy; the same week of last year alone is the seasonal-naive forecast this beats);
-- a level: the last LEVEL_WEEKS weeks' rate over their seasonal index (how this year compares);
-- the outlook for a week: level × its index × its open days; with less than a year of history,
-  the level alone (flat), a product that started mid-year at its own recent rate;
-- the band: the method's own relative errors on the past year, their 10th and 90th percentiles.
+- a week's *rate* is its units per open share of the week: each weekday counts for its share of a
+  normal week's sales (`weekday_share`, e.g. `forecast.profile(daily, today, weeks=52)`: a shop
+  closed on Mondays loses little to Easter Monday) and a public holiday counts for nothing;
+- a season switches on a day, not a week: a week whose rate lies between a much lower and a much
+  higher neighbour is read as part at the previous week's level and part at the next week's, the
+  change falling on the weekday that gives the week its total;
+- a target week is looked up at its *calendar position* in each earlier year (the same dates, not
+  the same ISO week, which drifts a day or two a year against months), as the rate of those
+  seven days weighted by the target's own weekdays and open days (a date the shops were closed
+  on that year says nothing of the season and is left out);
+- the years are averaged, each scaled by how the last 52 weeks compare with the same dates a year
+  (two years…) before: a year-over-year change, shrunk towards none by its own noise
+  (`GROWTH_PRIOR`) so one noisy year does not move the outlook;
+- neighbouring weeks (±`SMOOTH`) are averaged in, each weighted down the more it differs from the
+  week itself (`EDGE`): the season's plateau is smoothed, its start and end are not;
+- the mean is that rate × the target's open share (a holiday week gets fewer units);
+- with less than a year of history, the recent level alone (`RECENT_WEEKS`, flat): a product that
+  started mid-year at its own recent rate; with no history, zeros;
+- the band: the method's own errors (actual / outlook) on the past year, forecast from 26 and 52
+  weeks back with only what was known then; their 10th and 90th percentiles.
 
-`bench/season_outlook.py` backtests it against the seasonal-naive forecast on two years and
-more of simulated sales.
+Nothing in it knows which months a product is in season: that comes from the past years' sales.
+`bench/season_outlook.py` backtests it against the seasonal-naive forecast.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
 from services.demand.calendar import is_public_holiday
 
 HORIZON_WEEKS = 26
-LEVEL_WEEKS = 8  # recent weeks that give this year's level
-SMOOTH = 2  # neighbouring weeks of the year on each side averaged into an index
 YEAR_WEEKS = 52
-MIN_INDEX = 0.02  # an index below this is a week out of season: its level is not asked of it
+MAX_YEARS = 5  # earlier years averaged at most
+RECENT_WEEKS = 8  # weeks that give the level with less than a year of history
+SMOOTH = 2  # neighbouring weeks on each side averaged into a week
+EDGE = 0.35  # a neighbour this far from the week (relative) weighs e^-1; a season's edge ~0
+STEP = 0.5  # neighbours this far apart (relative) make a week a season's start or end
+GROWTH_PRIOR = 0.1  # the year-over-year change (log) expected before the noise is known
+BAND_ORIGINS = (26, 52)  # weeks back from which the method's own errors are measured
+DEFAULT_BAND = (0.5, 1.5)  # actual / outlook, without enough history to measure it
+EVEN_WEEK = (1.0,) * 6 + (0.0,)  # Monday to Saturday alike, closed on Sundays
+WEEK = timedelta(weeks=1)
 
 
 @dataclass(frozen=True)
@@ -46,96 +67,190 @@ def monday(day: date) -> date:
     return day - timedelta(days=day.weekday())
 
 
-def open_days(week: date) -> int:
-    """Days the épiceries may open in the week of `week` (a Monday): Monday to Saturday,
-    public holidays out."""
-    return sum(not is_public_holiday(week + timedelta(days=d)) for d in range(6))
+def _years_back(day: date, years: int) -> date:
+    try:
+        return day.replace(year=day.year - years)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year - years, day=28)
 
 
-def _rates(weekly: Mapping[date, float], first: date, last: date) -> dict[date, float]:
-    """Units per open day of every week from `first` to `last` (weeks not in `weekly`: 0)."""
-    rates, week = {}, first
-    while week <= last:
-        days = open_days(week)
-        rates[week] = weekly.get(week, 0.0) / days if days else 0.0
-        week += timedelta(weeks=1)
-    return rates
+class _History:
+    """The weeks from the first sale to `end` (excluded) as rates, per open share of the week."""
+
+    def __init__(self, weekly: Mapping[date, float], end: date, share: Sequence[float]) -> None:
+        self.share, self.end = share, end
+        self._weights: dict[date, list[float]] = {}
+        past = [w for w in weekly if w < end and weekly[w]]
+        self.first = min(past) if past else end
+        self.rates: dict[date, float | None] = {}
+        week = self.first
+        while week < end:
+            open_share = sum(self.weights(week))
+            self.rates[week] = weekly.get(week, 0.0) / open_share if open_share > 0 else None
+            week += WEEK
+        self._levels: dict[date, list[float] | None] = {}
+
+    def weights(self, week: date) -> list[float]:
+        """Each day's share of a normal week's sales, 0 on a public holiday."""
+        if week not in self._weights:
+            self._weights[week] = [s * (not is_public_holiday(week + timedelta(days=d)))
+                                   for d, s in enumerate(self.share)]
+        return self._weights[week]
+
+    def years(self) -> int:
+        """Whole years of history, at most MAX_YEARS (a target's dates in the earliest may still
+        fall before the first sale: that year is then left out for it)."""
+        return min(MAX_YEARS, (self.end - self.first).days // (7 * YEAR_WEEKS))
+
+    def recent(self) -> float:
+        rates = [r for w in list(self.rates)[-RECENT_WEEKS:] if (r := self.rates[w]) is not None]
+        return sum(rates) / len(rates) if rates else 0.0
+
+    def dated(self, week: date, years: int) -> list[float | None] | None:
+        """The levels on `week`'s dates `years` earlier, day by day, None on a day the shops
+        were closed (it says nothing of the season); None before the history."""
+        start = _years_back(week, years)
+        shift, first = start.weekday(), monday(start)
+        this, following = self.day_levels(first), self.day_levels(first + WEEK)
+        if this is None or (shift and following is None):
+            return None
+        levels = this[shift:] + (following or [])[:shift]
+        opened = self.weights(first)[shift:] + self.weights(first + WEEK)[:shift]
+        return [level if o > 0 else None for level, o in zip(levels, opened, strict=True)]
+
+    def at(self, week: date, years: int) -> float | None:
+        """The rate of `week`'s dates `years` earlier, weighted by `week`'s own open days."""
+        days = self.dated(week, years)
+        return None if days is None else _weighted(self.weights(week), [days])
+
+    def day_levels(self, week: date) -> list[float] | None:
+        """The week's rate per weekday (None outside the history), see _split."""
+        if week not in self._levels:
+            self._levels[week] = self._split(week)
+        return self._levels[week]
+
+    def _split(self, week: date) -> list[float] | None:
+        """The week's rate per weekday: its own, or, between a much lower and a much higher
+        neighbour, the previous week's level then the next's, switching so the total holds."""
+        rate = self.rates.get(week)
+        before, after = self.rates.get(week - WEEK), self.rates.get(week + WEEK)
+        if rate is None or before is None or after is None \
+                or not min(before, after) < rate < max(before, after) \
+                or abs(after - before) <= STEP * max(before, after):
+            return None if rate is None else [rate] * 7
+        weights = self.weights(week)
+        at_after = (rate - before) / (after - before) * sum(weights)  # share at after's level
+        levels = [before] * 7
+        for d in range(6, -1, -1):  # the next week's level holds at the end of this one
+            if at_after <= 0:
+                break
+            part = min(1.0, at_after / weights[d]) if weights[d] > 0 else 1.0
+            levels[d] = before + (after - before) * part
+            at_after -= weights[d]
+        return levels
 
 
-def _slot(week: date) -> int:
-    """A week's place in the year, 0 to 51 (the 53rd ISO week goes with the 52nd)."""
-    return min(week.isocalendar()[1], YEAR_WEEKS) - 1
+def _growth(history: _History, years: int) -> float:
+    """How the last 52 weeks compare with the same dates `years` earlier, shrunk towards 1 by
+    the noise of the weekly ratios."""
+    now = then = 0.0
+    logs = []
+    for week in [history.end - k * WEEK for k in range(1, YEAR_WEEKS + 1)]:
+        rate, earlier = history.rates.get(week), history.at(week, years)
+        if rate is not None and earlier is not None:
+            now, then = now + rate, then + earlier
+            if rate > 0 and earlier > 0:
+                logs.append(math.log(rate / earlier))
+    if len(logs) < YEAR_WEEKS // 4 or now <= 0 or then <= 0:
+        return 1.0
+    mean = sum(logs) / len(logs)
+    noise = sum((x - mean) ** 2 for x in logs) / (len(logs) - 1) / len(logs)
+    return math.exp(math.log(now / then) * GROWTH_PRIOR ** 2 / (GROWTH_PRIOR ** 2 + noise))
 
 
-def seasonal_index(rates: Mapping[date, float]) -> list[float] | None:
-    """Per week of the year, its rate as a share of its year's mean, averaged over the whole
-    years of `rates` (newest backwards) and smoothed; None with less than a year."""
-    weeks = sorted(rates)
-    years = len(weeks) // YEAR_WEEKS
-    if years == 0:
+def _weighted(weights: Sequence[float], years: list[list[float | None]]) -> float | None:
+    """A week's rate from its dates' levels in earlier years: per day the mean of the years
+    it was open in, the days weighted by the week's own (a day open in no year left out)."""
+    total = weight = 0.0
+    for d, w in enumerate(weights):
+        known = [year[d] for year in years if year[d] is not None]
+        if w > 0 and known:
+            total, weight = total + w * sum(known) / len(known), weight + w
+    return total / weight if weight > 0 else None
+
+
+def _profile(history: _History, weeks: list[date]) -> dict[date, float | None]:
+    """Per week, the earlier years' levels at its dates, each scaled by its growth, averaged."""
+    growth = {k: _growth(history, k) for k in range(1, history.years() + 1)}
+    profile: dict[date, float | None] = {}
+    for week in weeks:
+        years = [[None if v is None else g * v for v in days] for k, g in growth.items()
+                 if (days := history.dated(week, k)) is not None]
+        profile[week] = _weighted(history.weights(week), years)
+    return profile
+
+
+def _smoothed(profile: Mapping[date, float | None], week: date) -> float | None:
+    """The week's rate averaged with its neighbours, the more alike the more weight."""
+    own = profile.get(week)
+    if own is None:
         return None
-    raw = [0.0] * YEAR_WEEKS
-    for y in range(years):
-        span = weeks[len(weeks) - (y + 1) * YEAR_WEEKS:len(weeks) - y * YEAR_WEEKS]
-        mean = sum(rates[w] for w in span) / YEAR_WEEKS
-        for w in span:
-            raw[_slot(w)] += (rates[w] / mean if mean else 0.0) / years
-    return [sum(raw[(s + k) % YEAR_WEEKS] for k in range(-SMOOTH, SMOOTH + 1)) / (2 * SMOOTH + 1)
-            for s in range(YEAR_WEEKS)]
+    total = weight = 0.0
+    for k in range(-SMOOTH, SMOOTH + 1):
+        rate = profile.get(week + k * WEEK)
+        if rate is None:
+            continue
+        gap = (rate - own) / (EDGE * own) if own > 0 else (0.0 if rate == 0 else math.inf)
+        total, weight = total + math.exp(-gap * gap) * rate, weight + math.exp(-gap * gap)
+    return total / weight
 
 
-def _level(rates: Mapping[date, float], index: list[float] | None) -> float:
-    """This year's rate per unit of index, from the last LEVEL_WEEKS weeks."""
-    recent = sorted(rates)[-LEVEL_WEEKS:]
-    sold = sum(rates[w] for w in recent)
-    if index is None:
-        return sold / len(recent) if recent else 0.0
-    expected = sum(index[_slot(w)] for w in recent)
-    if expected < MIN_INDEX * len(recent):  # out of season lately: the year's mean instead
-        return sum(rates[w] for w in sorted(rates)[-YEAR_WEEKS:]) / YEAR_WEEKS
-    return sold / expected
+def _means(history: _History, targets: list[date]) -> list[float]:
+    if not history.rates or not targets:
+        return [0.0] * len(targets)
+    if history.years() == 0:
+        return [history.recent() * sum(history.weights(t)) for t in targets]
+    around = [targets[0] + k * WEEK for k in range(-SMOOTH, len(targets) + SMOOTH)]
+    profile = _profile(history, around)
+    recent = history.recent()
+    means = []
+    for target in targets:
+        rate = _smoothed(profile, target)
+        means.append(max(0.0, recent if rate is None else rate) * sum(history.weights(target)))
+    return means
 
 
-def point(rates: Mapping[date, float], target: date) -> float:
-    """The outlook's mean for the week `target`, from the weekly rates known (all before it)."""
-    index = seasonal_index(rates)
-    level = _level(rates, index)
-    shape = 1.0 if index is None else index[_slot(target)]
-    return level * shape * open_days(target)
-
-
-def outlook(weekly: Mapping[date, float], today: date, *, weeks: int = HORIZON_WEEKS
-            ) -> list[WeekOutlook]:
-    """The next `weeks` weeks from `today`'s week on (its Monday first), from `weekly` (units
-    sold per week, keyed by Monday; only the weeks before today's count)."""
-    this_week = monday(today)
-    past = [w for w in weekly if w < this_week and weekly[w]]
-    if not past:
-        return [WeekOutlook(this_week + timedelta(weeks=h), 0.0, 0.0, 0.0)
-                for h in range(weeks)]
-    rates = _rates(weekly, min(past), this_week - timedelta(weeks=1))
-    index = seasonal_index(rates)
-    level = _level(rates, index)
-    low, high = _band(rates)
-    out = []
-    for h in range(weeks):
-        week = this_week + timedelta(weeks=h)
-        mean = level * (1.0 if index is None else index[_slot(week)]) * open_days(week)
-        out.append(WeekOutlook(week, mean, mean * low, mean * high))
-    return out
-
-
-def _band(rates: Mapping[date, float]) -> tuple[float, float]:
-    """The 10th and 90th percentiles of actual / outlook over the last year's weeks, each
-    forecast 8 weeks ahead from what was known then (wide defaults without enough history)."""
-    weeks = sorted(rates)
+def _band(weekly: Mapping[date, float], this_week: date, share: Sequence[float]
+          ) -> tuple[float, float]:
+    """The 10th and 90th percentiles of actual / outlook over the past year, each outlook made
+    from what was known at its origin (DEFAULT_BAND with fewer than 10 weeks to judge by)."""
     ratios = []
-    for i in range(max(LEVEL_WEEKS + 8, len(weeks) - YEAR_WEEKS), len(weeks)):
-        known = {w: rates[w] for w in weeks[:i - 7]}
-        expected = point(known, weeks[i]) / max(open_days(weeks[i]), 1)
-        if expected > 0:
-            ratios.append(rates[weeks[i]] / expected)
+    for back in BAND_ORIGINS:
+        origin = this_week - back * WEEK
+        targets = [origin + k * WEEK for k in range(HORIZON_WEEKS) if origin + k * WEEK < this_week]
+        history = _History(weekly, origin, share)
+        if len(history.rates) < RECENT_WEEKS:
+            continue
+        for target, mean in zip(targets, _means(history, targets), strict=True):
+            if mean > 0:
+                ratios.append(weekly.get(target, 0.0) / mean)
     if len(ratios) < 10:
-        return 0.5, 1.5
+        return DEFAULT_BAND
     ratios.sort()
-    return ratios[len(ratios) // 10], ratios[(9 * len(ratios)) // 10]
+    return min(1.0, ratios[len(ratios) // 10]), max(1.0, ratios[9 * len(ratios) // 10])
+
+
+def outlook(weekly: Mapping[date, float], today: date, *, weeks: int = HORIZON_WEEKS,
+            weekday_share: Sequence[float] | None = None) -> list[WeekOutlook]:
+    """The next `weeks` weeks from `today`'s week on (its Monday first), from `weekly` (units
+    sold per week, keyed by Monday; only the weeks before today's count). `weekday_share`:
+    each weekday's share of a normal week's sales, Monday first (default: Monday to Saturday
+    alike)."""
+    this_week = monday(today)
+    share = tuple(weekday_share) if weekday_share and sum(weekday_share) > 0 else EVEN_WEEK
+    share = tuple(s / sum(share) for s in share)
+    targets = [this_week + k * WEEK for k in range(weeks)]
+    history = _History(weekly, this_week, share)
+    means = _means(history, targets)
+    low, high = _band(weekly, this_week, share) if history.rates else (0.0, 0.0)
+    return [WeekOutlook(t, m, m * low, m * high) for t, m in zip(targets, means, strict=True)]
