@@ -1,4 +1,4 @@
-"""Season outlook backtest: WAPE of the 26-week outlook (services.demand.outlook) against the
+"""Season outlook backtest: WAPE of the 26-week outlook (services.planning.outlook) against the
 seasonal-naive forecast (the same week last year) at 4-, 8- and 16-week horizons, on three
 simulated years of the four territories' tills.
 
@@ -27,7 +27,7 @@ from datetime import date, timedelta
 
 from bench.demand_forecast import simulated_year
 from services.demand.forecast import profile
-from services.demand.outlook import monday, outlook
+from services.planning.outlook import monday, outlook
 
 HORIZONS = (4, 8, 16)
 TARGET = 0.85

@@ -165,7 +165,7 @@ _SERVICES: tuple[Principal, ...] = (
         user="vivres-planning",
         doc="The season's planning: the weekly sales history and each pair's coverage.",
         reads=_names(c.DEMAND_SIGNALS, c.PLANNING_IMPORTS, c.PLANNING_NEEDS, c.PLANNING_PLANS,
-                     c.PLANNING_HISTORY, c.PLANNING_COVERAGE),
+                     c.PLANNING_HISTORY, c.PLANNING_COVERAGE, c.SHOPS),
         writes=_names(c.PLANNING_HISTORY, c.PLANNING_COVERAGE)),
     Principal(
         user="vivres-webhooks",

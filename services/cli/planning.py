@@ -19,7 +19,7 @@ import click
 
 from services.cli.directory import URL, open_gateway, run, table
 from services.cli.messages import t
-from services.demand.outlook import monday
+from services.planning.outlook import monday
 
 QUANTITY = re.compile(r"^\s*([0-9]+(?:[.,][0-9]+)?)\s*(kg|g|l|ml|pi[eè]ces?|pcs?)?\s*$", re.I)
 SCALE = {"kg": 1000, "g": 1, "l": 1000, "ml": 1}

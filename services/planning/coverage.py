@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from services.demand.outlook import HORIZON_WEEKS, WeekOutlook, monday, outlook
+from services.planning.outlook import HORIZON_WEEKS, WeekOutlook, monday, outlook
+from services.events.catalog import ShopRegistered
 from services.events.planning import (
     CoverageRecorded,
     CoverageWeek,
@@ -54,16 +55,31 @@ def history(observed: Iterable[WeekUnits], imported: Mapping[date, int]) -> dict
     return older | {w: u for w, u in seen.items() if w >= first}
 
 
+def weekday_share(shops: Iterable[ShopRegistered], territory: str) -> tuple[float, ...] | None:
+    """Each weekday's share of a normal week, Monday first, from the territory's open shops'
+    opening days in the directory (a shop that gives none opens Monday to Saturday); None
+    when the directory knows no shop of it."""
+    open_on = [0.0] * 7
+    for shop in shops:
+        if shop.territory == territory and shop.closed_at is None:
+            for day in shop.opening_days or range(1, 7):
+                open_on[day - 1] += 1
+    total = sum(open_on)
+    return tuple(n / total for n in open_on) if total else None
+
+
 def _weeks(first: date) -> list[date]:
     return [first + timedelta(weeks=k) for k in range(HORIZON_WEEKS)]
 
 
 def compute(territory: str, product_id: str, sold: Mapping[date, float],
             needs: Iterable[ForwardNeedStated], plans: Iterable[CropPlanned], today: date,
-            now: datetime, expected: list[WeekOutlook] | None = None) -> CoverageRecorded:
+            now: datetime, expected: list[WeekOutlook] | None = None,
+            share: tuple[float, ...] | None = None) -> CoverageRecorded:
     """The pair's coverage of the 26 weeks from `today`'s, from its weekly history, and the
     newest need of each shop × week and plan of each producer × week (other pairs' and weeks'
-    are left out); `expected`: the outlook of `sold` from `today`, when the caller has it."""
+    are left out); `share`: the territory's weekday_share; `expected`: the outlook of `sold`
+    from `today` with it, when the caller has it."""
     first = monday(today)
     weeks = set(_weeks(first))
 
@@ -79,7 +95,8 @@ def compute(territory: str, product_id: str, sold: Mapping[date, float],
     return CoverageRecorded(
         pair_key=pair_key(territory, product_id), territory=territory, product_id=product_id,
         first_week=first, history_weeks=history_weeks(sold, first),
-        weeks=_rows(expected or outlook(sold, today, weeks=HORIZON_WEEKS), need_lines, plan_lines),
+        weeks=_rows(expected or outlook(sold, today, weeks=HORIZON_WEEKS, weekday_share=share),
+                    need_lines, plan_lines),
         needs=tuple(need_lines), plans=tuple(plan_lines), computed_at=now)
 
 

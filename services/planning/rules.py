@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from datetime import date, timedelta
 from typing import Any
 
-from services.demand.outlook import monday
+from services.planning.outlook import monday
 from services.directory.rules import Refusal
 
 AHEAD_WEEKS = 52

@@ -31,10 +31,11 @@ from services.bus.catalog import (
     PLANNING_IMPORTS,
     PLANNING_NEEDS,
     PLANNING_PLANS,
+    SHOPS,
 )
 from services.bus.platform import Platform
 from services.bus.table import TableView
-from services.demand.outlook import WeekOutlook, outlook
+from services.planning.outlook import WeekOutlook, outlook
 from services.events.planning import SalesHistoryRecorded, pair_key
 from services.planning import coverage
 
@@ -46,16 +47,18 @@ Pair = tuple[str, str]
 
 
 @lru_cache(maxsize=4096)
-def _outlook(weeks: tuple[tuple[date, float], ...], today: date) -> tuple[WeekOutlook, ...]:
+def _outlook(weeks: tuple[tuple[date, float], ...], today: date,
+             share: tuple[float, ...] | None) -> tuple[WeekOutlook, ...]:
     """The outlook of a history, remembered: most recomputations change no week of it."""
-    return tuple(outlook(dict(weeks), today))
+    return tuple(outlook(dict(weeks), today, weekday_share=share))
 
 
 class Planner:
-    def __init__(self, platform: Platform, tables: dict[str, TableView],
+    def __init__(self, platform: Platform, tables: dict[str, TableView], shops: TableView,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.platform = platform
-        self.tables = tables  # by topic name
+        self.tables = tables  # by topic name: what marks a pair when it changes
+        self.shops = shops  # the directory's: their opening days shape a week
         self.clock = clock
         self.dirty: set[Pair] = set()
         self.published = platform.metrics.counter(
@@ -91,9 +94,11 @@ class Planner:
             kept = await self._history(territory, product, signal)
             sold = coverage.history(kept.weeks if kept else (), imported[(territory, product)])
             today = signal.day if signal else self.clock().astimezone(PARIS).date()
+            share = coverage.weekday_share(self.shops.values(), territory)
+            expected = _outlook(tuple(sorted(sold.items())), today, share)
             found = coverage.compute(territory, product, sold, needs[(territory, product)],
                                      plans[(territory, product)], today, self.clock(),
-                                     expected=list(_outlook(tuple(sorted(sold.items())), today)))
+                                     expected=list(expected), share=share)
             if not coverage.same(self.tables[PLANNING_COVERAGE.name].get(key), found):
                 await self._publish(PLANNING_COVERAGE, found)
 
@@ -139,7 +144,8 @@ async def serve(platform: Platform) -> None:
     async with contextlib.AsyncExitStack() as stack:
         tables = {topic.name: await stack.enter_async_context(
             TableView(settings, registry, topic)) for topic in INPUTS}
-        await Planner(platform, tables).run()
+        shops = await stack.enter_async_context(TableView(settings, registry, SHOPS))
+        await Planner(platform, tables, shops).run()
 
 
 def main() -> None:

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from services.demand.outlook import monday
+from services.planning.outlook import monday
 from services.events.planning import CropPlanned, ForwardNeedStated, HistoryWeekImported
 from services.sales.intake import RefundIn
 from services.simulator import model

@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from services.bus.settings import BusSettings
-from services.demand.outlook import monday
+from services.planning.outlook import monday
 from services.events.auth import Role
 from tests.integration.sales_stack import ServiceProcess, running_gateway
 from tests.support import eventually

@@ -10,7 +10,7 @@ from random import Random
 import pytest
 
 from services.demand.calendar import is_public_holiday
-from services.demand.outlook import HORIZON_WEEKS, WeekOutlook, monday, outlook
+from services.planning.outlook import HORIZON_WEEKS, WeekOutlook, monday, outlook
 
 EVEN = (1.0,) * 6 + (0.0,)  # Monday to Saturday alike, closed on Sundays
 NO_MONDAYS = (0.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.0)

@@ -138,3 +138,18 @@ def test_a_firm_need_names_its_price_and_a_hub_keeps_to_its_territory() -> None:
     assert [(p.status, p.type) for p in refused] == [(403, "other_territory")]
     assert [p.type for p in rules.shop_problems(None, "x", None, is_hub=False)] == \
         ["unknown_shop"]
+
+
+def test_a_weeks_shape_comes_from_the_territorys_shops_opening_days() -> None:
+    from services.events.catalog import ShopRegistered
+    from services.planning.coverage import weekday_share
+
+    def shop(shop_id: str, days: tuple[int, ...], territory: str = "lyon", closed=None):
+        return ShopRegistered(shop_id=shop_id, name=shop_id, territory=territory,
+                              kind="solidaire", timezone="Europe/Paris", registered_at=NOW,
+                              opening_days=days, closed_at=closed)
+    shops = [shop("a", (2, 3, 4, 5, 6)), shop("b", ()), shop("c", (1,), territory="marseille"),
+             shop("d", (7,), closed=NOW)]
+    share = weekday_share(shops, "lyon")
+    assert share is not None and [round(s * 11, 6) for s in share] == [1, 2, 2, 2, 2, 2, 0]
+    assert weekday_share(shops, "toulouse") is None
