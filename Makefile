@@ -42,7 +42,8 @@ $(STAMP): pyproject.toml constraints.txt
 # The browser tests drive the system's Chromium through Playwright (whose own browser download
 # is not used): Debian's package, installed once.
 CHROMIUM := /usr/bin/chromium
-browser: ## install Chromium for the browser tests (Debian's package, once)
+AXE := tests/e2e/js/node_modules/axe-core/axe.min.js
+browser: ## install Chromium (Debian's package) and axe-core (npm, pinned) for the browser tests, once
 	@if [ -x $(CHROMIUM) ]; then \
 	  echo "Chromium: $$($(CHROMIUM) --version 2>/dev/null || echo present) ($(CHROMIUM))"; \
 	elif command -v apt-get >/dev/null; then \
@@ -56,6 +57,10 @@ browser: ## install Chromium for the browser tests (Debian's package, once)
 	    || exit 1; \
 	else echo "Chromium is missing at $(CHROMIUM) and there is no apt-get here:" \
 	          "install your system's chromium package"; exit 1; fi
+	@if [ ! -f $(AXE) ]; then \
+	  echo "Installing axe-core for the accessibility checks (npm ci, pinned, once)"; \
+	  npm ci --prefix tests/e2e/js --no-audit --no-fund --loglevel=error || exit 1; \
+	else echo "axe-core: $(AXE)"; fi
 
 fetch: ## download Kafka and Apicurio Registry with Maven (once)
 	$(STACK) fetch

@@ -15,6 +15,8 @@ import pytest
 from playwright.async_api import BrowserContext, Page, Playwright
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+AXE = Path(__file__).resolve().parent / "js" / "node_modules" / "axe-core" / "axe.min.js"
+SERIOUS = ("serious", "critical")
 CHROMIUM = Path(os.environ.get("VIVRES_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update",
@@ -68,3 +70,18 @@ def page_problems(page: Page, expected: re.Pattern[str] | None = None) -> list[s
             if message.type == "error" and not (expected and expected.match(message.text))
             else None)
     return problems
+
+
+async def accessibility_problems(page: Page) -> list[str]:
+    """axe-core's serious and critical violations on the page as it stands (one line each:
+    the rule, its help and the first elements). axe is evaluated through the DevTools protocol,
+    which the page's Content-Security-Policy does not govern; `make browser` installs it."""
+    if not AXE.exists():
+        pytest.fail(f"no axe-core at {AXE}: run `make browser`")
+    await page.evaluate(AXE.read_text(encoding="utf-8") + "\n;0")
+    found = await page.evaluate(
+        "async () => (await axe.run(document, {resultTypes: ['violations']})).violations"
+        ".map(v => ({id: v.id, impact: v.impact, help: v.help,"
+        " nodes: v.nodes.slice(0, 3).map(n => n.target.join(' '))}))")
+    return [f"{v['id']} ({v['impact']}): {v['help']} — {', '.join(v['nodes'])}"
+            for v in found if v["impact"] in SERIOUS]

@@ -17,7 +17,13 @@ from playwright.async_api import Request, async_playwright, expect
 
 from services.bus.settings import BusSettings
 from services.events.auth import Role
-from tests.e2e.browser import ARTIFACTS, french_browser, keep_screenshot, page_problems
+from tests.e2e.browser import (
+    ARTIFACTS,
+    accessibility_problems,
+    french_browser,
+    keep_screenshot,
+    page_problems,
+)
 from tests.integration.sales_stack import running_gateway
 
 pytestmark = pytest.mark.integration
@@ -137,6 +143,7 @@ async def test_a_hub_adds_a_producer_and_issues_its_token_on_the_directory_page(
                 await expect(dialog).to_be_hidden()
                 assert token not in await page.content()
 
+                assert await accessibility_problems(page) == []
                 await keep_screenshot(page, ARTIFACT)
 
                 # a second look: the token is nowhere, the producer still listed

@@ -31,6 +31,7 @@ from services.health.monitor import HealthConfig
 from tests.e2e.browser import (
     ARTIFACTS,
     CHROMIUM_ARGS,
+    accessibility_problems,
     keep_screenshot,
     page_problems,
     require_chromium,
@@ -437,6 +438,7 @@ async def test_the_operator_page_shows_every_figure_of_the_report_and_follows_it
                 await expect(page.locator('[data-champ="statut-global"]')).to_have_text("STOP")
                 assert await page.title() == "STOP · Santé des flux — Vivres"
 
+                assert await accessibility_problems(page) == []
                 await keep_screenshot(page, ARTIFACT, height=900, size=30_000)
 
                 # the network goes away: the figures stay, stamped, with a French message
