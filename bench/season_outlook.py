@@ -22,11 +22,14 @@ import os
 import platform
 import statistics
 import time
+from types import SimpleNamespace
 from collections import defaultdict
 from datetime import date, timedelta
 
 from bench.demand_forecast import simulated_year
 from services.demand.forecast import profile
+from services.planning.coverage import weekday_share
+from services.simulator.territories import SHOPS
 from services.planning.outlook import monday, outlook
 
 HORIZONS = (4, 8, 16)
@@ -40,18 +43,27 @@ def weekly(days: dict[date, float]) -> dict[date, float]:
     return dict(weeks)
 
 
-def backtest(series: dict[tuple[str, str], dict[date, float]], origins: list[date]
+def opening_day_shares() -> dict[str, tuple[float, ...] | None]:
+    """Per territory, what the planning service passes: each weekday's share from the
+    shops' opening days (services.planning.coverage.weekday_share)."""
+    shops = [SimpleNamespace(territory=shop.territory, closed_at=None, opening_days=tuple(
+        d + 1 for d, hours in enumerate(shop.hours) if hours)) for shop in SHOPS]
+    return {t: weekday_share(shops, t) for t in {shop.territory for shop in SHOPS}}
+
+
+def backtest(series: dict[tuple[str, str], dict[date, float]], origins: list[date],
+             shares: dict[str, tuple[float, ...] | None] | None = None
              ) -> dict[int, dict[str, float]]:
     """Per horizon: outlook's and seasonal-naive's WAPE, the median over origins of their
     ratio, and the share of actual weeks within the outlook's p10–p90."""
     # per horizon and origin: |outlook error|, |naive error|, actual, weeks in band, weeks
     sums = {h: {o: [0.0] * 5 for o in origins} for h in HORIZONS}
-    for days in series.values():
+    for (territory, _product), days in series.items():
         weeks = weekly(days)
         for origin in origins:
             known = {w: u for w, u in weeks.items() if w < origin}
-            ahead = outlook(known, origin, weeks=max(HORIZONS),
-                            weekday_share=profile(days, origin, weeks=52))
+            share = shares[territory] if shares else profile(days, origin, weeks=52)
+            ahead = outlook(known, origin, weeks=max(HORIZONS), weekday_share=share)
             for h in HORIZONS:
                 week, at = origin + timedelta(weeks=h - 1), sums[h][origin]
                 actual = weeks.get(week, 0.0)
@@ -84,6 +96,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--years", type=int, default=3)
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--shares", choices=("sales", "opening-days"), default="sales",
+                        help="weekday shares from each series' daily sales, or from the "
+                             "shops' opening days (what the planning service passes)")
     args = parser.parse_args()
     first = monday(date(2023, 1, 2))
     days = args.years * 364
@@ -94,14 +109,16 @@ def main() -> None:
     origins = [last - timedelta(weeks=52) + timedelta(weeks=4 * k) for k in range(10)]
     origins = [o for o in origins if o + timedelta(weeks=max(HORIZONS)) <= last]
     started = time.perf_counter()
-    result = backtest(series, origins)
+    result = backtest(series, origins,
+                      opening_day_shares() if args.shares == "opening-days" else None)
     backtest_s = time.perf_counter() - started
     per_call = time_per_call(series, origins[-1])
     print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"Python {platform.python_version()}; {len(series)} territory × product series, "
           f"{args.years} simulated years from {first} (seed {args.seed}, {simulated_s:.0f} s), "
-          f"{len(origins)} origins from {origins[0]}, backtest {backtest_s:.0f} s; one outlook "
-          f"call ({(origins[-1] - first).days // 7} weeks of history) {per_call:.1f} ms")
+          f"{len(origins)} origins from {origins[0]}, shares from {args.shares}, "
+          f"backtest {backtest_s:.0f} s; one outlook call "
+          f"({(origins[-1] - first).days // 7} weeks of history) {per_call:.1f} ms")
     print("| horizon | outlook WAPE | seasonal-naive WAPE | ratio | median ratio over origins "
           "| in p10–p90 | target |")
     print("|---|---|---|---|---|---|---|")

@@ -41,6 +41,7 @@ class TableView(Generic[E]):
         self.positions: dict[str, tuple[int, int]] = {}  # key -> (partition, offset) of its row
         self.watchers: set[asyncio.Queue[str]] = set()  # told the key of every row applied
         self.healthy = True  # False while the broker or the registry keeps it from following
+        self.applied: dict[int, int] = {}  # partition -> the next offset to apply
 
     async def __aenter__(self) -> TableView[E]:
         self._consumer = AIOKafkaConsumer(
@@ -87,6 +88,12 @@ class TableView(Generic[E]):
                 await self._apply_record(record)
 
     async def _apply_record(self, record: Any) -> None:
+        try:
+            await self._apply_row(record)
+        finally:
+            self.applied[record.partition] = record.offset + 1
+
+    async def _apply_row(self, record: Any) -> None:
         key = record.key.decode() if record.key else None
         if key is None:
             return
@@ -119,6 +126,24 @@ class TableView(Generic[E]):
         except ValueError as err:
             log.warning("table record invalid, skipped", topic=record.topic,
                         partition=record.partition, offset=record.offset, error=describe(err))
+
+    async def catch_up(self, timeout_s: float = 2.0) -> bool:
+        """Wait (at most `timeout_s`) until the rows written to the topic before this call are
+        applied: a key another process has just written is then known. False at the deadline
+        or when the broker cannot say."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        try:
+            ends = await asyncio.wait_for(
+                self._consumer.end_offsets(list(self._consumer.assignment())), timeout_s)
+            while any(self.applied.get(tp.partition, 0) < end for tp, end in ends.items()
+                      if end > 0):
+                if loop.time() > deadline:
+                    return False
+                await asyncio.sleep(0.02)
+        except (KafkaError, TimeoutError):
+            return False
+        return True
 
     def put(self, event: E) -> None:
         """Apply an event this process just published (read your own writes at once)."""

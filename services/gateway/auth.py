@@ -8,16 +8,21 @@ from services.auth.tokens import Principal, authenticate
 from services.events.auth import Role
 
 
-def principal(request: Request) -> Principal:
-    """The caller, from `Authorization: Bearer <token>` (401 when missing, unknown or revoked)."""
+async def principal(request: Request) -> Principal:
+    """The caller, from `Authorization: Bearer <token>` (401 when missing, unknown or revoked).
+    A token the table does not know yet may have just been issued by another process (`vivres
+    tokens issue`, then a request at once): the table first reads what the topic holds now."""
     tokens = request.app.state.deps.tokens
     if not getattr(tokens, "healthy", True):  # a revocation could be missing: refuse, say why
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
                             "the token table is not current (Kafka or the registry is away)")
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
-    who = authenticate(tokens.get, token.strip()
-                       if scheme.lower() == "bearer" else None)
+    presented = token.strip() if scheme.lower() == "bearer" else None
+    who = authenticate(tokens.get, presented)
+    if who is None and presented and hasattr(tokens, "catch_up"):
+        await tokens.catch_up()
+        who = authenticate(tokens.get, presented)
     if who is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing, unknown or revoked token",
                             headers={"WWW-Authenticate": "Bearer"})
