@@ -209,12 +209,26 @@ def backfill_history() -> None:
         written = asyncio.run(_backfill(settings, first, days, bar.update))
     click.echo(t("demo.history_written", tickets=written.tickets, lines=written.lines,
                  refunds=written.refunds, first=first, last=last))
-    _season(settings, first, today)
+
+
+@demo.command("season")
+def season_history() -> None:
+    """Écrit (une fois par pile) la saison : deux ans de ventes d'avant Vivres, besoins
+    prévisionnels et plans de culture."""
+    from services.bus.logging import configure_logging
+
+    configure_logging("WARNING", "console")
+    today = datetime.now(ZoneInfo("Europe/Paris")).date()
+    settings = BusSettings()
+    if asyncio.run(backfill.holds_sales(settings, PLANNING_IMPORTS.name)):
+        click.echo(t("demo.season_present", topic=PLANNING_IMPORTS.name))
+        return
+    _season(settings, backfill.history_span(today)[0], today)
 
 
 def _season(settings: BusSettings, before: date, today: date) -> None:
-    """The years of weekly sales before the tickets (imported, as from a former till
-    software), then the coming season's forward needs and crop plans."""
+    """The years of weekly sales before the tickets' first day `before` (imported, as from a
+    former till software), then the coming season's forward needs and crop plans."""
     first, days = season.history_span(before)
     label = t("demo.season_progress", years=season.HISTORY_YEARS, first=first,
               last=before - timedelta(days=1))

@@ -351,6 +351,10 @@ CATALOG: dict[str, dict[str, Any]] = {
         "en": "{file}, line {line}: needs territoire, produit, semaine (YYYY-MM-DD) and unites "
               "(a number).",
     },
+    "demo.season_present": {
+        "fr": "Saison déjà présente ({topic} contient des semaines) : rien n'est réécrit.",
+        "en": "Season already there ({topic} holds weeks): nothing is written again.",
+    },
     "demo.history_present": {
         "fr": "Historique déjà présent ({topic} contient des ventes) : rien n'est réécrit.",
         "en": "History already there ({topic} holds sales): nothing is written again.",

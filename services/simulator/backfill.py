@@ -46,9 +46,10 @@ def history_span(today: date) -> tuple[date, int]:
     return first, (live_start(today) - first).days
 
 
-async def holds_sales(settings: BusSettings) -> bool:
-    """Whether `sales.tickets` holds any ticket: then the demo's history is not written."""
-    partitions = await partitions_of(settings, SALES.name)
+async def holds_sales(settings: BusSettings, topic: str = SALES.name) -> bool:
+    """Whether `sales.tickets` (or `topic`) holds any record: then the demo's history (its
+    season) is not written."""
+    partitions = await partitions_of(settings, topic)
     return any(end > first for first, end in (await bounds(settings, partitions)).values())
 
 

@@ -1,7 +1,7 @@
 """The demo's season: two years of weekly sales from before the tills joined Vivres (as a
 territory would import them from its former till software), and, for the coming season, a few
 épiceries' forward needs (the first weeks firm: contrats de culture) and the producers' crop
-plans. Pure and deterministic; `vivres demo backfill` writes them once per stack.
+plans. Pure and deterministic; `vivres demo season` writes them once per stack.
 """
 
 from __future__ import annotations
