@@ -80,6 +80,15 @@ def _refused(problems: list[Refusal]) -> JSONResponse:
                         status_code=min(p.status for p in problems))
 
 
+async def _published(deps: Any, topic: Any, events: list[Any], table: Any) -> list[dict]:
+    """Publish `events` together, apply them to the gateway's `table` (read your own writes),
+    and give them back as JSON."""
+    await deps.publisher.publish_many(topic, events)
+    for event in events:
+        table.put(event)
+    return [e.model_dump(mode="json") for e in events]
+
+
 def _viewer(who: Principal) -> Viewer:
     if who.role is Role.PRODUCER:
         return Viewer(producer_id=who.subject or "")
@@ -166,10 +175,7 @@ async def declare_plan(request: Request, body: PlanIn,
                          producer_id=producer, territory=body.territory,
                          product_id=body.product_id, week=w.week, units=w.units, planned_at=now)
              for w in body.weeks]
-    await deps.publisher.publish_many(PLANNING_PLANS, plans)
-    for plan in plans:
-        deps.planning.plans.put(plan)
-    return {"plans": [p.model_dump(mode="json") for p in plans]}
+    return {"plans": await _published(deps, PLANNING_PLANS, plans, deps.planning.plans)}
 
 
 @router.get("/plans", response_model=list[CropPlanned])
@@ -220,10 +226,7 @@ async def state_needs(request: Request, body: NeedIn,
                                price_cents=body.price_cents if body.firm else None,
                                stated_by=who.subject or who.role.value, stated_at=now)
              for w in body.weeks]
-    await deps.publisher.publish_many(PLANNING_NEEDS, needs)
-    for need in needs:
-        deps.planning.needs.put(need)
-    return {"needs": [n.model_dump(mode="json") for n in needs]}
+    return {"needs": await _published(deps, PLANNING_NEEDS, needs, deps.planning.needs)}
 
 
 @router.get("/needs", response_model=list[ForwardNeedStated])

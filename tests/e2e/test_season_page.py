@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -28,8 +27,8 @@ from tests.e2e.browser import (
     keep_screenshot,
     page_problems,
 )
-from tests.integration.sales_stack import ServiceProcess, running_gateway
-from tests.integration.test_planning import seasonal_history
+from tests.integration.sales_stack import running_gateway
+from tests.integration.test_planning import planning_service, seasonal_history  # noqa: F401
 
 pytestmark = pytest.mark.integration
 ARTIFACT = ARTIFACTS / "season-page.png"
@@ -42,18 +41,9 @@ def settings() -> BusSettings:
     return BusSettings()
 
 
-@pytest.fixture
-def planning_service(settings, tmp_path) -> Iterator[ServiceProcess]:
-    process = ServiceProcess("planning", settings, tmp_path / "planning.log")
-    process.start()
-    try:
-        yield process
-    finally:
-        process.stop()
-
-
+@pytest.mark.usefixtures("planning_service")  # `vivres serve planning`, a child process
 async def test_a_producer_sees_the_season_and_declares_a_plan_through_the_form(
-        settings: BusSettings, planning_service: ServiceProcess, tmp_path) -> None:
+        settings: BusSettings, tmp_path) -> None:
     run = uuid.uuid4().hex[:6]
     territory, product = f"saison-{run}", f"carotte-{run}"
     farm, neighbour = f"ferme-{run}", f"voisin-{run}"
