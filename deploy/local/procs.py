@@ -250,11 +250,26 @@ def print_where_to_look() -> None:
         if "url" in entry:
             lines.append(f"  {entry.get('title', name):<23} {entry['url']}")
         for page in entry.get("pages", []):
-            lines.append(f"  {page['title']:<23} {page['url']}")
+            lines.append(f"  {page['title']:<23} {page['url']}{_with_token(page.get('token'))}")
         lines.append(f"  {_('journal ', 'log ') + name:<23} {server(name).console}")
     lines += [f"  {'Topics':<23} .venv/bin/vivres topics list",
               _("Ctrl-C arrête tout.", "Press Ctrl-C to stop everything."), ""]
     print("\n".join(lines), flush=True)
+
+
+def _with_token(path: str | None) -> str:
+    """The fragment that opens a page with a demo token (`#token=...`; never sent to a server,
+    never in its logs), or nothing when the demo has no such token."""
+    tokens = Path(os.environ.get("VIVRES_DEMO_TOKENS", ROOT / ".vivres" / "demo-tokens.json"))
+    try:
+        found = json.loads(tokens.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return ""
+    for part in (path or "").split("."):
+        found = found.get(part) if isinstance(found, dict) else None
+    if isinstance(found, dict):  # a group: its first entry
+        found = next(iter(found.values()), None)
+    return f"#token={found}" if isinstance(found, str) and path else ""
 
 
 def _(french: str, english: str) -> str:

@@ -113,7 +113,7 @@ _SERVICES: tuple[Principal, ...] = (
         doc="The public HTTP API: what tills, shops, producers, the hub and committees send, "
             "and the reference tables it answers from.",
         reads=_names(c.TOKENS, c.PRODUCTS, c.MAPPINGS, c.UNMAPPED, c.STOCK_LEVELS, c.OFFERS,
-                     c.ORDERS, c.CAISSE_DECISIONS, c.DEMAND_SIGNALS, c.SUBSCRIPTIONS,
+                     c.ORDERS, c.NEEDS, c.CAISSE_DECISIONS, c.DEMAND_SIGNALS, c.SUBSCRIPTIONS,
                      c.CAISSE_ANSWERS, c.CAISSE_LEDGER, c.CAISSE_CONTRIBUTIONS,
                      c.CAISSE_SETTLEMENTS, c.SALES, c.SHOPS, c.TERRITORIES, c.PRODUCERS,
                      c.HUBS, c.PLANNING_NEEDS, c.PLANNING_PLANS, c.PLANNING_COVERAGE),

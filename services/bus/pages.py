@@ -4,6 +4,11 @@ A page has no CDN and no library: its charts are SVG drawn by its own script, an
 the access token before calling the API with it (loading the page itself needs no token). Its
 inline script and style are allowed by their hashes in a Content-Security-Policy, and nothing
 else is. Served with an ETag, so a phone on a weak connection downloads it once.
+
+What several pages share (reading the token, calling the API, French refusals next to their
+field, one request per click, drawing bars) is written once, in `static/commun.js` and
+`static/commun.css`, and written into each page where it says `/* inclure: commun.js */`:
+the page a browser gets is still one file.
 """
 
 from __future__ import annotations
@@ -32,10 +37,19 @@ def _hashes(html: str, tag: str) -> str:
         for body in re.findall(rf"<{tag}>(.*?)</{tag}>", html, flags=re.DOTALL))
 
 
+INCLUDE = re.compile(r"/\* inclure: ([a-z0-9-]+\.(?:js|css)) \*/")
+
+
+def _assembled(package: str, name: str) -> str:
+    static = resources.files(package).joinpath("static")
+    return INCLUDE.sub(lambda m: static.joinpath(m.group(1)).read_text("utf-8"),
+                       static.joinpath(name).read_text("utf-8"))
+
+
 @cache
 def page(package: str, name: str) -> Page:
-    """`<package>/static/<name>`, with its policy and ETag (read once)."""
-    html = resources.files(package).joinpath("static", name).read_text("utf-8")
+    """`<package>/static/<name>` with its inclusions, its policy and ETag (read once)."""
+    html = _assembled(package, name)
     policy = ("default-src 'none'; connect-src 'self'; img-src 'self' data:; "
               f"script-src {_hashes(html, 'script')}; style-src {_hashes(html, 'style')}; "
               "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")

@@ -8,7 +8,7 @@ a consumer group, so every replica sees every partition.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, Generic, TypeVar
 
 import structlog
@@ -30,9 +30,13 @@ log = structlog.get_logger("vivres.table")
 class TableView(Generic[E]):
     """`async with TableView(...) as view:` returns once the topic has been read to its end."""
 
-    def __init__(self, settings: BusSettings, registry: SchemaRegistry, topic: Topic) -> None:
+    def __init__(self, settings: BusSettings, registry: SchemaRegistry, topic: Topic,
+                 row_key: Callable[[E], str] | None = None) -> None:
+        """`row_key`: what a row is kept under (default: the record's key, as compaction
+        keeps it); a topic keyed for ordering rather than identity names its events' id."""
         self.settings = settings
         self.topic = topic
+        self._row_key = row_key
         self._codec = AvroCodec.for_topic(registry, topic)
         self._rows: dict[str, E] = {}
         self._consumer: AIOKafkaConsumer | None = None
@@ -118,7 +122,9 @@ class TableView(Generic[E]):
                             partition=record.partition, offset=record.offset, error=str(err))
                 return
         try:
-            self._rows[key] = self.topic.event.from_avro(data)
+            event = self.topic.event.from_avro(data)
+            key = self._row_key(event) if self._row_key else key
+            self._rows[key] = event
             self.version += 1
             self.positions[key] = (record.partition, record.offset)
             for watcher in self.watchers:
@@ -147,7 +153,7 @@ class TableView(Generic[E]):
 
     def put(self, event: E) -> None:
         """Apply an event this process just published (read your own writes at once)."""
-        self._rows[self.topic.key_of(event)] = event
+        self._rows[self._row_key(event) if self._row_key else self.topic.key_of(event)] = event
         self.version += 1
 
     def watch(self) -> asyncio.Queue[str]:

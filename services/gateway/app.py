@@ -49,6 +49,7 @@ class GatewayDeps:
     stock: Any  # TableView[StockLevelRecorded]
     offers: Any  # TableView[OfferDeclared]
     orders: Any  # TableView[OrderRecorded]
+    needs: Any = field(default_factory=dict)  # TableView[NeedStated] by need_id (orders.needs)
     caisse: Any = None  # CaisseClient: asks the caisse service and waits for its answers
     decisions: Any = None  # TableView[DecisionRecorded]
     books: Any = None  # services.caisse.books.Books

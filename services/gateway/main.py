@@ -16,6 +16,7 @@ from services.bus.catalog import (
     DEMAND_SIGNALS,
     HUBS,
     MAPPINGS,
+    NEEDS,
     OFFERS,
     ORDERS,
     PLANNING_COVERAGE,
@@ -53,6 +54,7 @@ async def gateway_deps(platform: Platform) -> AsyncIterator[GatewayDeps]:
             TableView(settings, registry, STOCK_LEVELS) as stock, \
             TableView(settings, registry, OFFERS) as offers, \
             TableView(settings, registry, ORDERS) as orders, \
+            TableView(settings, registry, NEEDS, row_key=lambda n: n.need_id) as slot_needs, \
             TableView(settings, registry, CAISSE_DECISIONS) as decisions, \
             TableView(settings, registry, DEMAND_SIGNALS) as signals, \
             TableView(settings, registry, SUBSCRIPTIONS) as subscriptions, \
@@ -65,7 +67,7 @@ async def gateway_deps(platform: Platform) -> AsyncIterator[GatewayDeps]:
             TableView(settings, registry, PLANNING_COVERAGE) as coverage, \
             CaisseClient(settings, registry, platform.publisher) as caisse:
         yield GatewayDeps(platform.publisher, tokens, products, mappings, unmapped, stock,
-                          offers, orders, caisse=caisse, decisions=decisions,
+                          offers, orders, needs=slot_needs, caisse=caisse, decisions=decisions,
                           books=Books(settings, registry), signals=signals,
                           subscriptions=subscriptions,
                           directory=Directory(territories, shops, producers, hubs),

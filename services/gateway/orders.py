@@ -14,6 +14,7 @@ from services.bus.catalog import NEEDS, ORDER_COMMANDS
 from services.directory.rules import Directory
 from services.events.auth import Role
 from services.events.orders import (
+    STANDING,
     ActorRole,
     NeedStated,
     OrderAction,
@@ -78,7 +79,39 @@ async def state_need(request: Request, need: NeedIn,
                        quantity=need.quantity, unit=product.unit,
                        delivery_slot=need.delivery_slot, stated_at=deps.clock())
     await deps.publisher.publish(NEEDS, event)
+    deps.needs.put(event)
     return Accepted(id=event.need_id)
+
+
+class NeedView(NeedStated):
+    """A need as it stands: the standing pooled orders that took it (none: not yet pooled)."""
+
+    order_ids: list[str]
+
+
+@router.get("/v1/needs", response_model=list[NeedView])
+async def list_needs(request: Request, who: Annotated[Principal, Depends(principal)],
+                     territory: Annotated[Slug | None, Query()] = None,
+                     slot: Annotated[Day | None, Query()] = None,
+                     shop: Annotated[ShopId | None, Query()] = None) -> list[NeedView]:
+    """Needs stated for delivery slots: a shop sees its own, a hub its territory's."""
+    require(who, Role.SHOP, Role.HUB, Role.OPERATOR)
+    deps = request.app.state.deps
+    hub = deps.directory.hubs.get(who.subject or "") if who.role is Role.HUB else None
+    taken: dict[str, list[str]] = {}
+    for order in deps.orders.values():
+        if order.status in STANDING:
+            for line in order.lines:
+                for part in line.parts:
+                    taken.setdefault(part.need_id, []).append(order.order_id)
+    mine = (n for n in deps.needs.values()
+            if (who.role is not Role.SHOP or n.shop_id == who.subject)
+            and (hub is None or n.territory == hub.territory)
+            and territory in (None, n.territory) and slot in (None, n.delivery_slot)
+            and shop in (None, n.shop_id))
+    return [NeedView(**n.model_dump(), order_ids=sorted(set(taken.get(n.need_id, []))))
+            for n in sorted(mine, key=lambda n: (n.delivery_slot, n.shop_id, n.product_id,
+                                                 n.need_id))]
 
 
 @router.post("/v1/orders/consolidate", status_code=status.HTTP_202_ACCEPTED,
