@@ -120,7 +120,7 @@ _SERVICES: tuple[Principal, ...] = (
         writes=_names(c.SALES_SUBMITTED, c.REFUNDS_SUBMITTED, c.PRODUCTS, c.MAPPINGS, c.OFFERS,
                       c.SHOPS, c.TERRITORIES, c.PRODUCERS, c.HUBS,
                       c.NEEDS, c.ORDER_COMMANDS, c.STOCK_COUNTS, c.STOCK_WASTE,
-                      c.REORDER_POINTS, c.CAISSE_REQUESTS, c.CAISSE_DECISIONS,
+                      c.STOCK_DELIVERIES, c.REORDER_POINTS, c.CAISSE_REQUESTS, c.CAISSE_DECISIONS,
                       c.CAISSE_CONTRIBUTIONS, c.CAISSE_SETTLEMENTS, c.SUBSCRIPTIONS,
                       c.PLANNING_NEEDS, c.PLANNING_PLANS, c.PLANNING_IMPORTS)),
     Principal(

@@ -241,6 +241,19 @@ async def issue_token(request: Request, body: TokenIn,
                     issued_at=event.issued_at)
 
 
+class Caller(BaseModel):
+    """Who a token speaks for: what a page needs to know whose data it shows."""
+
+    role: Role
+    subject: str | None
+
+
+@tokens.get("/me", response_model=Caller)
+async def who_am_i(who: Annotated[Principal, Depends(principal)]) -> Caller:
+    """The role and subject (the épicerie, producer, hub or caisse) of the token presented."""
+    return Caller(role=who.role, subject=who.subject)
+
+
 @tokens.get("", response_model=list[TokenSeen])
 async def list_tokens(request: Request, who: Annotated[Principal, Depends(principal)],
                       subject: Annotated[str, Query(min_length=1, max_length=64)]) -> Any:

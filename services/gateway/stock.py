@@ -1,4 +1,5 @@
-"""Stock on hand, shelf counts, waste and reorder points, per shop."""
+"""Stock on hand, shelf counts, waste, deliveries received outside a pooled order and reorder
+points, per shop."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.auth.tokens import Principal
-from services.bus.catalog import REORDER_POINTS, STOCK_COUNTS, STOCK_WASTE
+from services.bus.catalog import REORDER_POINTS, STOCK_COUNTS, STOCK_DELIVERIES, STOCK_WASTE
 from services.events.auth import Role
 from services.events.stock import (
+    DeliveryReceived,
     ReorderPointSet,
     StockCounted,
     StockLevelRecorded,
@@ -39,6 +41,12 @@ class WasteIn(_StockIn):
     quantity: Quantity
     reason: Annotated[Reason, Field(min_length=1, max_length=200)]
     waste_id: Identifier | None = None
+
+
+class DeliveryIn(_StockIn):
+    quantity: Quantity
+    delivery_id: Identifier | None = Field(
+        None, description="Send the same id again: received once.")
 
 
 class ReorderPointIn(_StockIn):
@@ -91,6 +99,22 @@ async def waste(request: Request, body: WasteIn,
                           reason=body.reason, recorded_at=deps.clock())
     await deps.publisher.publish(STOCK_WASTE, event)
     return Recorded(id=event.waste_id)
+
+
+@router.post("/deliveries", status_code=status.HTTP_202_ACCEPTED, response_model=Recorded)
+async def delivery(request: Request, body: DeliveryIn,
+                   who: Annotated[Principal, Depends(principal)]) -> Recorded:
+    """A delivery received outside a pooled order (a producer delivering the shop directly):
+    on hand goes up. A pooled order's parts are received with POST /v1/orders/{id}/receive."""
+    require_shop_or_staff(who, body.shop_id)
+    deps = request.app.state.deps
+    event = DeliveryReceived(delivery_id=body.delivery_id or f"delivery-{uuid.uuid4().hex}",
+                             shop_id=body.shop_id, product_id=body.product_id,
+                             quantity=body.quantity,
+                             unit=known_product(request, body.product_id).unit,
+                             order_id=None, received_at=deps.clock())
+    await deps.publisher.publish(STOCK_DELIVERIES, event)
+    return Recorded(id=event.delivery_id)
 
 
 @router.post("/reorder-points", status_code=status.HTTP_202_ACCEPTED, response_model=Recorded)

@@ -70,12 +70,14 @@ POLICY: dict[tuple[str, str], Any] = {
     ("GET", "/v1/stock"): roles(SHOP, HUB, OPERATOR),
     ("POST", "/v1/stock/counts"): roles(SHOP, HUB, OPERATOR),
     ("POST", "/v1/stock/waste"): roles(SHOP, HUB, OPERATOR),
+    ("POST", "/v1/stock/deliveries"): roles(SHOP, HUB, OPERATOR),
     ("POST", "/v1/stock/reorder-points"): roles(SHOP, HUB, OPERATOR),
     # offers: declared by producers (their own), read with any token
     ("GET", "/v1/availability"): ANY_ROLE,
     ("POST", "/v1/availability"): roles(PRODUCER),
     # pooled orders: shops state needs, the hub consolidates, each party moves its own steps
     ("POST", "/v1/needs"): roles(SHOP),
+    ("GET", "/v1/needs"): roles(SHOP, HUB, OPERATOR),  # a shop its own, a hub its territory's
     ("POST", "/v1/orders/consolidate"): roles(HUB),
     ("GET", "/v1/orders"): roles(SHOP, PRODUCER, HUB, OPERATOR),  # each sees its own
     ("POST", "/v1/orders/{order_id:path}/{action}"): {
@@ -132,6 +134,7 @@ POLICY: dict[tuple[str, str], Any] = {
     # tokens for the directory's entries: an operator, a hub for its territory's
     ("POST", "/v1/tokens"): roles(HUB, OPERATOR),
     ("GET", "/v1/tokens"): roles(HUB, OPERATOR),
+    ("GET", "/v1/tokens/me"): ANY_ROLE,  # who the token is (the pages ask it)
 }
 
 NOT_IN_MATRIX = {"/healthz"}  # besides the docs and the pages (services.gateway.pages)
@@ -251,12 +254,15 @@ REQUESTS: dict[tuple[str, str], Callable[[World, str | None], Call]] = {
                                                     json=w.stock(w.shop_a, quantity=12)),
     ("POST", "/v1/stock/waste"): lambda w, _: Call("/v1/stock/waste", json=w.stock(
         w.shop_a, quantity=1, reason="abîmé")),
+    ("POST", "/v1/stock/deliveries"): lambda w, _: Call("/v1/stock/deliveries", json=w.stock(
+        w.shop_a, quantity=1_000)),
     ("POST", "/v1/stock/reorder-points"): lambda w, _: Call(
         "/v1/stock/reorder-points", json=w.stock(w.shop_a, reorder_point=5)),
     ("GET", "/v1/availability"): lambda w, _: Call("/v1/availability",
                                                    {"territory": w.territory}),
     ("POST", "/v1/availability"): lambda w, _: Call("/v1/availability", json=w.offer()),
     ("POST", "/v1/needs"): lambda w, _: Call("/v1/needs", json=w.need(w.shop_a)),
+    ("GET", "/v1/needs"): lambda w, _: Call("/v1/needs", {"territory": w.territory}),
     ("POST", "/v1/orders/consolidate"): lambda w, _: Call("/v1/orders/consolidate", json={
         "territory": w.territory, "delivery_slot": str(w.today + timedelta(2)),
         "hub": {"lat_e6": 45_750_000, "lon_e6": 4_850_000}}),
@@ -337,6 +343,7 @@ REQUESTS: dict[tuple[str, str], Callable[[World, str | None], Call]] = {
     ("POST", "/v1/tokens"): lambda w, _: Call("/v1/tokens", json={
         "role": "SHOP", "subject": w.shop_a, "label": "matrice"}),
     ("GET", "/v1/tokens"): lambda w, _: Call("/v1/tokens", {"subject": w.shop_a}),
+    ("GET", "/v1/tokens/me"): lambda w, _: Call("/v1/tokens/me"),
 }
 
 
@@ -572,6 +579,7 @@ async def test_each_acts_on_its_own_resources_only(stack, world) -> None:
         expect("the hub reads every shop's stock", await as_("HUB", "GET", "/v1/stock"), 200)
         for path, body in (("/v1/stock/counts", w.stock(w.shop_a, quantity=1)),
                            ("/v1/stock/waste", w.stock(w.shop_a, quantity=1, reason="x")),
+                           ("/v1/stock/deliveries", w.stock(w.shop_a, quantity=1)),
                            ("/v1/stock/reorder-points", w.stock(w.shop_a, reorder_point=1))):
             expect(f"shop B posts {path} for shop A", await as_(b, "POST", path, json=body), 403)
         expect("shop B states a need of shop A", await as_(

@@ -68,12 +68,20 @@ const V = (() => {
   function sentence(item) {
     if (item.fr) return item.fr;
     const ctx = item.ctx || {};
+    // The bound from `ctx`, else from pydantic's message ("... greater than 0"): the gateway's
+    // 422 answers carry loc, msg and type only.
+    const bound = (key) => {
+      if (ctx[key] !== undefined) return Number(ctx[key]);
+      const found = /(-?\d+(?:\.\d+)?)\s*$/.exec(item.msg || "");
+      return found ? Number(found[1]) : undefined;
+    };
+    const gt = bound("gt"), ge = bound("ge");
     switch (item.type) {
       case "missing": case "string_too_short": return "Ce champ est obligatoire.";
       case "too_short": return "Indiquez-en au moins un.";
-      case "string_too_long": return `C'est trop long : ${ctx.max_length} caractères au plus.`;
-      case "greater_than": return ctx.gt === 0 ? "Indiquez une quantité plus grande que zéro." : `Indiquez plus de ${ctx.gt}.`;
-      case "greater_than_equal": return ctx.ge === 0 ? "Une quantité ne peut pas être négative." : `Indiquez au moins ${ctx.ge}.`;
+      case "string_too_long": return ctx.max_length ? `C'est trop long : ${ctx.max_length} caractères au plus.` : "C'est trop long.";
+      case "greater_than": return gt === 0 || gt === undefined ? "Indiquez une quantité plus grande que zéro." : `Indiquez plus de ${gt}.`;
+      case "greater_than_equal": return ge === 0 || ge === undefined ? "Une quantité ne peut pas être négative." : `Indiquez au moins ${ge}.`;
       case "less_than_equal": case "less_than": return "C'est plus que ce qui est permis.";
       case "int_parsing": case "int_type": case "float_parsing": return "Écrivez un nombre.";
       case "date_from_datetime_parsing": case "date_parsing": case "date_type": return "Écrivez une date, par exemple 2026-12-04.";
@@ -154,7 +162,8 @@ const V = (() => {
   }
 
   // ---- charts: horizontal bars, each row stacked from its parts, drawn as SVG ----
-  // rows: [{label, parts: [{value, cls, title}]}]; format(value) says a value in words.
+  // rows: [{label, parts: [{value, cls, title}], note}]; format(value) says a value in words
+  // (a row's total, unless the row says its own `note`, e.g. a share in per cent).
   function bars(rows, {title, format = number, width = 640}) {
     const rowH = 26, labelW = Math.min(200, width * 0.38), valueW = 90;
     const max = Math.max(1, ...rows.map((r) => r.parts.reduce((s, p) => s + Math.max(0, p.value), 0)));
@@ -169,7 +178,7 @@ const V = (() => {
         return rect;
       }).join("");
       return `<g class="ligne-graphe"><text x="${labelW - 6}" y="${y + rowH / 2}" text-anchor="end">${esc(r.label)}</text>${rects}` +
-        `<text class="valeur" x="${(x + 6).toFixed(1)}" y="${y + rowH / 2}">${esc(format(total))}</text></g>`;
+        `<text class="valeur" x="${(x + 6).toFixed(1)}" y="${y + rowH / 2}">${esc(r.note ?? format(total))}</text></g>`;
     }).join("");
     const height = rows.length * rowH + 8;
     return `<svg class="graphe" viewBox="0 0 ${width} ${height}" role="img" aria-label="${esc(title)}"><title>${esc(title)}</title>${body}</svg>`;
