@@ -101,21 +101,41 @@ async def offers(request: Request, who: Annotated[Principal, Depends(principal)]
                  territory: Annotated[Slug | None, Query()] = None,
                  product: Annotated[Slug | None, Query()] = None,
                  on: Annotated[Day | None, Query(description="Delivery day (default today, "
-                                                       "Paris time).")] = None
+                                                       "Paris time).")] = None,
+                 mine: Annotated[bool, Query(description="A producer's own offers only; "
+                                                         "without `on`, all those whose "
+                                                         "window has not ended, withdrawn "
+                                                         "ones too, each seen for its next "
+                                                         "open day.")] = False
                  ) -> list[OfferView]:
     """Offers open on a day (not withdrawn, within their harvest window), with what the
     active pooled orders of that day reserved of each."""
     deps = request.app.state.deps
-    day = on or deps.clock().astimezone(UTC).astimezone(PARIS).date()
-    reserved = _reserved(deps.orders.values(), day)
+    today = deps.clock().astimezone(UTC).astimezone(PARIS).date()
+    if mine:
+        require(who, Role.PRODUCER)
+    chosen = [o for o in deps.offers.values()
+              if territory in (None, o.territory) and product in (None, o.product_id)
+              and (not mine or o.producer_id == who.subject)]
+    if mine and on is None:
+        seen = own_offers(chosen, today)
+    else:
+        day = on or today
+        seen = [(o, day) for o in chosen if o.open_on(day)]
+    orders = list(deps.orders.values())
+    reserved = {day: _reserved(orders, day) for day in {day for _, day in seen}}
     return [OfferView(**o.model_dump(), delivery_slot=day,
-                      reserved=reserved.get(o.offer_id, 0),
-                      remaining=max(0, o.quantity_per_slot - reserved.get(o.offer_id, 0)))
-            for o in sorted((o for o in deps.offers.values() if o.open_on(day)
-                             and territory in (None, o.territory)
-                             and product in (None, o.product_id)),
-                            key=lambda o: (o.territory, o.product_id, o.price_cents,
-                                           o.offer_id))]
+                      reserved=reserved[day].get(o.offer_id, 0),
+                      remaining=max(0, o.quantity_per_slot - reserved[day].get(o.offer_id, 0)))
+            for o, day in sorted(seen, key=lambda s: (s[0].territory, s[0].product_id,
+                                                      s[0].price_cents, s[0].offer_id))]
+
+
+def own_offers(offers, today: date) -> list[tuple[OfferDeclared, date]]:
+    """A producer's offers still to be seen: every one whose harvest window has not ended by
+    `today` (withdrawn ones too, so they can be put back), each with its next open day (today,
+    or the window's first day if it is still to come)."""
+    return [(o, max(today, o.window_start)) for o in offers if o.window_end >= today]
 
 
 def _reserved(orders, day: date) -> dict[str, int]:

@@ -165,7 +165,7 @@ async def act(request: Request, order_id: Annotated[OrderId, Path()],
         raise HTTPException(status.HTTP_403_FORBIDDEN,
                             f"a {who.role.value} token cannot {action} an order")
     order = deps.orders.get(order_id)
-    if order is None or not _owns(who, order):
+    if order is None or not _owns(who, order, deps.directory):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no order {order_id} of yours")
     actor_id = order.territory if role is ActorRole.HUB else who.subject
     event = OrderCommanded(command_id=f"cmd-{uuid.uuid4().hex}", territory=order.territory,
@@ -175,9 +175,12 @@ async def act(request: Request, order_id: Annotated[OrderId, Path()],
     return Accepted(id=event.command_id)
 
 
-def _owns(who: Principal, order: OrderRecorded) -> bool:
-    if who.role is Role.HUB:
-        return True
+def _owns(who: Principal, order: OrderRecorded, directory: Directory) -> bool:
+    if who.role is Role.HUB:  # a hub's token: its territory's orders; a hub-wide token: all
+        if who.subject is None:
+            return True
+        hub = directory.hubs.get(who.subject)
+        return hub is not None and hub.territory == order.territory
     if who.role is Role.PRODUCER:
         return who.subject == order.producer_id
     shops = {part.shop_id for line in order.lines for part in line.parts}
@@ -190,7 +193,8 @@ async def list_orders(request: Request, who: Annotated[Principal, Depends(princi
                       slot: Annotated[Day | None, Query()] = None) -> list[OrderRecorded]:
     """Orders as they stand, with the grid's explanation: each sees only its own."""
     require(who, Role.HUB, Role.OPERATOR, Role.PRODUCER, Role.SHOP)
-    orders = request.app.state.deps.orders.values()
-    return sorted((o for o in orders if (who.role is Role.OPERATOR or _owns(who, o))
+    deps = request.app.state.deps
+    return sorted((o for o in deps.orders.values()
+                   if (who.role is Role.OPERATOR or _owns(who, o, deps.directory))
                    and territory in (None, o.territory) and slot in (None, o.delivery_slot)),
                   key=lambda o: o.order_id)
