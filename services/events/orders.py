@@ -132,6 +132,7 @@ class Step(_Part):
     actor_role: ActorRole
     actor_id: str
     command_id: str
+    reason: str | None = None  # v2: the refusal's or cancellation's reason
 
 
 class OrderRecorded(Event):

@@ -144,6 +144,7 @@ class Step:
     status: Status
     at: datetime
     by: Actor
+    reason: str = ""  # a refusal's or cancellation's, as said
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,4 +250,5 @@ def apply(state: OrderState, command: Command, at: datetime
             events = (OrderCancelled(order.order_id, at, by, reason),)
         case _:
             events = (_SIMPLE_EVENTS[type(command)](order.order_id, at, by),)
-    return replace(state, status=target, history=state.history + (Step(target, at, by),)), events
+    step = Step(target, at, by, getattr(command, "reason", ""))
+    return replace(state, status=target, history=state.history + (step,)), events

@@ -253,7 +253,8 @@ def order_to_wire(state: lifecycle.OrderState, commands: tuple[str, ...], hub: L
             for line in order.lines),
         history=tuple(wire.Step(status=step.status, at=step.at,
                                 actor_role=step.by.role,
-                                actor_id=step.by.id, command_id=command_id)
+                                actor_id=step.by.id, command_id=command_id,
+                                reason=step.reason or None)
                       for step, command_id in zip(state.history, commands, strict=True)),
         received_by=tuple(sorted(state.received_by)), replaces=order.replaces,
         refused_by=tuple(sorted(order.refused_by)), recorded_at=at)
@@ -278,8 +279,8 @@ def order_from_wire(snapshot: wire.OrderRecorded) -> tuple[lifecycle.OrderState,
             for line in snapshot.lines),
         replaces=snapshot.replaces, refused_by=frozenset(snapshot.refused_by))
     history = tuple(lifecycle.Step(step.status, step.at,
-                                   lifecycle.Actor(step.actor_role,
-                                                   step.actor_id))
+                                   lifecycle.Actor(step.actor_role, step.actor_id),
+                                   step.reason or "")
                     for step in snapshot.history)
     state = lifecycle.OrderState(order, snapshot.status, history,
                                  frozenset(snapshot.received_by))

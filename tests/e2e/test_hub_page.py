@@ -181,6 +181,7 @@ async def test_the_hub_consolidates_a_slot_and_follows_its_orders_through_the_pa
             await page.get_by_role("button", name="Actualiser").click()
             refused_card = card(page, near, "REFUSED")
             await expect(refused_card).to_contain_text(f"Refusée par {near}", timeout=WAIT_MS)
+            await expect(refused_card).to_contain_text("Motif : « grêle sur les poireaux ».")
             await expect(refused_card).to_contain_text("Ses besoins sont repris par")
             taken_over = refused_card.get_by_role("link", name=f"la commande de {cheap}")
             await expect(taken_over).to_have_attribute("href", re.compile(r"^#commande-"))

@@ -229,6 +229,7 @@ async def test_a_producer_declares_an_offer_and_confirms_ships_and_refuses_its_o
             await card.get_by_label("Pourquoi refusez-vous ?").fill("Grêle sur les poireaux")
             await card.get_by_role("button", name="Envoyer le refus").click()
             await expect(card.locator(".statut")).to_have_text("refusée", timeout=WAIT_MS)
+            await expect(card).to_contain_text("Votre motif : « Grêle sur les poireaux »")
             await eventually(lambda: status_of(refused["order_id"], "REFUSED"), timeout=30,
                              what="the hub seeing the order refused")
             replacement = await eventually(lambda: _replacing(farm_orders, refused["order_id"]),

@@ -120,7 +120,7 @@ def test_the_hub_may_cancel_before_shipping(status) -> None:
     state, (event,) = apply(at(status), Cancel(HUB, "créneau annulé"), T0)
     assert state.status is Status.CANCELLED
     assert event == OrderCancelled(ORDER.order_id, T0, HUB, "créneau annulé")
-    assert state.history[-1] == Step(Status.CANCELLED, T0, HUB)
+    assert state.history[-1] == Step(Status.CANCELLED, T0, HUB, "créneau annulé")  # kept
 
 
 MATRIX = [(status, command) for status in Status for command in ACTOR_FOR]
