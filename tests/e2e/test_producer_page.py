@@ -255,6 +255,7 @@ async def test_make_run_shows_months_of_weekly_history_within_two_minutes(tmp_pa
                 "(bars) => bars.map((bar) => bar.dataset.semaine)")
             DEMO_ARTIFACT.parent.mkdir(parents=True, exist_ok=True)
             await page.screenshot(path=str(DEMO_ARTIFACT))
+            await pages_open_with_their_tokens(http, output.read_text())
         assert f"http://127.0.0.1:{port}/producteurs" in output.read_text()  # where to look
     finally:
         await ctrl_c(make_run)
@@ -276,6 +277,24 @@ async def test_make_run_shows_months_of_weekly_history_within_two_minutes(tmp_pa
         launched(env, "stop")
 
 
+PAGE_ROLES = {"producteurs": {"PRODUCER"}, "epicerie": {"SHOP"}, "pole": {"HUB"},
+              "caisse": {"COMMITTEE", "TREASURER"}, "annuaire": {"OPERATOR"}}
+
+
+async def pages_open_with_their_tokens(http: httpx.AsyncClient, printed: str) -> None:
+    """Each person's page is printed with a demo token in its fragment, the page is served,
+    and the token is one the gateway accepts, of the role the page is for."""
+    links = re.findall(r"http://127\.0\.0\.1:\d+/([a-z]+)#token=(vvr_[A-Za-z0-9_-]+)", printed)
+    assert {name for name, _ in links} == set(PAGE_ROLES), printed
+    roles = set()
+    for name, token in links:
+        assert (await http.get(f"/{name}")).status_code == 200
+        me = await http.get("/v1/tokens/me", headers={"Authorization": f"Bearer {token}"})
+        assert me.status_code == 200 and me.json()["role"] in PAGE_ROLES[name], (name, me.text)
+        roles.add(me.json()["role"])
+    assert roles == set().union(*PAGE_ROLES.values())  # the committee's and the treasurer's
+
+
 def start_make_run(env: dict[str, str], tokens: Path, output: Path) -> subprocess.Popen:
     """`make run` in a session of its own (a terminal's process group), its output kept."""
     with output.open("w") as out:
@@ -286,7 +305,7 @@ def start_make_run(env: dict[str, str], tokens: Path, output: Path) -> subproces
 
 def free_offset() -> int:
     """A VIVRES_PORT_OFFSET whose every service port (services.toml) can be bound now."""
-    wanted = [GATEWAY_PORT, HEALTH_PORT, *range(9101, 9108)]
+    wanted = [GATEWAY_PORT, HEALTH_PORT, *range(9101, 9109)]  # services.toml's metrics
     for offset in range(11_000, 22_000, 1_000):
         try:
             for port in wanted:
