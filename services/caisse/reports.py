@@ -5,6 +5,9 @@ tickets the redemptions paid).
 A redemption or refund counts in the caisse's local month it was asked in (its `occurred_at`),
 so a month settles the same whenever it is computed once its requests are in. A shop's
 settlement is what it took (redemptions) less what it gave back (refunds) in that month.
+
+The committee's list of households is the ledger's own fold (services.caisse.ledger), said per
+card: composition, income band, state, balance and the last month credited.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from services.caisse.ledger import Ledger
 from services.caisse.rules import Committee, month_of
 from services.events.caisse import (
     ContributionRecorded,
@@ -64,14 +68,17 @@ def euros(cents: int) -> str:
     return f"{sign}{abs(cents) // 100},{abs(cents) % 100:02d}"
 
 
+BOM = "\ufeff"  # UTF-8's byte order mark: how a spreadsheet knows the file is UTF-8 (accents)
 CSV_HEADER = ("caisse", "commerce", "mois", "devise", "paiements", "remboursements",
               "encaissé (centimes)", "remboursé (centimes)", "net (centimes)", "net")
 
 
 def settlements_csv(settlements: Iterable[SettlementRecorded]) -> str:
     """The treasurer's CSV (semicolons and decimal commas, as French spreadsheets expect),
-    one line per shop and a total per caisse and month."""
+    one line per shop and a total per caisse and month. It begins with the byte order mark, so
+    a spreadsheet opens « encaissé » right (read it back with the `utf-8-sig` codec)."""
     out = io.StringIO()
+    out.write(BOM)
     writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
     writer.writerow(CSV_HEADER)
     totals: dict[tuple[str, str, str], list[int]] = {}
@@ -85,6 +92,36 @@ def settlements_csv(settlements: Iterable[SettlementRecorded]) -> str:
     for (caisse_id, month, currency), t in sorted(totals.items()):
         writer.writerow((caisse_id, "TOTAL", month, currency, *t, euros(t[4])))
     return out.getvalue()
+
+
+@dataclass(frozen=True)
+class HouseholdRow:
+    """One card of a caisse as its committee sees it (no name: the card id is the member)."""
+
+    card_id: str
+    adults: int
+    children: int
+    income_band: str
+    status: str  # ACTIVE, BLOCKED or LEFT
+    balance_cents: int
+    last_month_credited: str | None
+    enrolled_at: datetime
+
+
+def households(entries: Iterable[LedgerEntryRecorded], caisse_id: str) -> list[HouseholdRow]:
+    """The caisse's enrolled cards from its ledger entries (in each card's order), by card id:
+    the same fold the caisse service decides with, so the balance is the one a till is told."""
+    mine = [entry for entry in entries if entry.caisse_id == caisse_id]
+    first: dict[str, datetime] = {}
+    for entry in mine:
+        if entry.kind is EntryKind.ENROLLED:
+            first.setdefault(entry.card_id, entry.occurred_at)
+    accounts = Ledger.fold(mine).accounts
+    return [HouseholdRow(card_id=card, adults=a.household.adults, children=a.household.children,
+                         income_band=a.household.income_band, status=a.status.value,
+                         balance_cents=a.balance_cents, last_month_credited=a.last_month,
+                         enrolled_at=first[card])
+            for card, a in sorted(accounts.items()) if a.caisse_id == caisse_id]
 
 
 @dataclass

@@ -8,6 +8,8 @@ The treasurer of a caisse: contributions, settlements (JSON or the CSV for the b
 from __future__ import annotations
 
 import uuid
+from dataclasses import asdict
+from datetime import datetime
 from typing import Annotated, Literal, Self
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
@@ -138,6 +140,24 @@ class ContributionIn(BaseModel):
     income_band: Band
 
 
+class HouseholdOut(BaseModel):
+    card_id: str
+    adults: int
+    children: int
+    income_band: str
+    status: Literal["ACTIVE", "BLOCKED", "LEFT"]
+    balance_cents: int
+    last_month_credited: str | None = Field(description="The last month credited (YYYY-MM).")
+    enrolled_at: datetime
+
+
+class HouseholdsOut(BaseModel):
+    caisse_id: str
+    role: Literal["COMMITTEE", "TREASURER"] = Field(description="Who is asking: what the "
+                                                                 "page lets it do.")
+    households: list[HouseholdOut]
+
+
 class CreditOut(BaseModel):
     caisse_id: str
     month: str
@@ -157,6 +177,12 @@ async def _ask(request: Request, asked: CaisseRequested) -> RequestAnswered:
         raise HTTPException(status.HTTP_504_GATEWAY_TIMEOUT,
                             "the caisse did not answer in time: ask again with the same id "
                             "(it is never applied twice)") from err
+
+
+def _refused(field: str, kind: str, msg: str, fr: str,
+             code: int = status.HTTP_422_UNPROCESSABLE_CONTENT) -> HTTPException:
+    """A refusal located at a field of the body, with its sentence in French for the pages."""
+    return HTTPException(code, [{"loc": ["body", field], "type": kind, "msg": msg, "fr": fr}])
 
 
 def _same(answer: RequestAnswered, card_id: str, amount_cents: int) -> RequestAnswered:
@@ -208,6 +234,17 @@ async def enrol(request: Request, body: HouseholdIn,
     return await _ask(request, asked)
 
 
+@router.get("/households", response_model=HouseholdsOut)
+async def households(request: Request,
+                     who: Annotated[Principal, Depends(principal)]) -> HouseholdsOut:
+    """The caisse's enrolled households from its ledger, by card: composition, income band,
+    state (ACTIVE, BLOCKED, LEFT), balance and the last month credited."""
+    caisse = _caisse_of(who, Role.COMMITTEE, Role.TREASURER)
+    rows = reports.households(await request.app.state.deps.books.entries(caisse), caisse)
+    return HouseholdsOut(caisse_id=caisse, role=who.role.value,
+                         households=[HouseholdOut(**asdict(row)) for row in rows])
+
+
 @router.post("/cards/{card_id}/{action}", response_model=RequestAnswered)
 async def card_status(request: Request, card_id: Identifier,
                       action: Literal["block", "unblock", "leave"],
@@ -232,13 +269,21 @@ async def decide(request: Request, body: DecisionIn,
     try:
         check_vote(body.votes_for, body.votes_against, body.votes_abstain)
     except ValueError as err:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(err)) from err
+        raise _refused("votes_for", "not_adopted", str(err),
+                       f"Décision non adoptée : {body.votes_for} voix pour, "
+                       f"{body.votes_against} contre. Il faut plus de voix pour que contre."
+                       ) from err
     if (body.kind is DecisionKind.SET_RULES) != (body.rules is not None):
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                            "rules go with SET_RULES, and only with it")
+        raise _refused("rules", "rules_with_set_rules", "rules go with SET_RULES, and only "
+                       "with it", "Des règles d'allocation vont avec une décision « nouvelles "
+                       "règles », et seulement avec elle.")
     if (body.kind is DecisionKind.SET_RULES) == (body.subject_id is not None):
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                            "a subject_id for every decision but SET_RULES")
+        if body.subject_id is None:
+            raise _refused("subject_id", "missing", "a subject_id for every decision but "
+                           "SET_RULES", "Indiquez le commerce ou le producteur concerné.")
+        raise _refused("subject_id", "extra_subject", "a subject_id for every decision but "
+                       "SET_RULES", "Des règles d'allocation ne concernent pas un commerce : "
+                       "laissez ce champ vide.")
     deps = request.app.state.deps
     decision = DecisionRecorded(decision_id=f"{caisse}-{uuid.uuid4().hex[:12]}",
                                 caisse_id=caisse, decided_at=deps.clock(),
@@ -273,8 +318,9 @@ async def credit(request: Request, body: MonthIn,
                             "the caisse did not answer in time: ask again") from err
     declined = {a.reason for a in answers if a.reason is not None}
     if DeclineReason.NO_RULES in declined:
-        raise HTTPException(status.HTTP_409_CONFLICT,
-                            f"no allowance rules in force for {body.month}")
+        raise _refused("month", "no_rules", f"no allowance rules in force for {body.month}",
+                       f"Aucune règle d'allocation n'est en vigueur pour {body.month} : le "
+                       "comité doit d'abord voter des règles.", status.HTTP_409_CONFLICT)
     if declined:  # e.g. INVALID_REQUEST, for a request the gateway should not have let by
         raise HTTPException(status.HTTP_409_CONFLICT, f"the caisse declined the credit of "
                             f"{body.month}: {', '.join(sorted(declined))}")

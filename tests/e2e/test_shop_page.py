@@ -3,8 +3,9 @@ service: a shop volunteer opens the page from the link (#token=...), counts a
 shelf (a double click sending one count) and sees the stock change, records waste (first
 refused without a reason: the French sentence next to the field, the values kept), sets a
 reorder point and sees the « bas » flag, receives a direct delivery and sees the stock go up,
-counts an empty shelf and sees « épuisé », states a need for the hub's next delivery day, and
-maps a till code the ingest stage flagged as unknown. axe-core finds no serious violation;
+counts an empty shelf and sees « épuisé », states a need for the hub's next delivery day,
+receives the pooled order that need became (its stock goes up by its part), and maps a till
+code the ingest stage flagged as unknown. axe-core finds no serious violation;
 screenshots at 1280 px and 390 px wide are kept in tests/artifacts/shop-page*.png."""
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import UTC, datetime, timedelta
+from urllib.parse import unquote
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -28,6 +30,7 @@ from tests.e2e.browser import (
     page_problems,
 )
 from tests.integration.sales_stack import running_sales_stack
+from tests.integration.test_directory_setup import orders_service  # noqa: F401
 from tests.integration.test_stock import stock_process  # noqa: F401
 from tests.support import eventually
 
@@ -49,7 +52,38 @@ def next_weekday(iso_weekday: int) -> str:
                 if d.isoweekday() == iso_weekday).isoformat()
 
 
-@pytest.mark.usefixtures("stock_process")  # `vivres serve stock`, a child process
+async def pooled_and_dispatched(stack, http: httpx.AsyncClient, territory: str, hub: str,
+                                product: str, slot: str) -> str:
+    """A farm offers `product` in 5 kg packs, the hub pools the slot's needs, the farm confirms
+    and ships, the hub receives and dispatches: the order's id once it is DISPATCHED."""
+    farm = f"ferme-{territory}"
+    grower = {"Authorization": f"Bearer {await stack.token(Role.PRODUCER, farm, territory)}"}
+    coordinator = {"Authorization": f"Bearer {await stack.token(Role.HUB, hub, territory)}"}
+    today = datetime.now(ZoneInfo("Europe/Paris")).date()
+    answer = await http.post("/v1/availability", headers=grower, json={
+        "territory": territory, "product_id": product, "quantity_per_slot": 100_000,
+        "pack_size": 5_000, "price_cents": 250, "window_start": today.isoformat(),
+        "window_end": (today + timedelta(days=30)).isoformat()})
+    assert answer.status_code == 201, answer.text
+    answer = await http.post("/v1/orders/consolidate", headers=coordinator,
+                             json={"territory": territory, "delivery_slot": slot})
+    assert answer.status_code == 202, answer.text
+
+    async def order_at(status: str) -> str | None:
+        found = (await http.get("/v1/orders", params={"territory": territory},
+                                headers=coordinator)).json()
+        return next((o["order_id"] for o in found if o["status"] == status), None)
+    order = await eventually(lambda: order_at("ALLOCATED"), timeout=60, what="the pooled order")
+    for who, action, reached in ((grower, "confirm", "CONFIRMED"), (grower, "ship", "SHIPPED"),
+                                 (coordinator, "receive-at-hub", "RECEIVED_AT_HUB"),
+                                 (coordinator, "dispatch", "DISPATCHED")):
+        answer = await http.post(f"/v1/orders/{order}/{action}", headers=who)
+        assert answer.status_code == 202, answer.text
+        await eventually(lambda reached=reached: order_at(reached), timeout=60, what=reached)
+    return order
+
+
+@pytest.mark.usefixtures("stock_process", "orders_service")  # child processes
 async def test_a_shop_counts_records_receives_states_a_need_and_maps_a_code(
         settings: BusSettings, tmp_path) -> None:
     run = uuid.uuid4().hex[:6]
@@ -176,6 +210,21 @@ async def test_a_shop_counts_records_receives_states_a_need_and_maps_a_code(
             needs = (await http.get("/v1/needs", params={"shop": shop}, headers=auth)).json()
             assert [(n["product_id"], n["quantity"], n["delivery_slot"], n["territory"])
                     for n in needs] == [(pommes, 20_000, thursday, territory)]
+
+            # the need pooled into an order, confirmed, shipped, received at the hub and
+            # dispatched (over HTTP, as the farm and the hub would); the shop receives it
+            # through the page and its stock goes up by its part
+            order = await pooled_and_dispatched(stack, http, territory, hub, pommes, thursday)
+            await page.get_by_role("button", name="Mettre à jour").click()
+            card = page.locator(f'#commandes-liste article[data-commande="{order}"]')
+            await expect(card).to_contain_text("en route vers l'épicerie", timeout=WAIT_MS)
+            await expect(card).to_contain_text("20 kg")
+            await card.get_by_role("button", name="Réceptionner").dblclick()
+            await expect(row.locator(".quantite")).to_have_text("34,5 kg", timeout=WAIT_MS)
+            await expect(page.locator("#commandes-annonce")).to_contain_text(
+                "réceptionnée : le stock est à jour", timeout=WAIT_MS)
+            assert [unquote(p) for p in posts].count(f"orders/{order}/receive") == 1, posts
+            await expect(need).to_contain_text("commandé à", timeout=WAIT_MS)
 
             # the unknown till code mapped to a catalog product
             code = page.locator('#codes-liste article[data-code="4242"]')

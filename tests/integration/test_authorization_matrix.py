@@ -89,6 +89,7 @@ POLICY: dict[tuple[str, str], Any] = {
     ("POST", "/v1/caisse/redemptions"): roles(SHOP),
     ("POST", "/v1/caisse/refunds"): roles(SHOP),
     ("POST", "/v1/caisse/households"): roles(COMMITTEE),
+    ("GET", "/v1/caisse/households"): roles(COMMITTEE, TREASURER),  # their own caisse's
     ("POST", "/v1/caisse/cards/{card_id}/{action}"): {
         "block": roles(COMMITTEE), "unblock": roles(COMMITTEE), "leave": roles(COMMITTEE),
     },
@@ -274,6 +275,7 @@ REQUESTS: dict[tuple[str, str], Callable[[World, str | None], Call]] = {
     ("POST", "/v1/caisse/refunds"): lambda w, _: Call("/v1/caisse/refunds", json={
         "refund_id": f"rf-{_unique()}", "redemption_id": "r-none", "card_id": w.card_x,
         "amount_cents": 100}),
+    ("GET", "/v1/caisse/households"): lambda w, _: Call("/v1/caisse/households"),
     ("POST", "/v1/caisse/households"): lambda w, _: Call("/v1/caisse/households", json={
         "card_id": w.card_matrix, "adults": 1, "children": 1, "income_band": "T2"}),
     ("POST", "/v1/caisse/cards/{card_id}/{action}"): lambda w, action: Call(

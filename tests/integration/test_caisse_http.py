@@ -72,6 +72,7 @@ async def test_the_caisse_from_the_till_to_the_treasurer(stack, caisse_process) 
                              {"kind": "APPROVE_SHOP", "subject_id": shop_b,
                               **{**vote, "votes_for": 2}}, expect=422)
         assert "not adopted" in str(refused)
+        assert refused["detail"][0]["loc"] == ["body", "votes_for"]  # said next to the field
         await post(http, "/v1/caisse/decisions", till_a,
                    {"kind": "APPROVE_SHOP", "subject_id": shop_a, **vote}, expect=403)
 
@@ -126,6 +127,7 @@ async def test_the_caisse_from_the_till_to_the_treasurer(stack, caisse_process) 
                                   params={"month": month, "format": "csv"},
                                   headers={"Authorization": f"Bearer {treasurer}"})
         assert exported.headers["content-type"].startswith("text/csv")
+        assert exported.content.startswith(b"\xef\xbb\xbfcaisse;commerce;")  # UTF-8, BOM
         rows = {row[1]: row for row in csv.reader(io.StringIO(exported.text), delimiter=";")}
         assert rows[shop_a][-2:] == ["2000", "20,00"]
         report = (await http.get("/v1/caisse/reports", params={"month": month},

@@ -9,9 +9,14 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from services.caisse.ledger import Ledger
-from services.caisse.reports import euros, report, settle, settlements_csv
+from services.caisse.reports import euros, households, report, settle, settlements_csv
 from services.caisse.rules import Committee, allowance_cents, check_vote, first_day, month_of
-from services.events.caisse import ContributionRecorded, DecisionKind, Household
+from services.events.caisse import (
+    ContributionRecorded,
+    DecisionKind,
+    Household,
+    RequestKind,
+)
 from services.events.catalog import ProductDefined
 from services.events.sales import (
     CodeKind,
@@ -32,6 +37,7 @@ from tests.unit.caisse_fixtures import (
     lyon_committee,
     redeem,
     refund,
+    request,
 )
 
 NOW = datetime(2026, 12, 2, tzinfo=UTC)
@@ -90,12 +96,41 @@ def test_the_treasurer_s_csv_has_a_line_per_shop_and_a_total() -> None:
     entries = entries_of(enrol(), credit(), redeem("r1", 123), redeem("r2", 20_000),
                          redeem("r3", 999, shop="etats-unis"))
     text = settlements_csv(settle(entries, "lyon", "2026-11", COMMITTEE, NOW))
-    rows = list(csv.reader(io.StringIO(text), delimiter=";"))
-    assert rows[0][:3] == ["caisse", "commerce", "mois"]
+    # UTF-8 with its byte order mark, so a spreadsheet opens « encaissé » right
+    assert text.encode("utf-8")[:3] == b"\xef\xbb\xbf"
+    assert text.encode("utf-8").decode("utf-8-sig").startswith("caisse;commerce;mois;")
+    rows = list(csv.reader(io.StringIO(text.removeprefix("\ufeff")), delimiter=";"))
+    assert rows[0][:3] == ["caisse", "commerce", "mois"] and "encaissé (centimes)" in rows[0]
     by_shop = {row[1]: row for row in rows[1:]}
     assert by_shop["graine"][8:] == ["20123", "201,23"]
     assert by_shop["TOTAL"][8:] == ["21122", "211,22"]
     assert euros(-5) == "-0,05"
+
+
+def test_the_committee_s_households_are_the_ledger_s_cards_with_their_state_and_balance(
+        ) -> None:
+    status = lambda kind, card, n: request(kind, f"{kind.value}-{card}-{n}", card=card)  # noqa: E731
+    entries = entries_of(
+        enrol(), enrol("card-2", SINGLE), enrol("card-3", SINGLE), credit(),
+        redeem("r1", 2_350), refund("rf1", "r1", 350),
+        status(RequestKind.BLOCK, "card-2", 0),
+        status(RequestKind.BLOCK, "card-3", 0), status(RequestKind.UNBLOCK, "card-3", 1),
+        enrol("card-1", SINGLE, n=1),  # the family's composition changes: an update
+        status(RequestKind.LEAVE, "card-4", 0),  # not a card of this caisse: declined
+        request(RequestKind.ENROL, "enrol-elsewhere", card="card-9", caisse_id="grenoble",
+                household=FAMILY))
+    rows = households(entries, "lyon")
+    assert [(r.card_id, r.status, r.balance_cents, r.last_month_credited) for r in rows] == [
+        ("card-1", "ACTIVE", 34_500 - 2_000, "2026-11"), ("card-2", "BLOCKED", 15_000, "2026-11"),
+        ("card-3", "ACTIVE", 15_000, "2026-11")]
+    family = rows[0]
+    assert (family.adults, family.children, family.income_band) == (1, 0, "T3")
+    assert family.enrolled_at == T0
+    assert [r.card_id for r in households(entries, "grenoble")] == ["card-9"]
+    left = entries_of(enrol(), request(RequestKind.LEAVE, "leave-1", card="card-1"), credit())
+    [gone] = households(left, "lyon")
+    assert (gone.status, gone.balance_cents, gone.last_month_credited) == ("LEFT", 0, None)
+    assert households([], "lyon") == []
 
 
 def _ticket(ticket_id: str, lines: list[tuple[str, int]]) -> SaleRecorded:
