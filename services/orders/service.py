@@ -38,7 +38,7 @@ from services.orders.allocation import (
     allocate,
     reallocate,
 )
-from services.orders.grid import DEFAULT_WEIGHTS, GridResult, Location, Offer
+from services.orders.grid import DEFAULT_WEIGHTS, GridResult, Location, MixedCandidates, Offer
 
 GROUP = "vivres-orders"
 RULES = AllocationRules(DEFAULT_WEIGHTS, tolerance_per_mille=100)
@@ -159,9 +159,12 @@ class OrdersService:
         """The refused order's lines re-allocated to the next candidates (once: stable ids)."""
         order = refused.order
         hub = state.hubs[order.order_id]
-        replacement = reallocate(order, self._offers(order.territory, order.delivery_slot),
-                                 Hub(order.territory, hub), RULES,
-                                 reserved=state.reserved(order.delivery_slot))
+        try:
+            replacement = reallocate(order, self._offers(order.territory, order.delivery_slot),
+                                     Hub(order.territory, hub), RULES,
+                                     reserved=state.reserved(order.delivery_slot))
+        except MixedCandidates as err:
+            raise Reject(str(err)) from err
         fresh = [o for o in replacement.orders if o.order_id not in state.orders]
         await self._open(partition, state, fresh, request, hub)
         for left in replacement.unallocated:
@@ -180,8 +183,11 @@ class OrdersService:
         if not needs:
             log.info("nothing to consolidate", territory=territory, slot=slot.isoformat())
             return
-        allocation = allocate(needs, self._offers(territory, slot), Hub(territory, hub), RULES,
-                              reserved=state.reserved(slot))
+        try:
+            allocation = allocate(needs, self._offers(territory, slot), Hub(territory, hub),
+                                  RULES, reserved=state.reserved(slot))
+        except MixedCandidates as err:  # the same every time: set aside at once, not retried
+            raise Reject(str(err)) from err
         known = set(state.orders)
         fresh = [order for order in allocation.orders if order.order_id not in known]
         await self._open(partition, state, fresh, request, hub)

@@ -8,7 +8,7 @@ import contextlib
 import os
 import re
 import struct
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -85,3 +85,22 @@ async def accessibility_problems(page: Page) -> list[str]:
         " nodes: v.nodes.slice(0, 3).map(n => n.target.join(' '))}))")
     return [f"{v['id']} ({v['impact']}): {v['help']} — {', '.join(v['nodes'])}"
             for v in found if v["impact"] in SERIOUS]
+
+
+async def kept_at_both_widths(page: Page, name: str,
+                              phone_ready: Callable[[], Awaitable[object]] | None = None) -> None:
+    """axe-core finds no serious violation at 1280 px nor at 390 px wide, the phone's layout
+    scrolls only downwards, and both screenshots are kept (tests/artifacts/<name>.png and
+    <name>-phone.png). `phone_ready`: what to wait for once the page is narrowed."""
+    found = await accessibility_problems(page)
+    assert found == [], found
+    await page.evaluate("window.scrollTo(0, 0)")
+    await keep_screenshot(page, ARTIFACTS / f"{name}.png", width=1280, height=800)
+    await page.set_viewport_size({"width": 390, "height": 844})
+    if phone_ready is not None:
+        await phone_ready()
+    assert await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    found = await accessibility_problems(page)
+    assert found == [], found  # at 390 px
+    await keep_screenshot(page, ARTIFACTS / f"{name}-phone.png", width=390, height=800,
+                          size=10_000)

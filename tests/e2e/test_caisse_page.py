@@ -23,37 +23,21 @@ from playwright.async_api import async_playwright, expect
 from services.bus.settings import BusSettings
 from services.events.auth import Role
 from tests.e2e.browser import (
-    ARTIFACTS,
+    kept_at_both_widths,
     accessibility_problems,
     french_browser,
-    keep_screenshot,
     page_problems,
 )
 from tests.integration.caisse_support import RULES
 from tests.integration.test_caisse_http import post  # asks again on a 504
-from tests.integration.sales_stack import ServiceProcess, running_sales_stack
+from tests.integration.sales_stack import running_sales_stack
 from tests.support import eventually
 
 pytestmark = pytest.mark.integration
-ARTIFACT = ARTIFACTS / "caisse-page.png"
-PHONE_ARTIFACT = ARTIFACTS / "caisse-page-phone.png"
 WAIT_MS = 30_000
 BOM = b"\xef\xbb\xbf"
 
 
-@pytest.fixture
-def settings() -> BusSettings:
-    return BusSettings()
-
-
-@pytest.fixture
-def caisse_process(settings, tmp_path):
-    process = ServiceProcess("caisse", settings, tmp_path / "caisse.log")
-    process.start()
-    try:
-        yield process
-    finally:
-        process.stop()
 
 
 async def shop_products(http: httpx.AsyncClient, stack, till: str, shop: str,
@@ -92,7 +76,7 @@ async def joined(http: httpx.AsyncClient, token: str, month: str) -> bool:
 
 
 async def test_the_committee_credits_the_month_once_and_the_treasurer_downloads_the_csv(
-        settings: BusSettings, caisse_process, tmp_path) -> None:
+        settings: BusSettings, caisse_service, tmp_path) -> None:
     run = uuid.uuid4().hex[:6]
     caisse, shop = f"caisse-page-{run}", f"epicerie-page-{run}"
     single, family = f"{caisse}-seul", f"{caisse}-famille"
@@ -232,12 +216,7 @@ async def test_the_committee_credits_the_month_once_and_the_treasurer_downloads_
             shares = page.locator("#g-part svg g.ligne-graphe")
             await expect(shares.filter(has_text="Produits locaux")).to_contain_text("60 %")
             await expect(shares.filter(has_text="Produits bio")).to_contain_text("20 %")
-            assert await accessibility_problems(page) == []
-            await keep_screenshot(page, ARTIFACT, width=1280, height=800)
-            await page.set_viewport_size({"width": 390, "height": 844})
-            assert await page.evaluate(
-                "document.documentElement.scrollWidth <= window.innerWidth")
-            await keep_screenshot(page, PHONE_ARTIFACT, width=390, height=800, size=10_000)
+            await kept_at_both_widths(page, "caisse-page")
 
             # the treasurer settles the month and downloads the CSV
             # (through the access form: a mistyped token first, said next to the field)

@@ -24,25 +24,16 @@ from playwright.async_api import Page, Request, async_playwright, expect
 from services.bus.settings import BusSettings
 from services.events.auth import Role
 from tests.e2e.browser import (
-    ARTIFACTS,
-    accessibility_problems,
+    kept_at_both_widths,
     french_browser,
-    keep_screenshot,
     page_problems,
 )
 from tests.integration.sales_stack import running_gateway
-from tests.integration.test_directory_setup import orders_service  # noqa: F401
 from tests.support import eventually
 
 pytestmark = pytest.mark.integration
-ARTIFACT = ARTIFACTS / "hub-page.png"
-PHONE_ARTIFACT = ARTIFACTS / "hub-page-phone.png"
 WAIT_MS = 60_000
 
-
-@pytest.fixture
-def settings() -> BusSettings:
-    return BusSettings()
 
 
 def next_thursday() -> str:
@@ -224,13 +215,6 @@ async def test_the_hub_consolidates_a_slot_and_follows_its_orders_through_the_pa
             assert posts == ["consolidate", "receive-at-hub", "receive-at-hub", "dispatch",
                              "dispatch"], posts
 
-            assert await accessibility_problems(page) == []
-            await page.evaluate("window.scrollTo(0, 0)")
-            await keep_screenshot(page, ARTIFACT, width=1280, height=800)
-            await page.set_viewport_size({"width": 390, "height": 844})
-            await expect(page.locator("svg.graphe")).to_have_attribute(  # drawn again, to fit
-                "viewBox", re.compile(r"^0 0 350 "))
-            assert await page.evaluate(
-                "document.documentElement.scrollWidth <= window.innerWidth")
-            await keep_screenshot(page, PHONE_ARTIFACT, width=390, height=800, size=10_000)
+            await kept_at_both_widths(page, "hub-page", lambda: expect(page.locator("svg.graphe"))
+                                      .to_have_attribute("viewBox", re.compile(r"^0 0 350 ")))
             assert problems == []

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from urllib.parse import unquote
 
@@ -25,35 +24,18 @@ from playwright.async_api import Request, async_playwright, expect
 from services.bus.settings import BusSettings
 from services.events.auth import Role
 from tests.e2e.browser import (
-    ARTIFACTS,
-    accessibility_problems,
+    kept_at_both_widths,
     french_browser,
-    keep_screenshot,
     page_problems,
 )
 from tests.integration.sales_stack import ServiceProcess, running_gateway
 from tests.support import eventually
 
 pytestmark = pytest.mark.integration
-ARTIFACT = ARTIFACTS / "producer-orders.png"
-PHONE_ARTIFACT = ARTIFACTS / "producer-orders-phone.png"
 WAIT_MS = 30_000
 HUB = {"lat_e6": 45_748_500, "lon_e6": 4_846_700}  # a hub in Lyon 8e, 2 km from the farm
 
 
-@pytest.fixture
-def settings() -> BusSettings:
-    return BusSettings()
-
-
-@pytest.fixture
-def orders_service(settings: BusSettings, tmp_path) -> Iterator[ServiceProcess]:
-    process = ServiceProcess("orders", settings, tmp_path / "orders.log")
-    process.start()
-    try:
-        yield process
-    finally:
-        process.stop()
 
 
 async def test_a_producer_declares_an_offer_and_confirms_ships_and_refuses_its_orders(
@@ -248,12 +230,7 @@ async def test_a_producer_declares_an_offer_and_confirms_ships_and_refuses_its_o
             await expect(cards.locator(".statut")).to_have_count(0, timeout=WAIT_MS)
             assert posts.count("availability") == 5
 
-            assert await accessibility_problems(page) == []
-            await keep_screenshot(page, ARTIFACT, width=1280, height=800)
-            await page.set_viewport_size({"width": 390, "height": 844})
-            assert await page.evaluate(
-                "document.documentElement.scrollWidth <= window.innerWidth")
-            await keep_screenshot(page, PHONE_ARTIFACT, width=390, height=800, size=10_000)
+            await kept_at_both_widths(page, "producer-orders")
             assert problems == []
 
 

@@ -21,24 +21,16 @@ from services.bus.settings import BusSettings
 from services.events.auth import Role
 from services.planning.outlook import monday
 from tests.e2e.browser import (
-    ARTIFACTS,
-    accessibility_problems,
+    kept_at_both_widths,
     french_browser,
-    keep_screenshot,
     page_problems,
 )
 from tests.integration.sales_stack import running_gateway
 from tests.integration.test_planning import planning_service, seasonal_history  # noqa: F401
 
 pytestmark = pytest.mark.integration
-ARTIFACT = ARTIFACTS / "season-page.png"
-PHONE_ARTIFACT = ARTIFACTS / "season-page-phone.png"
 WAIT_MS = 30_000
 
-
-@pytest.fixture
-def settings() -> BusSettings:
-    return BusSettings()
 
 
 @pytest.mark.usefixtures("planning_service")  # `vivres serve planning`, a child process
@@ -121,12 +113,6 @@ async def test_a_producer_sees_the_season_and_declares_a_plan_through_the_form(
             await expect(chart.locator("rect.plan-mien")).to_have_count(2, timeout=WAIT_MS)
             await expect(page.locator(f'#ecarts li[data-semaine="{week9}"]')).to_contain_text(
                 "mon plan : 3,5 kg")
-            assert await accessibility_problems(page) == []
-            await keep_screenshot(page, ARTIFACT, width=1280, height=800)
-
-            await page.set_viewport_size({"width": 390, "height": 844})
-            assert await page.evaluate(
-                "document.documentElement.scrollWidth <= window.innerWidth")
-            await keep_screenshot(page, PHONE_ARTIFACT, width=390, height=800, size=10_000)
+            await kept_at_both_widths(page, "season-page")
             assert problems == []
 

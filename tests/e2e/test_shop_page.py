@@ -23,26 +23,17 @@ from playwright.async_api import Request, async_playwright, expect
 from services.bus.settings import BusSettings
 from services.events.auth import Role
 from tests.e2e.browser import (
-    ARTIFACTS,
-    accessibility_problems,
+    kept_at_both_widths,
     french_browser,
-    keep_screenshot,
     page_problems,
 )
 from tests.integration.sales_stack import running_sales_stack
-from tests.integration.test_directory_setup import orders_service  # noqa: F401
 from tests.integration.test_stock import stock_process  # noqa: F401
 from tests.support import eventually
 
 pytestmark = pytest.mark.integration
-ARTIFACT = ARTIFACTS / "shop-page.png"
-PHONE_ARTIFACT = ARTIFACTS / "shop-page-phone.png"
 WAIT_MS = 30_000
 
-
-@pytest.fixture(scope="module")  # the stock service's fixture is the module's
-def settings() -> BusSettings:
-    return BusSettings()
 
 
 def next_weekday(iso_weekday: int) -> str:
@@ -238,11 +229,5 @@ async def test_a_shop_counts_records_receives_states_a_need_and_maps_a_code(
                                      headers=auth)).json()
             assert [(m["code"], m["product_id"]) for m in mapped] == [("4242", courge)]
 
-            assert await accessibility_problems(page) == []
-            await keep_screenshot(page, ARTIFACT, width=1280, height=800)
-            await page.set_viewport_size({"width": 390, "height": 844})
-            assert await page.evaluate(
-                "document.documentElement.scrollWidth <= window.innerWidth")
-            assert await accessibility_problems(page) == []
-            await keep_screenshot(page, PHONE_ARTIFACT, width=390, height=800, size=10_000)
+            await kept_at_both_widths(page, "shop-page")
             assert problems == []

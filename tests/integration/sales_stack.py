@@ -10,7 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -69,6 +69,17 @@ class ServiceProcess:
                 self.process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 self.kill()
+
+
+@contextlib.contextmanager
+def served(name: str, settings: BusSettings, log_dir: Path) -> Iterator[ServiceProcess]:
+    """`vivres serve NAME` running for the block (its log in `log_dir`), stopped after."""
+    process = ServiceProcess(name, settings, log_dir / f"{name}.log")
+    process.start()
+    try:
+        yield process
+    finally:
+        process.stop()
 
 
 def free_port() -> int:

@@ -24,7 +24,7 @@ from services.bus.admin import forget_app
 from services.directory.rules import in_france
 from services.events.auth import Role
 from services.orders.grid import Location, distance_m
-from tests.integration.sales_stack import ROOT, ServiceProcess, running_sales_stack
+from tests.integration.sales_stack import ROOT, ServiceProcess, running_sales_stack, served
 from tests.integration.test_demand import demand_process
 from tests.support import eventually
 
@@ -36,12 +36,8 @@ FARMS = {"near": (45_790_000, 4_880_000), "mid": (45_600_000, 4_450_000),
 
 @pytest.fixture
 def orders_service(settings, tmp_path) -> Iterator[ServiceProcess]:
-    process = ServiceProcess("orders", settings, tmp_path / "orders.log")
-    process.start()
-    try:
+    with served("orders", settings, tmp_path) as process:
         yield process
-    finally:
-        process.stop()
 
 
 def _csv(path: Path, run: str, territory: str) -> Path:
