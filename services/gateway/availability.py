@@ -18,7 +18,7 @@ from services.events.orders import STANDING
 from services.events.supply import OfferDeclared
 from services.gateway.auth import principal, require
 from services.gateway.catalog import known_product
-from services.gateway.fields import Day, Latitude, Longitude, Quantity, Slug
+from services.gateway.fields import Day, Latitude, Longitude, Quantity, Slug, refused
 
 router = APIRouter(prefix="/v1/availability", tags=["availability"])
 PARIS = ZoneInfo("Europe/Paris")
@@ -81,10 +81,9 @@ def _registered_farm(directory: Directory, producer_id: str | None) -> Farm:
     """The farm's location as the directory has it (422 when it has none)."""
     producer = directory.producers.get(producer_id or "")
     if producer is None:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, [{
-            "loc": ["body", "farm"], "type": "missing",
-            "msg": f"farm location missing, and the directory has no producer {producer_id}",
-            "fr": "Indiquez l'emplacement de la ferme : l'annuaire ne la connaît pas."}])
+        raise refused("farm", "missing",
+                      f"farm location missing, and the directory has no producer {producer_id}",
+                      "Indiquez l'emplacement de la ferme : l'annuaire ne la connaît pas.")
     return Farm(lat_e6=producer.farm_lat_e6, lon_e6=producer.farm_lon_e6)
 
 

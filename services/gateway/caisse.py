@@ -49,6 +49,7 @@ from services.gateway.fields import (
     Note,
     TicketRef,
     Timezone,
+    refused,
 )
 
 router = APIRouter(prefix="/v1/caisse", tags=["caisse"])
@@ -179,12 +180,6 @@ async def _ask(request: Request, asked: CaisseRequested) -> RequestAnswered:
                             "(it is never applied twice)") from err
 
 
-def _refused(field: str, kind: str, msg: str, fr: str,
-             code: int = status.HTTP_422_UNPROCESSABLE_CONTENT) -> HTTPException:
-    """A refusal located at a field of the body, with its sentence in French for the pages."""
-    return HTTPException(code, [{"loc": ["body", field], "type": kind, "msg": msg, "fr": fr}])
-
-
 def _same(answer: RequestAnswered, card_id: str, amount_cents: int) -> RequestAnswered:
     if (answer.card_id, answer.amount_cents) != (card_id, amount_cents):
         raise HTTPException(status.HTTP_409_CONFLICT,
@@ -269,19 +264,19 @@ async def decide(request: Request, body: DecisionIn,
     try:
         check_vote(body.votes_for, body.votes_against, body.votes_abstain)
     except ValueError as err:
-        raise _refused("votes_for", "not_adopted", str(err),
+        raise refused("votes_for", "not_adopted", str(err),
                        f"Décision non adoptée : {body.votes_for} voix pour, "
                        f"{body.votes_against} contre. Il faut plus de voix pour que contre."
                        ) from err
     if (body.kind is DecisionKind.SET_RULES) != (body.rules is not None):
-        raise _refused("rules", "rules_with_set_rules", "rules go with SET_RULES, and only "
+        raise refused("rules", "rules_with_set_rules", "rules go with SET_RULES, and only "
                        "with it", "Des règles d'allocation vont avec une décision « nouvelles "
                        "règles », et seulement avec elle.")
     if (body.kind is DecisionKind.SET_RULES) == (body.subject_id is not None):
         if body.subject_id is None:
-            raise _refused("subject_id", "missing", "a subject_id for every decision but "
+            raise refused("subject_id", "missing", "a subject_id for every decision but "
                            "SET_RULES", "Indiquez le commerce ou le producteur concerné.")
-        raise _refused("subject_id", "extra_subject", "a subject_id for every decision but "
+        raise refused("subject_id", "extra_subject", "a subject_id for every decision but "
                        "SET_RULES", "Des règles d'allocation ne concernent pas un commerce : "
                        "laissez ce champ vide.")
     deps = request.app.state.deps
@@ -318,7 +313,7 @@ async def credit(request: Request, body: MonthIn,
                             "the caisse did not answer in time: ask again") from err
     declined = {a.reason for a in answers if a.reason is not None}
     if DeclineReason.NO_RULES in declined:
-        raise _refused("month", "no_rules", f"no allowance rules in force for {body.month}",
+        raise refused("month", "no_rules", f"no allowance rules in force for {body.month}",
                        f"Aucune règle d'allocation n'est en vigueur pour {body.month} : le "
                        "comité doit d'abord voter des règles.", status.HTTP_409_CONFLICT)
     if declined:  # e.g. INVALID_REQUEST, for a request the gateway should not have let by

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, Query, Request, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.auth.tokens import Principal
@@ -14,7 +14,7 @@ from services.events.auth import Role
 from services.events.catalog import ProductDefined, TillCodeMapped, TillCodeUnmapped
 from services.events.sales import CodeKind, QuantityUnit
 from services.gateway.auth import principal, require, require_shop_or_staff
-from services.gateway.fields import Code, Name, ShopId, Slug
+from services.gateway.fields import Code, Name, ShopId, Slug, refused
 
 router = APIRouter(prefix="/v1/catalog", tags=["catalog"])
 
@@ -23,9 +23,7 @@ def known_product(request: Request, product_id: str) -> ProductDefined:
     """The catalog's product, or 422 naming `product_id` when the catalog does not know it."""
     product = request.app.state.deps.products.get(product_id)
     if product is None:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                            [{"loc": ["body", "product_id"], "type": "value_error",
-                              "msg": f"unknown product {product_id!r}"}])
+        raise refused("product_id", "value_error", f"unknown product {product_id!r}")
     return product
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
+from fastapi import HTTPException, status
 from pydantic import AfterValidator, Field
 
 from services.events.checks import timezone_problem
@@ -21,7 +22,7 @@ __all__ = [
     "AVRO_INT", "FIRST_DAY", "LAST_DAY", "YEARS", "Band", "CaisseAmount", "CaisseCents",
     "Cents", "Code", "Count", "Day", "Identifier", "Label", "Latitude", "Longitude", "Month",
     "Name", "Note", "OrderId", "Quantity", "Reason", "ShopId", "Slug", "StockQuantity",
-    "TicketNumber", "TicketRef", "Timezone", "text",
+    "TicketNumber", "TicketRef", "Timezone", "refused", "text",
 ]
 
 YEARS = (2000, 2100)  # the years a month or a day of the API may fall in
@@ -34,6 +35,14 @@ def text(max_length: int, *, min_length: int = 0) -> object:
     UTF-16 surrogate (JSON's \\u escapes allow one; UTF-8, hence Avro, cannot encode it): so
     a request model never takes a bare `str`."""
     return Annotated[str, Field(min_length=min_length, max_length=max_length)]
+
+
+def refused(field: str, kind: str, msg: str, fr: str | None = None,
+            code: int = status.HTTP_422_UNPROCESSABLE_CONTENT) -> HTTPException:
+    """A refusal located at a field of the body, as a validation error is (`loc`, `type`,
+    `msg`), with its French sentence (`fr`) for the pages to show next to that field."""
+    item = {"loc": ["body", field], "type": kind, "msg": msg}
+    return HTTPException(code, [item | ({"fr": fr} if fr is not None else {})])
 
 
 def _iana(value: str) -> str:

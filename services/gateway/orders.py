@@ -24,7 +24,7 @@ from services.events.orders import (
 from services.gateway.auth import principal, require, require_shop_or_staff
 from services.gateway.availability import Farm
 from services.gateway.catalog import known_product
-from services.gateway.fields import Day, OrderId, Quantity, Reason, ShopId, Slug
+from services.gateway.fields import Day, OrderId, Quantity, Reason, ShopId, Slug, refused
 
 router = APIRouter(tags=["orders"])
 ACTIONS: dict[str, tuple[OrderAction, ActorRole]] = {
@@ -142,11 +142,10 @@ def _registered_hub(directory: Directory, who: Principal, territory: str) -> Far
     hub = own or next((h for h in sorted(directory.hubs.values(), key=lambda h: h.hub_id)
                        if h.territory == territory and h.closed_at is None), None)
     if hub is None:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, [{
-            "loc": ["body", "hub"], "type": "missing",
-            "msg": f"hub location missing, and the directory has no hub in {territory}",
-            "fr": f"Indiquez l'emplacement du pôle : l'annuaire n'a pas de pôle pour "
-                  f"« {territory} »."}])
+        raise refused("hub", "missing",
+                      f"hub location missing, and the directory has no hub in {territory}",
+                      f"Indiquez l'emplacement du pôle : l'annuaire n'a pas de pôle pour "
+                      f"« {territory} ».")
     return Farm(lat_e6=hub.lat_e6, lon_e6=hub.lon_e6)
 
 
