@@ -160,10 +160,11 @@ async def consumed_to_end(settings, group: str, topics: list[str]) -> None:
         await consumer.stop()
 
 
-def demand_signal(territory: str, shop: str | None = None) -> DemandSignalRecorded:
+def demand_signal(territory: str, shop: str | None = None, *, product: str = "carotte"
+                  ) -> DemandSignalRecorded:
     now = datetime.now(UTC)
     return DemandSignalRecorded(
-        territory=territory, product_id="carotte", shop_id=shop, day=now.date(), sold=(),
+        territory=territory, product_id=product, shop_id=shop, day=now.date(), sold=(),
         velocity_7d=1200.0, stockout_days_7d=0, forecast=(), forecast_7d=8400.0,
         forecast_7d_p10=6000.0, forecast_7d_p90=11000.0, forecast_14d=16800.0,
         forecast_14d_p10=13000.0, forecast_14d_p90=20000.0, committed_supply_7d=3000,

@@ -19,7 +19,7 @@ table      a compacted topic held in memory and followed (reference tables)
 transactional  exactly-once consume-transform-produce, one transactional producer per partition
 platform   one service process: settings, logs, registry, producer, metrics, signals
 pages      the self-contained pages people open in a browser (CSP by hash, ETag)
-signature  the HMAC signature of what Vivres POSTs to webhooks
+signature  Standard Webhooks: signing what Vivres POSTs, and verifying it (receivers)
 access     each service's Kafka principal and its least-privilege ACLs
 security   applying them: SCRAM users and ACLs on a secured cluster
 """

@@ -21,6 +21,7 @@ from services.bus.codec import AvroCodec, DecodeError
 from services.bus.deadletter import describe
 from services.bus.registry import RegistryError, SchemaRegistry
 from services.bus.settings import BusSettings
+from services.bus.watch import PENDING_BOUND, ChangedKeys
 from services.events.base import Event
 
 E = TypeVar("E", bound=Event)
@@ -43,7 +44,7 @@ class TableView(Generic[E]):
         self._follower: asyncio.Task[None] | None = None
         self.version = 0  # grows with every row applied: caches built on the rows check it
         self.positions: dict[str, tuple[int, int]] = {}  # key -> (partition, offset) of its row
-        self.watchers: set[asyncio.Queue[str]] = set()  # told the key of every row applied
+        self.watchers: set[ChangedKeys] = set()  # told the key of every row applied
         self.healthy = True  # False while the broker or the registry keeps it from following
         self.applied: dict[int, int] = {}  # partition -> the next offset to apply
 
@@ -128,7 +129,7 @@ class TableView(Generic[E]):
             self.version += 1
             self.positions[key] = (record.partition, record.offset)
             for watcher in self.watchers:
-                watcher.put_nowait(key)
+                watcher.add(key)
         except ValueError as err:
             log.warning("table record invalid, skipped", topic=record.topic,
                         partition=record.partition, offset=record.offset, error=describe(err))
@@ -156,14 +157,15 @@ class TableView(Generic[E]):
         self._rows[self._row_key(event) if self._row_key else self.topic.key_of(event)] = event
         self.version += 1
 
-    def watch(self) -> asyncio.Queue[str]:
-        """A queue that receives the key of every row applied from now on (`unwatch` it)."""
-        queue: asyncio.Queue[str] = asyncio.Queue(maxsize=0)
-        self.watchers.add(queue)
-        return queue
+    def watch(self, bound: int = PENDING_BOUND) -> ChangedKeys:
+        """The keys of the rows applied from now on, each pending once, at most `bound` of them
+        (then `FellBehind`: read the table afresh); `unwatch` it when done."""
+        changes = ChangedKeys(bound)
+        self.watchers.add(changes)
+        return changes
 
-    def unwatch(self, queue: asyncio.Queue[str]) -> None:
-        self.watchers.discard(queue)
+    def unwatch(self, changes: ChangedKeys) -> None:
+        self.watchers.discard(changes)
 
     def get(self, key: str) -> E | None:
         return self._rows.get(key)

@@ -19,6 +19,7 @@ from services.bus.registry import SchemaRegistry
 from services.bus.runtime import freeze_startup_heap
 from services.bus.settings import BusSettings
 from services.bus.table import TableView
+from services.bus.watch import FOLLOWER_BOUND, FellBehind
 from services.demand.signals import committed_supply
 from services.demand.sources import SOURCES
 from services.demand.state import Key
@@ -96,18 +97,21 @@ class References:
     async def follow_changes(self, *dirties: dict[Key, None]) -> None:
         """Stock levels, offers and orders that change mark their pairs for a new signal, in
         each of `dirties` (the shops' stage and the territories')."""
-        queues = {name: self.tables[name].watch() for name in (STOCK_LEVELS.name, OFFERS.name,
-                                                               ORDERS.name)}
+        queues = {name: self.tables[name].watch(FOLLOWER_BOUND)
+                  for name in (STOCK_LEVELS.name, OFFERS.name, ORDERS.name)}
         getters = {asyncio.ensure_future(q.get()): name for name, q in queues.items()}
         while True:
             done, _ = await asyncio.wait(getters, return_when=asyncio.FIRST_COMPLETED)
             for task in done:
                 name = getters.pop(task)
-                row = self.tables[name].get(task.result())
-                if row is not None:
-                    pairs = dict.fromkeys(self._pairs(name, row))
-                    for dirty in dirties:
-                        dirty.update(pairs)
+                try:
+                    rows = [self.tables[name].get(task.result())]
+                except FellBehind:  # more changed than it keeps: every row may have
+                    rows = list(self.tables[name].values())
+                pairs = dict.fromkeys(pair for row in rows if row is not None
+                                      for pair in self._pairs(name, row))
+                for dirty in dirties:
+                    dirty.update(pairs)
                 getters[asyncio.ensure_future(queues[name].get())] = name
 
     def _pairs(self, table: str, row: Any) -> Iterable[Key]:

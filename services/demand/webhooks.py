@@ -4,9 +4,11 @@ Each territory signal on `demand.signals` is POSTed as JSON to every active subs
 filter it matches and that asked for `demand.signal` events; each coverage on
 `planning.coverage`, as the subscribing producer sees it (the totals and its own plan, never
 another producer's: services.planning.coverage.view), to those that asked for
-`planning.coverage`. Signed: `X-Vivres-Signature: sha256=<hex HMAC-SHA256 of the body under the
-subscription's secret>`, with `X-Vivres-Delivery` (stable per subscription and record, so a
-receiver can drop a repeat) and `X-Vivres-Event` (`demand.signal` or `planning.coverage`).
+`planning.coverage`. Signed the Standard Webhooks way under the subscription's secret(s)
+(services.bus.signature): `webhook-id` is stable per subscription and record
+(`<subscription>/<event>/<partition>/<offset>`, the same on every retry, so a receiver can drop a
+repeat), `webhook-timestamp` is the attempt's; `X-Vivres-Event` names the event (`demand.signal`
+or `planning.coverage`).
 A delivery is retried with exponential backoff; after the last attempt the record goes to its
 topic's dead letters (`demand.signals.dlq`, `planning.coverage.dlq`), its headers naming the
 subscription and the error, and the other subscriptions are unaffected.
@@ -18,6 +20,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import time
+from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
 
@@ -61,6 +65,14 @@ def signal_body(signal: DemandSignalRecorded) -> bytes:
 
 
 
+def delivery_id(subscription: SubscriptionRecorded, event: str, received: Received[Any]) -> str:
+    """The webhook-id of one record for one subscription: the same on every retry. The event is
+    in it (both topics have the same partitions and offsets), its dots as dashes (the spec
+    wants no dot in an id)."""
+    return (f"{subscription.subscription_id}/{event.replace('.', '-')}/{received.partition}/"
+            f"{received.offset}")
+
+
 def matches(subscription: SubscriptionRecorded, record: DemandSignalRecorded | CoverageRecorded,
             category_of) -> bool:
     event = "planning.coverage" if isinstance(record, CoverageRecorded) else "demand.signal"
@@ -85,8 +97,9 @@ def coverage_body(coverage: CoverageRecorded, subscription: SubscriptionRecorded
 class Deliveries:
     def __init__(self, platform: Platform, subscriptions: TableView[SubscriptionRecorded],
                  products: TableView[Any], http: httpx.AsyncClient,
-                 backoff_s: float = 0.5) -> None:
+                 backoff_s: float = 0.5, clock: Callable[[], float] = time.time) -> None:
         self.platform = platform
+        self.clock = clock
         self.subscriptions = subscriptions
         self.products = products
         self.http = http
@@ -118,13 +131,12 @@ class Deliveries:
 
     async def _deliver(self, subscription: SubscriptionRecorded, body: bytes,
                        received: Received[Any], event: str) -> None:
-        delivery = f"{subscription.subscription_id}/{received.partition}/{received.offset}"
-        headers = {"Content-Type": "application/json", "X-Vivres-Event": event,
-                   "X-Vivres-Delivery": delivery,
-                   "X-Vivres-Signature": sign(subscription.secret, body)}
+        delivery = delivery_id(subscription, event, received)
         error = ""
         for attempt in range(ATTEMPTS):
             try:
+                headers = {"Content-Type": "application/json", "X-Vivres-Event": event,
+                           **sign(subscription.secret, delivery, body, int(self.clock()))}
                 response = await self.http.post(subscription.url, content=body,
                                                  headers=headers)
                 if response.status_code < 300:

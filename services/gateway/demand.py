@@ -8,7 +8,6 @@ since, then follows.
 
 from __future__ import annotations
 
-import secrets
 import uuid
 from typing import Annotated, Literal
 
@@ -19,6 +18,7 @@ from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
 from services.auth.tokens import Principal
 from services.events.auth import Role
 from services.bus.catalog import SUBSCRIPTIONS
+from services.bus.signature import new_secret
 from services.events.demand import DemandSignalRecorded, SubscriptionRecorded
 from services.gateway.auth import principal, require
 from services.gateway import sse
@@ -109,14 +109,15 @@ def _out(subscription: SubscriptionRecorded, *, with_secret: bool = False) -> Su
              response_model=SubscriptionOut)
 async def subscribe(request: Request, body: SubscriptionIn,
                     who: Annotated[Principal, Depends(principal)]) -> SubscriptionOut:
-    """Signals matching the filter will be POSTed to `url`, signed with HMAC-SHA256 under the
-    secret in this answer (`X-Vivres-Signature: sha256=...`); keep it, it is not shown again."""
+    """Signals matching the filter will be POSTed to `url`, signed the Standard Webhooks way
+    (`webhook-id`, `webhook-timestamp`, `webhook-signature: v1,...`) under the `whsec_` secret in
+    this answer; keep it, it is not shown again."""
     require(who, Role.PRODUCER)
     deps = request.app.state.deps
     subscription = SubscriptionRecorded(
         subscription_id=f"sub-{uuid.uuid4().hex[:12]}", producer_id=who.subject or "",
         url=str(body.url), territory=body.territory, product_id=body.product_id,
-        category=body.category, secret=secrets.token_urlsafe(32), created_at=deps.clock(),
+        category=body.category, secret=new_secret(), created_at=deps.clock(),
         events=tuple(dict.fromkeys(body.events)))
     await deps.publisher.publish(SUBSCRIPTIONS, subscription)
     deps.subscriptions.put(subscription)

@@ -15,6 +15,8 @@ from typing import Any
 
 from fastapi.responses import StreamingResponse
 
+from services.bus.watch import PENDING_BOUND, ChangedKeys, FellBehind
+
 KEEPALIVE_S = 15.0
 CURSOR_PART = re.compile(r"([0-9]{1,9}):([0-9]{1,19})")  # ASCII digits: int() takes no "²"
 Render = Callable[[Any], dict[str, Any] | None]
@@ -36,30 +38,55 @@ def format_cursor(cursor: dict[int, int]) -> str:
 def stream(table: Any, last_event_id: str | None, event: str, render: Render
            ) -> StreamingResponse:
     """`event: <event>` for every row `render` keeps: first those changed since the cursor
-    (all without one), then each change as it happens; a comment every KEEPALIVE_S."""
-    changes = table.watch()  # before the snapshot: nothing falls between the two
+    (all without one), then each change as it happens; a comment every KEEPALIVE_S.
+
+    A slow client holds at most PENDING_BOUND changed keys here (a key changed twice while it
+    was slow is sent once, with its newest row). Past that it has fallen behind and is sent a
+    fresh snapshot from its cursor, just as if it had reconnected with Last-Event-ID: no
+    client change, no reconnection and no new token check, and the pages already keep the
+    newest row per key. Dropping it instead would only bring it back for that same snapshot.
+    """
+    changes = table.watch(PENDING_BOUND)  # before the snapshot: nothing falls between the two
 
     async def events() -> AsyncIterator[str]:
         cursor = parse_cursor(last_event_id)
         try:
-            snapshot = sorted(table.positions.items(), key=lambda item: item[1])
-            for key, (partition, offset) in snapshot:
-                if offset >= cursor.get(partition, 0):
-                    if (message := _message(table, key, cursor, event, render)) is not None:
+            while True:  # once, then again each time the client falls behind
+                for key, position in _changed_since(table, cursor):
+                    # A row changed since the snapshot was taken is left to `changes`: sent
+                    # now, its newer offset would pass the cursor over the rows still to send.
+                    if table.positions.get(key) == position and (
+                            message := _message(table, key, cursor, event, render)) is not None:
                         yield message
-            while True:
                 try:
-                    key = await asyncio.wait_for(changes.get(), KEEPALIVE_S)
-                except TimeoutError:
-                    yield ": toujours là\n\n"
-                    continue
-                if (message := _message(table, key, cursor, event, render)) is not None:
-                    yield message
+                    while True:
+                        if (key := await _next_change(changes)) is None:
+                            yield ": toujours là\n\n"
+                        elif (message := _message(table, key, cursor, event, render)):
+                            yield message
+                except FellBehind:
+                    continue  # a fresh snapshot from the cursor
         finally:
             table.unwatch(changes)
 
     return StreamingResponse(events(), media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+def _changed_since(table: Any, cursor: dict[int, int]) -> list[tuple[str, tuple[int, int]]]:
+    """The keys whose row is at or past the cursor, in offset order (one per row at most)."""
+    return sorted(((key, (partition, offset)) for key, (partition, offset)
+                   in table.positions.items() if offset >= cursor.get(partition, 0)),
+                  key=lambda item: item[1])
+
+
+async def _next_change(changes: ChangedKeys) -> str | None:
+    """The next changed key, None after KEEPALIVE_S of silence (`FellBehind` when the client
+    could not keep up)."""
+    try:
+        return await asyncio.wait_for(changes.get(), KEEPALIVE_S)
+    except TimeoutError:
+        return None
 
 
 def _message(table: Any, key: str, cursor: dict[int, int], event: str, render: Render

@@ -14,15 +14,17 @@ The payload has a French `text` that chat tools (Mattermost, Slack, Matrix bridg
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import httpx
 import structlog
 
-from services.bus.signature import HEADER, sign
+from services.bus.signature import ID, TIMESTAMP, key, secrets_of, sign
 from services.health.status import Status
 
 log = structlog.get_logger("vivres.health.alerts")
@@ -105,26 +107,41 @@ def _alert(kind: str, subject: str, previous: str, now: dict[str, Any], at: str,
     return Alert(kind, subject, previous, now["status"], at, text, detail)
 
 
+PENDING_ALERTS = 1000
+
+
 class AlertSender:
-    """Posts alerts in order to one webhook URL, signed when a secret is shared (as the demand
-    webhooks are: services.bus.signature); a failed post is retried with backoff."""
+    """Posts alerts in order to one webhook URL, with Standard Webhooks headers (as the demand
+    webhooks: services.bus.signature), signed when secrets are shared (space-separated, for a
+    rotation); a failed post is retried with backoff, under the same webhook-id."""
 
     def __init__(self, url: str | None, http: httpx.AsyncClient, *, secret: str | None = None,
-                 attempts: int = 5, backoff_s: float = 1.0) -> None:
+                 attempts: int = 5, backoff_s: float = 1.0,
+                 clock: Callable[[], float] = time.time) -> None:
         self.url = url
-        self.secret = secret
+        self.secrets = secrets_of(secret)
+        for each in self.secrets:
+            key(each)  # a malformed whsec_ secret fails at start, not at the first alert
         self.http = http
         self.attempts = attempts
         self.backoff_s = backoff_s
+        self.clock = clock
         self.sent = 0
         self.failed = 0
-        self._queue: asyncio.Queue[Alert] = asyncio.Queue()
+        # Bounded: a receiver down for hours must not grow the health service; the newest
+        # alerts say the current state, so the oldest one waiting is the one dropped.
+        self._queue: asyncio.Queue[Alert] = asyncio.Queue(maxsize=PENDING_ALERTS)
         self._task: asyncio.Task[None] | None = None
 
     def send(self, alert: Alert) -> None:
         log.warning("status changed", kind=alert.kind, subject=alert.subject,
                     previous=alert.previous, status=alert.status, text=alert.text)
         if self.url:
+            if self._queue.full():
+                dropped = self._queue.get_nowait()
+                self.failed += 1
+                log.error("alert dropped: the receiver is behind", kind=dropped.kind,
+                          subject=dropped.subject, status=dropped.status)
             self._queue.put_nowait(alert)
 
     async def __aenter__(self) -> AlertSender:
@@ -138,26 +155,38 @@ class AlertSender:
 
     async def _deliver(self) -> None:
         while True:
-            alert = await self._queue.get()
-            delay = self.backoff_s
-            body = json.dumps(alert.payload(), ensure_ascii=False).encode()
-            headers = {"Content-Type": "application/json"}
-            if self.secret:
-                headers[HEADER] = sign(self.secret, body)
-            for attempt in range(1, self.attempts + 1):
-                try:
-                    response = await self.http.post(self.url, content=body, headers=headers,
-                                                    timeout=10)
-                    if response.status_code < 300:
-                        self.sent += 1
-                        break
-                    error = f"HTTP {response.status_code}"
-                except Exception as err:  # noqa: BLE001 - e.g. an invalid URL: log, go on
-                    error = f"{type(err).__name__}: {err}"
-                log.warning("alert not delivered", subject=alert.subject, attempt=attempt,
-                            error=error[:300])
-                if attempt == self.attempts:
-                    self.failed += 1
-                else:
-                    await asyncio.sleep(delay)
-                    delay *= 2
+            await self._post(await self._queue.get())
+
+    async def _post(self, alert: Alert) -> None:
+        body = json.dumps(alert.payload(), ensure_ascii=False).encode()
+        webhook_id = alert_id(body)
+        delay = self.backoff_s
+        for attempt in range(1, self.attempts + 1):
+            error = await self._attempt(webhook_id, body)
+            if error is None:
+                self.sent += 1
+                return
+            log.warning("alert not delivered", subject=alert.subject, attempt=attempt,
+                        webhook_id=webhook_id, error=error[:300])
+            if attempt < self.attempts:
+                await asyncio.sleep(delay)
+                delay *= 2
+        self.failed += 1
+
+    async def _attempt(self, webhook_id: str, body: bytes) -> str | None:
+        """None when the post was accepted, else why not."""
+        timestamp = int(self.clock())
+        headers = {"Content-Type": "application/json", ID: webhook_id, TIMESTAMP: str(timestamp)}
+        if self.secrets:
+            headers = {**headers, **sign(self.secrets, webhook_id, body, timestamp)}
+        try:
+            response = await self.http.post(self.url, content=body, headers=headers, timeout=10)
+        except Exception as err:  # noqa: BLE001 - e.g. an invalid URL: log, go on
+            return f"{type(err).__name__}: {err}"
+        return None if response.status_code < 300 else f"HTTP {response.status_code}"
+
+
+def alert_id(body: bytes) -> str:
+    """An alert's webhook-id: from its content (kind, subject, statuses, time), so the same on
+    every retry and different for every alert."""
+    return "alert_" + hashlib.sha256(body).hexdigest()[:32]

@@ -44,7 +44,7 @@ class HealthConfig:
     topics: tuple[str, ...] = ()  # topics to watch besides those the groups read (+ their DLQs)
     targets: Mapping[str, str] = field(default_factory=dict)  # service -> /metrics URL
     webhook_url: str | None = None
-    webhook_secret: str | None = None  # when set, alerts carry X-Vivres-Signature
+    webhook_secret: str | None = None  # when set, alerts carry webhook-signature (several: spaces)
 
 
 def _iso(at: float) -> str:

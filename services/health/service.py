@@ -7,7 +7,8 @@ server. Configured by environment:
     VIVRES_HEALTH_GROUPS            regular expression of the groups to watch (all but DLQ replays)
     VIVRES_HEALTH_TARGETS           the services' metrics: "ingest=http://127.0.0.1:9101/metrics,…"
     VIVRES_HEALTH_WEBHOOK_URL       where status changes are posted (none: only logged)
-    VIVRES_HEALTH_WEBHOOK_SECRET    signs them (X-Vivres-Signature: sha256=HMAC of the body)
+    VIVRES_HEALTH_WEBHOOK_SECRET    signs them (Standard Webhooks, services.bus.signature): whsec_
+                                    or plain; several, space-separated, during a rotation
 """
 
 from __future__ import annotations

@@ -35,6 +35,7 @@ from services.bus.catalog import (
 )
 from services.bus.platform import Platform
 from services.bus.table import TableView
+from services.bus.watch import FOLLOWER_BOUND, ChangedKeys, FellBehind
 from services.planning.outlook import WeekOutlook, outlook
 from services.events.planning import SalesHistoryRecorded, pair_key
 from services.planning import coverage
@@ -69,15 +70,12 @@ class Planner:
                 for row in table.values()}
 
     async def run(self) -> None:
-        queues = {name: table.watch() for name, table in self.tables.items()}
+        queues = {name: table.watch(FOLLOWER_BOUND) for name, table in self.tables.items()}
         self.dirty = self.all_pairs()
         refreshed = time.monotonic()
         while not self.platform.stopping:
-            for name, queue in queues.items():
-                while not queue.empty():
-                    row = self.tables[name].get(queue.get_nowait())
-                    if row is not None:
-                        self.dirty.add((row.territory, row.product_id))
+            for name, changes in queues.items():
+                self.dirty |= self._changed_pairs(self.tables[name], changes)
             if time.monotonic() - refreshed > REFRESH_S:
                 self.dirty |= self.all_pairs()
                 refreshed = time.monotonic()
@@ -85,6 +83,19 @@ class Planner:
                 pairs, self.dirty = self.dirty, set()
                 await self.recompute(pairs)
             await asyncio.sleep(BATCH_S)
+
+    @staticmethod
+    def _changed_pairs(table: TableView, changes: ChangedKeys) -> set[Pair]:
+        """The pairs of the rows changed since the last call (every pair of the table when
+        more changed than the watcher keeps: bounded memory, the same recomputation)."""
+        pairs: set[Pair] = set()
+        try:
+            while (key := changes.get_nowait()) is not None:
+                if (row := table.get(key)) is not None:
+                    pairs.add((row.territory, row.product_id))
+        except FellBehind:
+            pairs |= {(row.territory, row.product_id) for row in table.values()}
+        return pairs
 
     async def recompute(self, pairs: Iterable[Pair]) -> None:
         needs, plans, imported = self._by_pair()

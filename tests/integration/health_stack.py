@@ -1,12 +1,14 @@
 """The health service in the test's own event loop, on a free port, watching the real broker;
-and a webhook receiver that records what the health service posts to it."""
+and a webhook receiver that records what the health service posts to it (verifying it when
+given the secret)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -20,6 +22,7 @@ from services.bus.catalog import TOKENS, TOPICS
 from services.bus.provision import provision_catalog
 from services.bus.publisher import open_publisher
 from services.bus.settings import BusSettings
+from services.bus.signature import Refused, Replayed, verify
 from services.events.auth import Role
 from services.health.monitor import HealthConfig
 from services.health.service import Running, running
@@ -76,23 +79,47 @@ async def running_health(settings: BusSettings, config: HealthConfig, *, loop: b
 
 @dataclass
 class WebhookReceiver:
-    """Records every JSON body POSTed to `url`."""
+    """Records every JSON body POSTed to `url`. With `secret`, verifies each delivery as a
+    Standard Webhooks receiver would (services.bus.signature.verify, its clock `skew_s` ahead
+    of ours): a refused or replayed one is answered, told in `outcomes`, and not recorded."""
 
     url: str = ""
+    secret: str | None = None
+    skew_s: float = 0.0
     received: list[dict[str, Any]] = field(default_factory=list)
-    signatures: list[tuple[bytes, str | None]] = field(default_factory=list)  # (body, header)
+    deliveries: list[tuple[bytes, dict[str, str]]] = field(default_factory=list)
+    outcomes: list[str] = field(default_factory=list)
+    seen: dict[str, int] = field(default_factory=dict)
 
     def about(self, kind: str, subject: str) -> list[dict[str, Any]]:
         return [a for a in self.received if a["kind"] == kind and a["subject"] == subject]
 
+    def check(self, body: bytes, headers: Mapping[str, str]) -> web.Response | None:
+        """The answer to a delivery not to act on, or None to accept it."""
+        if self.secret is None:
+            return None
+        try:
+            verify(self.secret, headers, body, time.time() + self.skew_s, seen=self.seen)
+        except Replayed:
+            self.outcomes.append("replayed")
+            return web.Response(status=204)
+        except Refused as refused:
+            self.outcomes.append(f"refused: {refused}")
+            return web.Response(status=401, text=str(refused))
+        self.outcomes.append("accepted")
+        return None
+
 
 @asynccontextmanager
-async def webhook_receiver() -> AsyncIterator[WebhookReceiver]:
-    receiver = WebhookReceiver()
+async def webhook_receiver(secret: str | None = None) -> AsyncIterator[WebhookReceiver]:
+    receiver = WebhookReceiver(secret=secret)
 
     async def receive(request: web.Request) -> web.Response:
         body = await request.read()
-        receiver.signatures.append((body, request.headers.get("X-Vivres-Signature")))
+        refusal = receiver.check(body, request.headers)
+        if refusal is not None:
+            return refusal
+        receiver.deliveries.append((body, {k.lower(): v for k, v in request.headers.items()}))
         receiver.received.append(json.loads(body))
         return web.Response(status=204)
 

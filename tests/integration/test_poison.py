@@ -191,11 +191,11 @@ async def stack(settings):
 
 @pytest.fixture(scope="module")
 async def receiver() -> AsyncIterator[dict[str, bytes]]:
-    """A webhook endpoint: the body of each delivery, by its X-Vivres-Delivery."""
+    """A webhook endpoint: the body of each delivery, by its webhook-id."""
     received: dict[str, bytes] = {}
 
     async def ok(request: web.Request) -> web.Response:
-        received[request.headers["X-Vivres-Delivery"]] = await request.read()
+        received[request.headers["webhook-id"]] = await request.read()
         return web.Response(status=204)
 
     app = web.Application()
@@ -596,7 +596,8 @@ async def test_webhooks_deliver_odd_signals_and_dead_letter_a_broken_subscriptio
     ]
     poisons = await produce_pairs(stack.platform.publisher, pairs)
 
-    wanted = {f"{GOOD_SUB}/{p.partition}/{p.offset + k}" for p in poisons for k in (0, 1)}
+    wanted = {f"{GOOD_SUB}/demand-signal/{p.partition}/{p.offset + k}"
+              for p in poisons for k in (0, 1)}
     await eventually(lambda: wanted <= set(receiver), timeout=60,
                      what="every signal, odd or not, delivered")
 
