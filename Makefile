@@ -25,7 +25,7 @@ SECURITY_APPLY = @$(if $(SECURED),echo "vivres security apply" && \
                  $(BUS_ENV) $(BIN)/vivres security apply,true)
 
 .DEFAULT_GOAL := help
-.PHONY: help venv browser fetch up demo-data down run status test test-unit test-integration test-e2e \
+.PHONY: help venv browser fetch up demo-data down run status test test-unit test-checks test-integration test-e2e \
         lint schemas-check compose-check kube-schemas bench clean
 
 help: ## list the targets
@@ -117,7 +117,7 @@ $(COMPOSE_CHECK): $(COMPOSE_CHECK_SRC)
 	mkdir -p $(dir $(COMPOSE_CHECK))
 	cd deploy/tools/compose-check && $(GO) build -trimpath -buildvcs=false -o $(COMPOSE_CHECK) .
 
-# deploy/k8s is validated (tests/unit/test_k8s_manifests.py) by a validator of its own: a virtualenv
+# deploy/k8s is validated (tests/checks/test_k8s_manifests.py) by a validator of its own: a virtualenv
 # with kubernetes-validate (Kubernetes' JSON schemas) from PyPI, and Strimzi's CRDs from Maven
 # Central (the io.strimzi:api tests jar), fetched once into the cache by deploy/k8s/schemas.py.
 kube-schemas: ## fetch the Kubernetes and Strimzi schemas deploy/k8s is validated against (once)
@@ -132,8 +132,11 @@ test: venv browser lint schemas-check $(CHECKERS) ## set up and run the whole su
 	if [ $$started = 1 ]; then $(STACK) stop; fi; \
 	exit $$rc
 
-test-unit: venv $(CHECKERS) ## the fast tier: no broker
+test-unit: venv ## the fast tier: no broker, no Go, no download
 	$(PYTEST) tests/unit
+
+test-checks: venv $(CHECKERS) ## docker-compose.yml and deploy/k8s against their real validators
+	$(PYTEST) tests/checks
 
 test-integration: venv ## needs the stack (make up)
 	$(BUS_ENV) $(PYTEST) tests/integration

@@ -2,7 +2,7 @@
 
     .venv/bin/python deploy/k8s/generate.py           write deploy/k8s/*.yaml
     .venv/bin/python deploy/k8s/generate.py --check   exit 1 when a file differs from what would
-                                                      be written (tests/unit/test_k8s_manifests.py)
+                                                      be written (tests/checks/ checks it)
 
 What comes from where:
     kafka.yaml      the Strimzi Kafka cluster (KRaft, node pools, TLS + SCRAM-SHA-512, simple
