@@ -1,8 +1,30 @@
-"""Suite-wide rules: a skipped test is a failure here (integration tests must really run)."""
+"""Suite-wide rules: a skipped test is a failure here (integration tests must really run), and a
+session that used the broker leaves the stack as it found it (tests/cleanup.py)."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import pytest
+
+from services.bus.settings import BusSettings
+from tests.cleanup import StackAsFound
+
+BROKER_TIERS = {"integration", "e2e"}
+
+
+@pytest.fixture(scope="session", autouse=True)
+async def _leave_the_stack_as_found(request) -> AsyncIterator[None]:
+    if not any(BROKER_TIERS & set(item.path.parts) for item in request.session.items):
+        yield  # the unit tier never opens a connection
+        return
+    cleaner = StackAsFound(BusSettings())
+    try:
+        await cleaner.begin()
+    except Exception as err:  # noqa: BLE001 - say clearly what is missing, then fail
+        pytest.fail(f"Kafka is not reachable ({err!r}): run `make up`")
+    yield
+    await cleaner.end()
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
