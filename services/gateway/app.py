@@ -2,18 +2,30 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from services.bus.openapi import depends_on, document, webhook
 from services.bus.publisher import Publisher
+from services.caisse.books import Books
+from services.caisse.replies import CaisseClient
 from services.caisse.rules import FollowedCommittee
 from services.directory.rules import Directory
+from services.events.auth import TokenIssued
+from services.events.base import Event
+from services.events.caisse import DecisionRecorded
+from services.events.catalog import ProductDefined, TillCodeMapped, TillCodeUnmapped
+from services.events.demand import DemandSignalRecorded, SubscriptionRecorded
+from services.events.orders import NeedStated, OrderRecorded
+from services.events.planning import CoverageRecorded, CropPlanned, ForwardNeedStated
+from services.events.stock import StockLevelRecorded
+from services.events.supply import OfferDeclared
 from services.gateway import (
     availability,
     caisse,
@@ -26,15 +38,28 @@ from services.gateway import (
     sales,
     stock,
 )
+from services.gateway.auth import principal
+
+
+E = TypeVar("E", bound=Event)
+
+
+class Rows(Protocol[E]):
+    """What a handler reads of a followed table (TableView): its rows by key. A test gives
+    a dict."""
+
+    def get(self, key: str, /) -> E | None: ...
+    def values(self) -> Iterable[E]: ...
+    def __len__(self) -> int: ...
 
 
 @dataclass
 class PlanningTables:
     """What the planning endpoints read: forward needs, crop plans, coverages (by key)."""
 
-    needs: Any = field(default_factory=dict)  # TableView[ForwardNeedStated]
-    plans: Any = field(default_factory=dict)  # TableView[CropPlanned]
-    coverage: Any = field(default_factory=dict)  # TableView[CoverageRecorded]
+    needs: Rows[ForwardNeedStated] = field(default_factory=dict)
+    plans: Rows[CropPlanned] = field(default_factory=dict)
+    coverage: Rows[CoverageRecorded] = field(default_factory=dict)
 
 
 @dataclass
@@ -42,19 +67,19 @@ class GatewayDeps:
     """What the handlers need: a publisher, the reference tables, a clock."""
 
     publisher: Publisher
-    tokens: Any  # TableView[TokenIssued], or any object with .get(digest)
-    products: Any
-    mappings: Any
-    unmapped: Any
-    stock: Any  # TableView[StockLevelRecorded]
-    offers: Any  # TableView[OfferDeclared]
-    orders: Any  # TableView[OrderRecorded]
-    needs: Any = field(default_factory=dict)  # TableView[NeedStated] by need_id (orders.needs)
-    caisse: Any = None  # CaisseClient: asks the caisse service and waits for its answers
-    decisions: Any = None  # TableView[DecisionRecorded]
-    books: Any = None  # services.caisse.books.Books
-    signals: Any = None  # TableView[DemandSignalRecorded] of demand.signals (territories only)
-    subscriptions: Any = None  # TableView[SubscriptionRecorded]
+    tokens: Rows[TokenIssued]  # by digest
+    products: Rows[ProductDefined]
+    mappings: Rows[TillCodeMapped]
+    unmapped: Rows[TillCodeUnmapped]
+    stock: Rows[StockLevelRecorded]
+    offers: Rows[OfferDeclared]
+    orders: Rows[OrderRecorded]
+    needs: Rows[NeedStated] = field(default_factory=dict)  # by need_id (orders.needs)
+    caisse: CaisseClient | None = None  # asks the caisse service and waits for its answers
+    decisions: Rows[DecisionRecorded] | None = None
+    books: Books | None = None
+    signals: Rows[DemandSignalRecorded] | None = None  # demand.signals (territories only)
+    subscriptions: Rows[SubscriptionRecorded] | None = None
     directory: Directory = field(default_factory=Directory)  # its four tables
     planning: PlanningTables = field(default_factory=PlanningTables)
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
@@ -78,7 +103,7 @@ async def _unprocessable(_request: Request, error: RequestValidationError) -> JS
 
 
 def create_app(deps: GatewayDeps) -> FastAPI:
-    app = FastAPI(title="Vivres", version="0.1.0",
+    app = FastAPI(title="Vivres", version="0.1.0", redirect_slashes=False,
                   description="Public API of the Vivres bus: tills, shops, producers, the hub, "
                               "the caisse committee and operators, on one base URL.")
     app.state.deps = deps
@@ -104,4 +129,11 @@ def create_app(deps: GatewayDeps) -> FastAPI:
                 "tokens": len(deps.tokens), "products": len(deps.products)}
         return JSONResponse(body, status_code=503 if stale else 200)
 
+    document(app, lambda route: depends_on(route.dependant, principal))
+    webhook(app, "demand.signal", DemandSignalRecorded,
+            "A territory's demand signal, to the subscriptions it matches "
+            "(POST /v1/demand/subscriptions)")
+    webhook(app, "planning.coverage", dict[str, Any],
+            "A season's coverage as the subscribing producer sees it: the weeks' totals and "
+            "its own plan (`mine`), as GET /v1/planning/coverage gives it")
     return app

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from services.auth.tokens import Principal
 from services.bus.catalog import CAISSE_CONTRIBUTIONS, CAISSE_DECISIONS
+from services.bus.openapi import errors
 from services.caisse import reports
 from services.caisse.books import product_lookup
 from services.caisse.ledger import redemption_request_id, refund_request_id
@@ -187,7 +188,7 @@ def _same(answer: RequestAnswered, card_id: str, amount_cents: int) -> RequestAn
     return answer
 
 
-@router.post("/redemptions", response_model=RequestAnswered)
+@router.post("/redemptions", response_model=RequestAnswered, responses=errors(409, 504))
 async def redeem(request: Request, body: RedemptionIn,
                  who: Annotated[Principal, Depends(principal)]) -> RequestAnswered:
     """A shop asks to take an amount from a member's card at checkout. The answer says
@@ -202,7 +203,7 @@ async def redeem(request: Request, body: RedemptionIn,
     return _same(await _ask(request, asked), body.card_id, body.amount_cents)
 
 
-@router.post("/refunds", response_model=RequestAnswered)
+@router.post("/refunds", response_model=RequestAnswered, responses=errors(409, 504))
 async def refund(request: Request, body: RefundIn,
                  who: Annotated[Principal, Depends(principal)]) -> RequestAnswered:
     """A shop gives back (part of) a redemption it took: the card is credited back."""
@@ -216,7 +217,7 @@ async def refund(request: Request, body: RefundIn,
     return _same(await _ask(request, asked), body.card_id, body.amount_cents)
 
 
-@router.post("/households", response_model=RequestAnswered)
+@router.post("/households", response_model=RequestAnswered, responses=errors(504))
 async def enrol(request: Request, body: HouseholdIn,
                 who: Annotated[Principal, Depends(principal)]) -> RequestAnswered:
     """The committee enrols a household under its card id, or updates its composition."""
@@ -240,7 +241,8 @@ async def households(request: Request,
                          households=[HouseholdOut(**asdict(row)) for row in rows])
 
 
-@router.post("/cards/{card_id}/{action}", response_model=RequestAnswered)
+@router.post("/cards/{card_id}/{action}", response_model=RequestAnswered,
+             responses=errors(504))
 async def card_status(request: Request, card_id: Identifier,
                       action: Literal["block", "unblock", "leave"],
                       who: Annotated[Principal, Depends(principal)]) -> RequestAnswered:
@@ -299,7 +301,7 @@ async def decisions(request: Request,
     return sorted(mine, key=lambda d: (d.decided_at, d.decision_id))
 
 
-@router.post("/credits", response_model=CreditOut)
+@router.post("/credits", response_model=CreditOut, responses=errors(409, 504))
 async def credit(request: Request, body: MonthIn,
                  who: Annotated[Principal, Depends(principal)]) -> CreditOut:
     """Credit a month's allowance to every household (once per household, however often it

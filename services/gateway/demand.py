@@ -63,7 +63,7 @@ async def current(request: Request, who: Annotated[Principal, Depends(principal)
 
 
 @router.get("/stream", response_class=StreamingResponse,
-            responses={200: {"content": {"text/event-stream": {}}}})
+            responses=sse.documented("signal", "a DemandSignalRecorded"))
 async def stream(request: Request, who: Annotated[Principal, Depends(principal)],
                  wanted: Annotated[Filter, Depends(_filter)],
                  last_event_id: Annotated[str | None, Header(alias="Last-Event-ID",

@@ -137,7 +137,8 @@ async def outlook(request: Request, who: Annotated[Principal, Depends(principal)
 
 
 @router.get("/stream", response_class=StreamingResponse,
-            responses={200: {"content": {"text/event-stream": {}}}})
+            responses=sse.documented("coverage", "a coverage as GET /v1/planning/coverage "
+                                                 "gives it"))
 async def stream(request: Request, who: Annotated[Principal, Depends(principal)],
                  territory: Territory = None, product: Product = None,
                  last_event_id: Annotated[str | None, Header(alias="Last-Event-ID",

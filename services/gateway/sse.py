@@ -22,6 +22,17 @@ CURSOR_PART = re.compile(r"([0-9]{1,9}):([0-9]{1,19})")  # ASCII digits: int() t
 Render = Callable[[Any], dict[str, Any] | None]
 
 
+def documented(event: str, data: str) -> dict[int | str, dict[str, Any]]:
+    """`responses=` of a stream route: what its events are (OpenAPI has no term for them)."""
+    return {200: {"description": (
+        f"Server-Sent Events. Each `event: {event}` carries {data} as JSON in `data:`; its "
+        "`id:` is a cursor (the next offset per partition, `0:12,2:40`): reconnect with it "
+        "in `Last-Event-ID` to get what changed since. A comment every "
+        f"{KEEPALIVE_S:.0f} s keeps the connection open. A client too slow to read is sent "
+        "the newest row of each key again rather than every change."),
+        "content": {"text/event-stream": {"schema": {"type": "string"}}}}}
+
+
 def parse_cursor(text: str | None) -> dict[int, int]:
     """'0:12,2:40' -> {0: 12, 2: 40}; anything unreadable counts as no cursor."""
     cursor: dict[int, int] = {}

@@ -15,15 +15,17 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from fastapi import FastAPI, HTTPException, Request, status
+from fastapi import Depends, FastAPI, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from services.auth.tokens import authenticate
+from services.bus.openapi import depends_on, document, webhook
 from services.bus.pages import serve_page
 from services.events.auth import Role
+from services.health.alerts import Alert
 from services.health.status import Status
 
 
@@ -31,7 +33,7 @@ def create_app(report: Callable[[], dict[str, Any] | None], tokens: Callable[[],
                registry: CollectorRegistry) -> FastAPI:
     """`report()` gives the latest report (None before the first round); `tokens()` the token
     table (None while it loads); `registry` holds the service's own metrics."""
-    app = FastAPI(title="Vivres — santé des flux", version="0.1.0",
+    app = FastAPI(title="Vivres — santé des flux", version="0.1.0", redirect_slashes=False,
                   description="Stream health for operators: consumer lag and status after "
                               "Burrow's rules, throughput, dead letters, latency, brokers.")
     app.state.report, app.state.tokens = report, tokens
@@ -51,12 +53,11 @@ def create_app(report: Callable[[], dict[str, Any] | None], tokens: Callable[[],
             raise HTTPException(status.HTTP_403_FORBIDDEN,
                                 f"a {who.role.value} token cannot do this (needs OPERATOR)")
 
-    @app.get("/v1/health/streams", tags=["health"])
-    async def streams(request: Request) -> JSONResponse:
+    @app.get("/v1/health/streams", tags=["health"], dependencies=[Depends(operator)])
+    async def streams() -> JSONResponse:
         """Every watched consumer group (per partition: committed, end, lag in records and
         seconds, status), topic rates, dead letters, services' latency and freshness, brokers.
         `status` is the worst of all: OK < WARN < STALL < STOP < REWIND < DOWN."""
-        operator(request)
         found = report()
         if found is None:
             raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "first round not done yet",
@@ -83,6 +84,9 @@ def create_app(report: Callable[[], dict[str, Any] | None], tokens: Callable[[],
                              "kafka": {"reachable": kafka["reachable"], "error": kafka["error"],
                                        "last_seen": kafka["last_seen"]}})
 
+    document(app, lambda route: depends_on(route.dependant, operator))
+    webhook(app, "health.alert", Alert, "A status changed (a group, Kafka, a service, dead "
+                                        "letters), to VIVRES_HEALTH_WEBHOOK_URL")
     return app
 
 
