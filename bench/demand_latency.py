@@ -47,6 +47,7 @@ from services.auth.tokens import issue
 from services.bus.admin import partitions_of
 from services.bus.catalog import (
     DEMAND_SIGNALS, MAPPINGS, PRODUCTS, SALES, SALES_SUBMITTED, SHOPS, TOKENS)
+from services.bus.client import new_consumer
 from services.bus.codec import AvroCodec
 from services.bus.publisher import open_publisher
 from services.bus.registry import SchemaRegistry
@@ -127,8 +128,7 @@ class Watch:
 
     async def start(self) -> None:
         """Positioned at the ends now: what follows is the bench's."""
-        consumer = AIOKafkaConsumer(**self.settings.kafka_options(), group_id=None,
-                                    enable_auto_commit=False)
+        consumer = new_consumer(self.settings, committed=False)
         await consumer.start()
         partitions = [tp for topic in (*self.codecs, self.partials)
                       for tp in await partitions_of(self.settings, topic)]

@@ -39,11 +39,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import fastavro
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 
 from bench.gateway_ingest import ROOT
 from services.bus.admin import forget_app, partitions_of
 from services.bus.catalog import SALES
+from services.bus.client import new_consumer
 from services.bus.partitions import bounds
 from services.bus.publisher import open_publisher
 from services.bus.registry import SchemaRegistry
@@ -62,8 +63,7 @@ async def bare_loop(settings: BusSettings) -> tuple[int, int, float]:
     schemas: dict[int, object] = {}
     records = lines = 0
     async with SchemaRegistry(settings.schema_registry_url) as registry:
-        consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers,
-                                    enable_auto_commit=False, max_partition_fetch_bytes=4 << 20)
+        consumer = new_consumer(settings, committed=False, max_partition_fetch_bytes=4 << 20)
         await consumer.start()
         try:
             consumer.assign(partitions)
@@ -94,8 +94,7 @@ class Commits:
 
     def __init__(self, settings: BusSettings, group: str, topics: list[str]) -> None:
         self.settings, self.topics = settings, topics
-        self.consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers,
-                                         group_id=group, enable_auto_commit=False)
+        self.consumer = new_consumer(settings, group=group)
 
     async def __aenter__(self) -> Commits:
         await self.consumer.start()

@@ -87,48 +87,53 @@ def sale(shop_id: str = "lyon-graine", number: int = 1, *, till_id: str = "t1",
                         timezone="Europe/Paris", lines=lines, payments=payments)
 
 
+async def records_until(settings, topic: str, want: Callable[[list], object], *,
+                        starts: dict | None = None, committed: bool = True,
+                        timeout: float = 45.0, what: str = "records") -> list:
+    """The raw records of `topic` from `starts` (partition -> offset; each partition's
+    beginning when None) to its end, read again until `want(records)` holds: written by a
+    service, they arrive when it gets to them. Read with the bus's own group-less reader."""
+    from services.bus.admin import partitions_of
+    from services.bus.partitions import bounds, read_chunks
+
+    partitions = await partitions_of(settings, topic)
+
+    async def read() -> list | None:
+        spans = await bounds(settings, partitions, committed=committed)
+        ranges = {tp: ((starts or {}).get(tp, first), end) for tp, (first, end) in spans.items()}
+        found = [record async for _, records in read_chunks(settings, ranges, committed=committed)
+                 for record in records]
+        return found if want(found) else None
+    return await eventually(read, timeout=timeout, interval=0.2, what=what)
+
+
 async def records_since(settings, topic: str, since: datetime, *, key: str, expected: int,
                         timeout: float = 45.0) -> list:
     """The records of `topic` with this key written since `since`, once there are `expected`
-    of them; then half a second more, so that an unexpected extra one is seen too. (The
-    deadline allows for a consumer-group rebalance when test modules hand over.)"""
-    from aiokafka import AIOKafkaConsumer
-
+    of them; then read once more half a second later, so that an unexpected extra one is seen
+    too. (The deadline allows for a consumer-group rebalance when test modules hand over.)"""
     from services.bus.admin import partitions_of
+    from services.bus.partitions import offsets_at
 
-    partitions = await partitions_of(settings, topic)
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers,
-                                enable_auto_commit=False, isolation_level="read_committed")
-    await consumer.start()
-    found: list = []
-    try:
-        consumer.assign(partitions)
-        # The ends first: a record written between the two questions is then found by the
-        # second (its time is after `since`) instead of being skipped by seeking past it.
-        ends = await consumer.end_offsets(partitions)
-        starts = await consumer.offsets_for_times(
-            {tp: int(since.timestamp() * 1000) for tp in partitions})
-        for tp in partitions:
-            consumer.seek(tp, starts[tp].offset if starts[tp] else ends[tp])
+    starts = await offsets_at(settings, await partitions_of(settings, topic),
+                              int(since.timestamp() * 1000))
 
-        async def enough() -> bool:
-            batch = await consumer.getmany(timeout_ms=200)
-            found.extend(r for rs in batch.values() for r in rs if r.key == key.encode())
-            return len(found) >= expected
-        await eventually(enough, timeout=timeout, what=f"{expected} records for {key} on {topic}")
-        extra = await consumer.getmany(timeout_ms=500)
-        found.extend(r for rs in extra.values() for r in rs if r.key == key.encode())
-    finally:
-        await consumer.stop()
-    return found
+    def keyed(records: list) -> list:
+        return [record for record in records if record.key == key.encode()]
+    await records_until(settings, topic, lambda found: len(keyed(found)) >= expected,
+                        starts=starts, timeout=timeout,
+                        what=f"{expected} records for {key} on {topic}")
+    await asyncio.sleep(0.5)
+    return keyed(await records_until(settings, topic, lambda _: True, starts=starts))
 
 
 async def committed_offset(settings, group: str, topic: str, partition: int = 0) -> int | None:
     """The offset `group` committed on one partition (None when it never did)."""
-    from aiokafka import AIOKafkaConsumer, TopicPartition
+    from aiokafka import TopicPartition
 
-    consumer = AIOKafkaConsumer(**settings.kafka_options(), group_id=group,
-                                enable_auto_commit=False)
+    from services.bus.client import new_consumer
+
+    consumer = new_consumer(settings, group=group)
     await consumer.start()
     try:
         return await consumer.committed(TopicPartition(topic, partition))
@@ -139,17 +144,15 @@ async def committed_offset(settings, group: str, topic: str, partition: int = 0)
 async def consumed_to_end(settings, group: str, topics: list[str]) -> None:
     """Wait until `group` has committed everything the topics hold now: whatever it would
     write for those records has been written."""
-    from aiokafka import AIOKafkaConsumer
-
     from services.bus.admin import partitions_of
+    from services.bus.client import new_consumer
+    from services.bus.partitions import bounds
 
     partitions = [tp for topic in topics for tp in await partitions_of(settings, topic)]
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers,
-                                group_id=group, enable_auto_commit=False)
+    ends = {tp: end for tp, (_, end) in (await bounds(settings, partitions)).items()}
+    consumer = new_consumer(settings, group=group)
     await consumer.start()
     try:
-        ends = await consumer.end_offsets(partitions)
-
         async def caught_up() -> bool:
             for tp, end in ends.items():
                 if end and (await consumer.committed(tp) or 0) < end:

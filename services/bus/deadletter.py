@@ -16,11 +16,12 @@ from enum import StrEnum
 from typing import Any
 
 import structlog
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer, TopicPartition
 from pydantic import ValidationError
 
 from services.bus.admin import group_members, partitions_of
-from services.bus.partitions import read_range
+from services.bus.client import new_consumer
+from services.bus.partitions import bounds, read_chunks, read_range
 from services.bus.headers import Headers, format_time
 from services.bus.settings import BusSettings
 
@@ -116,25 +117,12 @@ def _number(header: str | None) -> int:
     return int(header) if header is not None and header.isascii() and header.isdigit() else -1
 
 
-async def _end_offsets(settings: BusSettings, consumer: AIOKafkaConsumer,
-                       topic: str) -> dict[TopicPartition, int]:
-    return await consumer.end_offsets(await partitions_of(settings, topic))
-
-
 async def read_dead_letters(settings: BusSettings, topic: str, limit: int = 20) -> list[DeadLetter]:
     """The newest `limit` dead letters of `<topic>.dlq` per partition, oldest first."""
-    consumer = AIOKafkaConsumer(**settings.kafka_options(),
-                                enable_auto_commit=False, group_id=None)
-    await consumer.start()
-    try:
-        ends = await _end_offsets(settings, consumer, f"{topic}.dlq")
-        consumer.assign(list(ends))
-        starts = await consumer.beginning_offsets(list(ends))
-        for tp, end in ends.items():
-            consumer.seek(tp, max(starts[tp], end - limit))
-        letters = [DeadLetter.from_record(r) async for r in _until(consumer, ends)]
-    finally:
-        await consumer.stop()
+    spans = await bounds(settings, await partitions_of(settings, f"{topic}.dlq"))
+    letters = [DeadLetter.from_record(record) async for _, records in read_chunks(
+        settings, {tp: (max(first, end - limit), end) for tp, (first, end) in spans.items()})
+        for record in records]
     return sorted(letters, key=lambda letter: letter.failed_at)
 
 
@@ -144,53 +132,36 @@ async def replay_dead_letters(settings: BusSettings, topic: str, progress: Any =
     The position is kept by the consumer group `vivres-dlq-replay.<topic>`, so a letter is
     replayed once; a replayed record carries `dlq_replayed_from` (the dead letter's offset).
     """
-    dead_letter_topic = f"{topic}.dlq"
-    consumer = AIOKafkaConsumer(**settings.kafka_options(),
-                                group_id=f"vivres-dlq-replay.{topic}",
-                                enable_auto_commit=False, auto_offset_reset="earliest")
+    spans = await bounds(settings, await partitions_of(settings, f"{topic}.dlq"))
+    replayer = new_consumer(settings, group=f"vivres-dlq-replay.{topic}", committed=False)
     producer = AIOKafkaProducer(**settings.kafka_options(),
                                 enable_idempotence=True, acks="all")
-    await consumer.start()
+    await replayer.start()
     await producer.start()
     count = 0
     try:
-        ends = await _end_offsets(settings, consumer, dead_letter_topic)
-        consumer.assign(list(ends))
-        committed = {tp: await consumer.committed(tp) for tp in ends}
-        starts = await consumer.beginning_offsets(list(ends))
-        for tp in ends:
-            consumer.seek(tp, committed[tp] if committed[tp] is not None else starts[tp])
+        replayer.assign(list(spans))  # only to read and commit the group's positions
+        ranges = {}
+        for tp, (first, end) in spans.items():
+            done = await replayer.committed(tp)
+            ranges[tp] = (max(first, done if done is not None else first), end)
         if progress is not None:
-            positions = {tp: await consumer.position(tp) for tp in ends}
-            progress.length = sum(ends[tp] - positions[tp] for tp in ends)
-        async for record in _until(consumer, ends):
-            letter = DeadLetter.from_record(record)
-            await producer.send_and_wait(
-                letter.original_topic or topic, record.value, key=record.key,
-                headers=[*letter.original_headers,
-                         ("dlq_replayed_from", f"{record.partition}:{record.offset}".encode())])
-            await consumer.commit({TopicPartition(record.topic, record.partition):
-                                   record.offset + 1})
-            count += 1
-            if progress is not None:
-                progress.update(1)
+            progress.length = sum(max(0, stop - start) for start, stop in ranges.values())
+        async for tp, records in read_chunks(settings, ranges):
+            for record in records:
+                letter = DeadLetter.from_record(record)
+                await producer.send_and_wait(
+                    letter.original_topic or topic, record.value, key=record.key,
+                    headers=[*letter.original_headers, (
+                        "dlq_replayed_from", f"{record.partition}:{record.offset}".encode())])
+                await replayer.commit({tp: record.offset + 1})
+                count += 1
+                if progress is not None:
+                    progress.update(1)
     finally:
         await producer.stop()
-        await consumer.stop()
+        await replayer.stop()
     return count
-
-
-async def _until(consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]):
-    """The assigned partitions' records up to the given end offsets, then stop."""
-    remaining = {tp for tp, end in ends.items() if await consumer.position(tp) < end}
-    while remaining:
-        batch = await consumer.getmany(*remaining, timeout_ms=1000)
-        for tp, records in batch.items():
-            for record in records:
-                if record.offset < ends[tp]:
-                    yield record
-            if await consumer.position(tp) >= ends[tp]:
-                remaining.discard(tp)
 
 
 class SetAsideRefused(Exception):
@@ -223,19 +194,18 @@ async def set_aside(settings: BusSettings, group: str, topic: str, partition: in
     if members:
         raise SetAsideRefused("dlq.group_active", group=group, members=members)
     tp = TopicPartition(topic, partition)
-    consumer = AIOKafkaConsumer(**settings.kafka_options(), group_id=group,
-                                enable_auto_commit=False)
+    mover = new_consumer(settings, group=group, committed=False)
     producer = AIOKafkaProducer(**settings.kafka_options(), enable_idempotence=True,
                                 acks="all")
-    await consumer.start()
+    await mover.start()
     await producer.start()
     try:
-        committed = await consumer.committed(tp)
-        first = (await consumer.beginning_offsets([tp]))[tp]
+        committed = await mover.committed(tp)
+        first = (await mover.beginning_offsets([tp]))[tp]
         if (committed if committed is not None else first) != offset:
             raise SetAsideRefused("dlq.not_at_head", group=group, topic=topic,
                                   partition=partition, offset=offset, committed=committed)
-        end = (await consumer.end_offsets([tp]))[tp]
+        end = (await mover.end_offsets([tp]))[tp]
         found = await read_range(settings, topic, partition, offset, offset + 1) \
             if offset < end else []
         if not found:
@@ -245,11 +215,11 @@ async def set_aside(settings: BusSettings, group: str, topic: str, partition: in
         sent = await producer.send_and_wait(
             f"{topic}.dlq", found[0].value, key=found[0].key,
             headers=dead_letter_headers(found[0], Stage.OPERATOR, why, f"operator:{operator}"))
-        consumer.assign([tp])
-        await consumer.commit({tp: offset + 1})
+        mover.assign([tp])
+        await mover.commit({tp: offset + 1})
     finally:
         await producer.stop()
-        await consumer.stop()
+        await mover.stop()
     log.warning("record set aside by an operator", group=group, topic=topic,
                 partition=partition, offset=offset, reason=reason, operator=operator,
                 dead_letter_offset=sent.offset)

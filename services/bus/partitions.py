@@ -1,5 +1,6 @@
-"""Per-partition state for services that own partitions: read a partition of a topic to its
-end, and load each owned partition's state once."""
+"""The one way to read partitions without a consumer group (a range of offsets, from a time,
+to the end as of now), and the per-partition state of services that own partitions, loaded
+once per owned partition."""
 
 from __future__ import annotations
 
@@ -7,11 +8,12 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Container, Iterable, Mapping
 from typing import Generic, TypeVar
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import ConsumerRecord, TopicPartition
 from aiokafka.partitioner import murmur2
 
 from services.bus.admin import partitions_of
 from services.bus.catalog import Topic
+from services.bus.client import reading
 from services.bus.codec import AvroCodec
 from services.bus.registry import SchemaRegistry
 from services.bus.settings import BusSettings
@@ -34,29 +36,14 @@ async def read_partition(settings: BusSettings, registry: SchemaRegistry, topic:
     the records with one of `keys`, when given (the others are not even decoded)."""
     codec = AvroCodec.for_topic(registry, topic)
     tp = TopicPartition(topic.name, partition)
-    consumer = AIOKafkaConsumer(**settings.kafka_options(),
-                                group_id=None, enable_auto_commit=False,
-                                isolation_level="read_committed")
-    await consumer.start()
-    try:
-        consumer.assign([tp])
-        # Seek first: asking for the end offsets before a seek_to_beginning made aiokafka
-        # position the partition at its end.
-        if since_ms is None:
-            await consumer.seek_to_beginning(tp)
-        elif (start := (await consumer.offsets_for_times({tp: since_ms}))[tp]) is not None:
-            consumer.seek(tp, start.offset)
-        else:
-            await consumer.seek_to_end(tp)
-        end = (await consumer.end_offsets([tp]))[tp]
-        while await consumer.position(tp) < end:
-            for record in (await consumer.getmany(tp, timeout_ms=500)).get(tp, []):
-                if record.value is None or (keys is not None and (
-                        record.key is None or record.key.decode() not in keys)):
-                    continue
-                yield topic.event.from_avro(await codec.decode(record.value))
-    finally:
-        await consumer.stop()
+    first, end = (await bounds(settings, [tp], committed=True))[tp]
+    start = first if since_ms is None else (await offsets_at(settings, [tp], since_ms))[tp]
+    async for _, records in read_chunks(settings, {tp: (start, end)}, committed=True):
+        for record in records:
+            if record.value is None or (keys is not None and (
+                    record.key is None or record.key.decode() not in keys)):
+                continue
+            yield topic.event.from_avro(await codec.decode(record.value))
 
 
 async def read_range(settings: BusSettings, topic: str, partition: int, start: int,
@@ -69,20 +56,19 @@ async def read_range(settings: BusSettings, topic: str, partition: int, start: i
 
 
 async def read_chunks(settings: BusSettings, ranges: Mapping[TopicPartition, tuple[int, int]],
-                      *, max_records: int = 5_000
+                      *, max_records: int = 5_000, committed: bool = False
                       ) -> AsyncIterator[tuple[TopicPartition, list[ConsumerRecord]]]:
     """The raw records of several partitions, each from its `start` up to its `stop`
     (excluded), in chunks of one partition's consecutive records (in offset order), as a
-    consumer reading uncommitted data sees them; a partition whose records end below its
-    `stop` (transaction markers) is done when its position reaches it. A `stop` must not
-    be past the partition's end."""
+    consumer reading uncommitted data sees them (committed ones only when `committed`, a
+    `stop` then at most the last stable offset); a partition whose records end below its
+    `stop` (transaction markers, aborted records) is done when its position reaches it. A
+    `stop` must not be past the partition's end."""
     wanted = {tp: span for tp, span in ranges.items() if span[0] < span[1]}
     if not wanted:
         return
-    consumer = AIOKafkaConsumer(**settings.kafka_options(), group_id=None,
-                                enable_auto_commit=False, max_partition_fetch_bytes=4 << 20)
-    await consumer.start()
-    try:
+    async with reading(settings, committed=committed,
+                       max_partition_fetch_bytes=4 << 20) as consumer:
         consumer.assign(list(wanted))
         for tp, (start, _) in wanted.items():
             consumer.seek(tp, start)
@@ -97,8 +83,6 @@ async def read_chunks(settings: BusSettings, ranges: Mapping[TopicPartition, tup
                 if await consumer.position(tp) >= wanted[tp][1]:
                     consumer.pause(tp)
                     del wanted[tp]
-    finally:
-        await consumer.stop()
 
 
 async def read_topic(settings: BusSettings, registry: SchemaRegistry, topic: Topic, *,
@@ -141,16 +125,29 @@ class PartitionStates(Generic[S]):
             self._states.pop(partition, None)
 
 
-async def bounds(settings: BusSettings, partitions: Iterable[TopicPartition]
-                 ) -> dict[TopicPartition, tuple[int, int]]:
-    """Each partition's first offset kept and its end (the next offset to be written)."""
+async def bounds(settings: BusSettings, partitions: Iterable[TopicPartition], *,
+                 committed: bool = False) -> dict[TopicPartition, tuple[int, int]]:
+    """Each partition's first offset kept and its end: the next offset to be written (the
+    last stable offset when `committed`: no open transaction's record is before it)."""
     tps = [TopicPartition(tp.topic, tp.partition) for tp in partitions]
-    consumer = AIOKafkaConsumer(**settings.kafka_options(), group_id=None,
-                                enable_auto_commit=False)
-    await consumer.start()
-    try:
+    async with reading(settings, committed=committed) as consumer:
         first = await consumer.beginning_offsets(tps)
         ends = await consumer.end_offsets(tps)
         return {tp: (first[tp], ends[tp]) for tp in tps}
-    finally:
-        await consumer.stop()
+
+
+async def offsets_at(settings: BusSettings, partitions: Iterable[TopicPartition],
+                     since_ms: int) -> dict[TopicPartition, int]:
+    """Each partition's first offset stamped at or after `since_ms` (its end when none is:
+    ask for the end first, so a record written meanwhile is read rather than skipped)."""
+    tps = [TopicPartition(tp.topic, tp.partition) for tp in partitions]
+    async with reading(settings) as consumer:
+        ends = await consumer.end_offsets(tps)
+        found = await consumer.offsets_for_times({tp: since_ms for tp in tps})
+        return {tp: found[tp].offset if found[tp] is not None else ends[tp] for tp in tps}
+
+
+async def ends_of(settings: BusSettings, topic: str) -> dict[TopicPartition, int]:
+    """The end of each partition of a topic now: what is written after it is new."""
+    return {tp: end for tp, (_, end) in (await bounds(
+        settings, await partitions_of(settings, topic))).items()}

@@ -24,6 +24,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from aiokafka.errors import CommitFailedError, ConsumerStoppedError, IllegalStateError
 from pydantic import ValidationError
 
+from services.bus.client import new_consumer
 from services.bus.catalog import Topic
 from services.bus.codec import AvroCodec, DecodeError
 from services.bus.deadletter import Stage, describe, send_to_dead_letter
@@ -50,6 +51,9 @@ class Received(Generic[E]):
     partition: int
     offset: int
     timestamp_ms: int
+    # The consumed record as it came (its bytes and headers): what a handler that must
+    # dead-letter it on its own (a webhook that failed) sends, never a re-encoded copy.
+    record: Any = field(default=None, repr=False, compare=False)
 
 
 Handler = Callable[[Received[Any]], Awaitable[None]]
@@ -65,7 +69,7 @@ async def decode_record(codec: AvroCodec, topic: Topic, record: Any) -> Received
             if any(key.startswith("ce_") for key, _ in headers) else None)
     return Received(event=event, key=record.key.decode() if record.key else None, meta=meta,
                     topic=record.topic, partition=record.partition, offset=record.offset,
-                    timestamp_ms=record.timestamp)
+                    timestamp_ms=record.timestamp, record=record)
 
 
 @dataclass(frozen=True)
@@ -153,17 +157,13 @@ class Consumer:
 
     async def __aenter__(self) -> Consumer:
         options: dict[str, Any] = {
-            **self.settings.kafka_options(),
-            "group_id": self.group_id,
             "client_id": f"{self.service}-{self.group_id}",
-            "enable_auto_commit": False,
             "auto_offset_reset": "earliest",
-            "isolation_level": "read_committed",
             "session_timeout_ms": self.settings.session_timeout_ms,
             "heartbeat_interval_ms": max(1_000, self.settings.session_timeout_ms // 3),
         }
         options.update(self._options)
-        self._consumer = AIOKafkaConsumer(**options)
+        self._consumer = new_consumer(self.settings, group=self.group_id, **options)
         await self._consumer.start()
         self._consumer.subscribe(list(self.routes), listener=_Listener(self))
         return self

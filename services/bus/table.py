@@ -15,6 +15,7 @@ import structlog
 from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
 
+from services.bus.client import new_consumer
 from services.bus.admin import partitions_of
 from services.bus.catalog import Topic
 from services.bus.codec import AvroCodec, DecodeError
@@ -49,9 +50,7 @@ class TableView(Generic[E]):
         self.applied: dict[int, int] = {}  # partition -> the next offset to apply
 
     async def __aenter__(self) -> TableView[E]:
-        self._consumer = AIOKafkaConsumer(
-            **self.settings.kafka_options(), group_id=None,
-            enable_auto_commit=False, isolation_level="read_committed")
+        self._consumer = new_consumer(self.settings)
         await self._consumer.start()
         partitions = await partitions_of(self.settings, self.topic.name)
         self._consumer.assign(partitions)

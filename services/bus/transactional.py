@@ -39,6 +39,7 @@ import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import ConsumerStoppedError, KafkaError, ProducerFenced
 
+from services.bus.client import new_consumer
 from services.bus.catalog import Topic
 from services.bus.codec import AvroCodec
 from services.bus.deadletter import Stage, describe, send_to_dead_letter
@@ -116,10 +117,9 @@ class TransactionalConsumer(Generic[S]):
         return f"{self.group_id}-{self.topic.name}-{partition}"
 
     async def __aenter__(self) -> TransactionalConsumer[S]:
-        self._consumer = AIOKafkaConsumer(
-            **self.settings.kafka_options(), group_id=self.group_id,
-            client_id=f"{self.service}-{self.group_id}", enable_auto_commit=False,
-            auto_offset_reset="earliest", isolation_level="read_committed",
+        self._consumer = new_consumer(
+            self.settings, group=self.group_id,
+            client_id=f"{self.service}-{self.group_id}", auto_offset_reset="earliest",
             session_timeout_ms=self.settings.session_timeout_ms,
             heartbeat_interval_ms=max(1_000, self.settings.session_timeout_ms // 3))
         await self._consumer.start()

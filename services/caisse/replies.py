@@ -19,6 +19,7 @@ import structlog
 from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
 
+from services.bus.client import new_consumer
 from services.bus.admin import partitions_of
 from services.bus.catalog import CAISSE_ANSWERS, CAISSE_REQUESTS
 from services.bus.codec import AvroCodec
@@ -48,9 +49,7 @@ class CaisseClient:
         self.healthy = True
 
     async def __aenter__(self) -> CaisseClient:
-        self._consumer = AIOKafkaConsumer(
-            **self.settings.kafka_options(), group_id=None,
-            enable_auto_commit=False, isolation_level="read_committed", fetch_max_wait_ms=50)
+        self._consumer = new_consumer(self.settings, fetch_max_wait_ms=50)
         await self._consumer.start()
         partitions = await partitions_of(self.settings, CAISSE_ANSWERS.name)
         self._consumer.assign(partitions)

@@ -19,21 +19,20 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import time
 from collections.abc import Callable
-from types import SimpleNamespace
 from typing import Any
 
 import httpx
 import structlog
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.bus.catalog import (
     DEMAND_SIGNALS,
     PLANNING_COVERAGE,
     PRODUCTS,
     SUBSCRIPTIONS,
-    by_name,
 )
 from services.bus.deadletter import Stage, send_to_dead_letter
 from services.bus.platform import Platform
@@ -152,20 +151,23 @@ class Deliveries:
         self.delivered.labels("dead_lettered").inc()
         log.warning("webhook delivery dead-lettered", subscription=subscription.subscription_id,
                     url=subscription.url, error=error)
-        record = SimpleNamespace(
-            topic=received.topic, partition=received.partition, offset=received.offset,
-            timestamp=received.timestamp_ms, key=(received.key or "").encode(),
-            headers=[], value=await self.platform.publisher.codec(by_name(received.topic))
-            .encode(received.event.to_avro()))
         await send_to_dead_letter(
-            self.platform.producer, record, Stage.HANDLE,
+            self.platform.producer, received.record, Stage.HANDLE,
             DeliveryFailed(f"subscription {subscription.subscription_id} ({subscription.url}): "
                            f"{error} after {ATTEMPTS} attempts"), self.platform.service)
 
 
+class WebhookSettings(BaseSettings):
+    """The webhook sender's own settings (the bus's are BusSettings)."""
+
+    model_config = SettingsConfigDict(frozen=True, extra="ignore")
+
+    backoff_s: float = Field(0.5, ge=0, validation_alias="VIVRES_WEBHOOK_BACKOFF_S")
+
+
 async def serve(platform: Platform) -> None:
     settings, registry = platform.settings, platform.registry
-    backoff = float(os.environ.get("VIVRES_WEBHOOK_BACKOFF_S", "0.5"))
+    backoff = WebhookSettings().backoff_s
     async with TableView(settings, registry, SUBSCRIPTIONS) as subscriptions, \
             TableView(settings, registry, PRODUCTS) as products, \
             httpx.AsyncClient(timeout=10.0) as http:

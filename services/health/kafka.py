@@ -38,6 +38,7 @@ from aiokafka.protocol.types import (
     TaggedFields,
 )
 
+from services.bus.client import new_consumer
 from services.bus.settings import BusSettings
 
 log = structlog.get_logger("vivres.health.kafka")
@@ -90,10 +91,8 @@ class KafkaProbe:
         options = self.settings.kafka_options()
         self._admin = AIOKafkaAdminClient(**options, client_id="vivres-health",
                                           request_timeout_ms=REQUEST_TIMEOUT_MS)
-        self._consumer = AIOKafkaConsumer(**options, group_id=None,
-                                          client_id="vivres-health", enable_auto_commit=False,
-                                          isolation_level="read_uncommitted",
-                                          request_timeout_ms=REQUEST_TIMEOUT_MS)
+        self._consumer = new_consumer(self.settings, committed=False, client_id="vivres-health",
+                                  request_timeout_ms=REQUEST_TIMEOUT_MS)
         try:
             await self._admin.start()
             await self._consumer.start()

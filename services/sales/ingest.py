@@ -16,7 +16,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import structlog
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 
 from services.bus.admin import partitions_of
 from services.bus.catalog import (
@@ -29,6 +29,7 @@ from services.bus.catalog import (
     Topic,
 )
 from services.bus.headers import CloudEvent, HeaderError
+from services.bus.partitions import bounds, offsets_at, read_chunks
 from services.bus.platform import Platform
 from services.bus.runtime import ErrorPolicy, Received, Reject, Route
 from services.bus.table import TableView
@@ -100,25 +101,17 @@ class SalesIngest:
     async def _written(self, topic: str, partition: int) -> SeenTickets:
         """What an output partition already holds within the window, from its ce_id headers."""
         seen = SeenTickets(self.window)
-        tp = TopicPartition(topic, partition)
-        consumer = AIOKafkaConsumer(**self.platform.settings.kafka_options(), group_id=None,
-                                    enable_auto_commit=False, isolation_level="read_committed")
-        await consumer.start()
-        try:
-            consumer.assign([tp])
-            since = int((self.clock() - self.window).timestamp() * 1000)
-            end = (await consumer.end_offsets([tp]))[tp]  # first: see tests/support.py
-            start = (await consumer.offsets_for_times({tp: since}))[tp]
-            consumer.seek(tp, start.offset if start is not None else end)
-            while await consumer.position(tp) < end:
-                for record in (await consumer.getmany(tp, timeout_ms=500)).get(tp, []):
-                    try:
-                        meta = CloudEvent.from_headers(record.headers)
-                    except HeaderError:
-                        continue
-                    seen.add(meta.id, meta.time)
-        finally:
-            await consumer.stop()
+        settings, tp = self.platform.settings, TopicPartition(topic, partition)
+        since = int((self.clock() - self.window).timestamp() * 1000)
+        _, end = (await bounds(settings, [tp], committed=True))[tp]
+        start = (await offsets_at(settings, [tp], since))[tp]
+        async for _, records in read_chunks(settings, {tp: (start, end)}, committed=True):
+            for record in records:
+                try:
+                    meta = CloudEvent.from_headers(record.headers)
+                except HeaderError:
+                    continue
+                seen.add(meta.id, meta.time)
         log.info("partition memory rebuilt", topic=topic, partition=partition, tickets=len(seen))
         return seen
 

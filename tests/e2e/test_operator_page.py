@@ -19,10 +19,11 @@ from typing import Any
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from playwright.async_api import async_playwright, expect
 
+from services.bus.client import new_consumer
 from services.bus.deadletter import Stage, dead_letter_headers
 from services.bus.metrics import Metrics, MetricsServer
 from services.bus.settings import BusSettings
@@ -271,8 +272,7 @@ async def set_up_topic(settings: BusSettings, topic: str, group_a: str, group_b:
     await dead_letters(settings, topic, 2)
     tps = {p: TopicPartition(topic, p) for p in PRODUCED}
     for group, offsets in ((group_a, CAUGHT_UP), (group_b, BEHIND)):
-        consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers,
-                                    group_id=group, enable_auto_commit=False)
+        consumer = new_consumer(settings, group=group)
         await consumer.start()
         try:
             consumer.assign(list(tps.values()))

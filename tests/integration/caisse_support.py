@@ -9,11 +9,11 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 
-from services.bus.admin import partitions_of
 from services.bus.catalog import CAISSE_DECISIONS, Topic
 from services.bus.codec import AvroCodec
+from services.bus.partitions import bounds, ends_of, read_chunks
 from services.bus.publisher import Publisher, open_publisher
 from services.bus.registry import SchemaRegistry
 from services.bus.settings import BusSettings
@@ -50,34 +50,19 @@ def enrol_request(caisse: str, card: str, household: Household) -> CaisseRequest
 
 async def marks(settings: BusSettings, topic: Topic) -> dict[TopicPartition, int]:
     """The end of each partition now: what is written after it is the test's."""
-    consumer = AIOKafkaConsumer(**settings.kafka_options())
-    await consumer.start()
-    try:
-        return await consumer.end_offsets(await partitions_of(settings, topic.name))
-    finally:
-        await consumer.stop()
+    return await ends_of(settings, topic.name)
 
 
 async def read_since(settings: BusSettings, registry: SchemaRegistry, topic: Topic,
                      since: dict[TopicPartition, int]) -> list:
     """The committed events of `topic` written after `since`, partition by partition in order."""
     codec = AvroCodec.for_topic(registry, topic)
-    consumer = AIOKafkaConsumer(**settings.kafka_options(),
-                                isolation_level="read_committed", enable_auto_commit=False)
-    await consumer.start()
-    events: list = []
-    try:
-        partitions = list(since)
-        consumer.assign(partitions)
-        ends = await consumer.end_offsets(partitions)
-        for tp in partitions:
-            consumer.seek(tp, since[tp])
-            while await consumer.position(tp) < ends[tp]:
-                for record in (await consumer.getmany(tp, timeout_ms=500)).get(tp, []):
-                    events.append(topic.event.from_avro(await codec.decode(record.value)))
-    finally:
-        await consumer.stop()
-    return events
+    spans = await bounds(settings, list(since), committed=True)
+    return [topic.event.from_avro(await codec.decode(record.value))
+            async for _, records in read_chunks(
+                settings, {tp: (since[tp], end) for tp, (_, end) in spans.items()},
+                committed=True)
+            for record in records]
 
 
 @dataclass

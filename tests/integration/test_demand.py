@@ -16,7 +16,6 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer
 
 from services.bus.admin import admin_client, forget_app, partitions_of
 from services.bus.catalog import (
@@ -29,6 +28,7 @@ from services.bus.catalog import (
     SHOPS,
 )
 from services.bus.codec import AvroCodec
+from services.bus.partitions import bounds, read_chunks
 from services.bus.publisher import open_publisher
 from services.bus.table import TableView
 from services.demand.sources import SOURCES, effect_of
@@ -109,24 +109,15 @@ async def _recompute(settings, registry, territory: str, shops: list[str], today
     state = DemandState()
     for topic in (SALES, REFUNDS):
         codec = AvroCodec.for_topic(registry, topic)
-        consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers,
-                                    enable_auto_commit=False, isolation_level="read_committed")
-        await consumer.start()
-        try:
-            for tp in await partitions_of(settings, topic.name):
-                consumer.assign([tp])
-                await consumer.seek_to_beginning(tp)
-                end = (await consumer.end_offsets([tp]))[tp]
-                while await consumer.position(tp) < end:
-                    for record in (await consumer.getmany(tp, timeout_ms=500)).get(tp, []):
-                        if record.key.decode() not in shops:
-                            continue
-                        effect = effect_of(refs, record.topic, await codec.decode(record.value),
-                                           record.partition, record.offset)
-                        if effect is not None:
-                            state.apply_sold(effect, today)
-        finally:
-            await consumer.stop()
+        spans = await bounds(settings, await partitions_of(settings, topic.name), committed=True)
+        async for _, records in read_chunks(settings, spans, committed=True):
+            for record in records:
+                if record.key.decode() not in shops:
+                    continue
+                effect = effect_of(refs, record.topic, await codec.decode(record.value),
+                                   record.partition, record.offset)
+                if effect is not None:
+                    state.apply_sold(effect, today)
     return {f"{territory}/{product}": to_wire(territory_signal(
         (territory, product), state.take_partials((territory, product)), today, on_hand={},
         committed_7d=0, now=now, keep_days=KEEP_DAYS))

@@ -38,6 +38,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from services.bus.client import new_consumer
+from services.bus.settings import BusSettings
 from tests.integration.faust_probe.app import (
     TOPIC_PARTITIONS,
     changelog_topic_name,
@@ -230,7 +232,7 @@ async def wait_for_leaders(
 
 
 async def test_faust_table_survives_worker_kill_via_changelog(
-    kafka_bootstrap: str, unique_name: Callable[[str], str], tmp_path: Path
+    settings: BusSettings, kafka_bootstrap: str, unique_name: Callable[[str], str], tmp_path: Path
 ) -> None:
     prefix = unique_name("faust")
     in_topic, out_topic = in_topic_name(prefix), out_topic_name(prefix)
@@ -239,13 +241,7 @@ async def test_faust_table_survives_worker_kill_via_changelog(
 
     admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
     await admin.start()
-    consumer = AIOKafkaConsumer(
-        out_topic,
-        bootstrap_servers=kafka_bootstrap,
-        group_id=None,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-    )
+    consumer = new_consumer(settings, out_topic, auto_offset_reset="earliest", committed=False)
     try:
         # Create source/sink up front, co-partitioned with the table changelog
         # (broker auto-creation would use the broker's num.partitions).

@@ -17,9 +17,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.admin import NewTopic
 
+from services.bus.client import new_consumer
 from services.bus.catalog import STOCK_WASTE
 from services.bus.publisher import open_publisher
 from services.events.auth import Role
@@ -70,8 +71,7 @@ async def test_lag_figures_agree_with_kafkas_consumer_groups_tool(settings, admi
     tps = [TopicPartition(topic, p) for p in range(3)]
     # `idle`: committed by hand and gone (Empty); `live`: a member still there (Stable)
     for group, offsets in ((idle, {tps[0]: 3, tps[1]: 5}), (live, {tps[0]: 8, tps[2]: 1})):
-        consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=group,
-                                    enable_auto_commit=False, auto_offset_reset="earliest")
+        consumer = new_consumer(settings, topic, group=group, auto_offset_reset="earliest")
         await consumer.start()
         await eventually(lambda c=consumer: c.assignment(), what=f"{group} assigned")
         await consumer.commit(offsets)

@@ -9,7 +9,7 @@ import signal
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaConnectionError
 
 from services.bus.catalog import Topic
@@ -18,7 +18,7 @@ from services.bus.platform import Platform
 from services.bus.provision import provision
 from services.bus.runtime import ErrorPolicy, Received, Route
 from services.events.sales import SaleRecorded
-from tests.support import committed_offset, eventually, sale
+from tests.support import committed_offset, eventually, records_until, sale
 
 pytestmark = pytest.mark.integration
 
@@ -39,20 +39,11 @@ async def _send_raw(bootstrap: str, topic: str, value: bytes, key: bytes = b"lyo
         await producer.stop()
 
 
-async def _dead_letters(bootstrap: str, topic: Topic, count: int) -> list[DeadLetter]:
-    consumer = AIOKafkaConsumer(topic.dead_letter, bootstrap_servers=bootstrap,
-                                auto_offset_reset="earliest", enable_auto_commit=False)
-    await consumer.start()
-    letters: list[DeadLetter] = []
-    try:
-        async def enough() -> bool:
-            batch = await consumer.getmany(timeout_ms=200)
-            letters.extend(DeadLetter.from_record(r) for rs in batch.values() for r in rs)
-            return len(letters) >= count
-        await eventually(enough, what=f"{count} dead letters on {topic.dead_letter}")
-    finally:
-        await consumer.stop()
-    return letters
+async def _dead_letters(settings, topic: Topic, count: int) -> list[DeadLetter]:
+    records = await records_until(settings, topic.dead_letter, lambda found: len(found) >= count,
+                                  committed=False, what=f"{count} dead letters on "
+                                                        f"{topic.dead_letter}")
+    return [DeadLetter.from_record(record) for record in records]
 
 
 async def test_garbage_goes_to_the_dead_letter_topic_and_the_consumer_goes_on(
@@ -81,7 +72,7 @@ async def test_garbage_goes_to_the_dead_letter_topic_and_the_consumer_goes_on(
 
     assert [r.event.ticket_number for r in handled] == [1, 2]
     assert handled[0].meta is not None and handled[0].meta.id == "lyon-graine/t1/1"
-    [letter] = await _dead_letters(settings.kafka_bootstrap_servers, sales_topic, 1)
+    [letter] = await _dead_letters(settings, sales_topic, 1)
     assert letter.value == b"\xde\xad\xbe\xef garbage"
     assert letter.stage == "decode"
     assert letter.original_topic == sales_topic.name

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import (
     GroupAuthorizationFailedError,
@@ -20,7 +20,9 @@ from aiokafka.errors import (
     KafkaError,
     TopicAuthorizationFailedError,
 )
+from pydantic import SecretStr
 
+from services.bus.client import new_consumer
 from services.auth.tokens import issue
 from services.bus.access import PRINCIPALS
 from services.bus.catalog import (
@@ -72,7 +74,7 @@ def secured(settings, tmp_path_factory) -> Iterator[tuple[BusSettings, Path]]:
             "kafka_bootstrap_servers": admin["KAFKA_BOOTSTRAP_SERVERS"],
             "kafka_security_protocol": admin["KAFKA_SECURITY_PROTOCOL"],
             "kafka_sasl_username": admin["KAFKA_SASL_USERNAME"],
-            "kafka_sasl_password": Path(admin["KAFKA_SASL_PASSWORD_FILE"]).read_text(),
+            "kafka_sasl_password": SecretStr(Path(admin["KAFKA_SASL_PASSWORD_FILE"]).read_text()),
             "kafka_ssl_cafile": admin["KAFKA_SSL_CAFILE"]}), state / "kafka-users.json"
     finally:
         launched(env, "stop", timeout=240)
@@ -92,7 +94,7 @@ async def users(secured) -> dict[str, BusSettings]:
     passwords = json.loads(secrets_file.read_text())
     assert oct(secrets_file.stat().st_mode & 0o777) == "0o600"
     return {user: admin.model_copy(update={"kafka_sasl_username": user,
-                                           "kafka_sasl_password": password})
+                                           "kafka_sasl_password": SecretStr(password)})
             for user, password in passwords.items()}
 
 
@@ -101,7 +103,7 @@ def process(name: str, settings: BusSettings, tmp_path: Path, **extra: str) -> S
     running = ServiceProcess(name, settings, tmp_path / f"{name}.log")
     running.env.update(KAFKA_SECURITY_PROTOCOL=settings.kafka_security_protocol,
                        KAFKA_SASL_USERNAME=settings.kafka_sasl_username,
-                       KAFKA_SASL_PASSWORD=settings.kafka_sasl_password,
+                       KAFKA_SASL_PASSWORD=settings.sasl_password(),
                        KAFKA_SSL_CAFILE=settings.kafka_ssl_cafile, **extra)
     return running
 
@@ -222,15 +224,14 @@ async def test_a_services_user_is_refused_what_it_does_not_own(users) -> None:
                                    TopicAuthorizationFailedError),
                                   (SALES.name, "vivres-caisse",  # its topic, not its group
                                    GroupAuthorizationFailedError)):
-        consumer = AIOKafkaConsumer(topic, **stock.kafka_options(), group_id=group,
-                                    auto_offset_reset="earliest")
+        consumer = new_consumer(stock, topic, group=group, auto_offset_reset="earliest")
         try:
             with pytest.raises(refusal):
                 await consumer.start()
                 await consumer.getmany(timeout_ms=10_000)
         finally:
             await consumer.stop()
-    wrong = stock.model_copy(update={"kafka_sasl_password": "not-the-password"})
+    wrong = stock.model_copy(update={"kafka_sasl_password": SecretStr("not-the-password")})
     admin = AIOKafkaAdminClient(**wrong.kafka_options())
     with pytest.raises((KafkaConnectionError, KafkaError)):
         await admin.start()

@@ -4,35 +4,29 @@ offsets committed inside the transaction, and aborted work invisible to read_com
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.admin import NewTopic
 
-from tests.support import eventually
+from services.bus.client import new_consumer
+from tests.support import committed_offset, eventually, records_until
 
 pytestmark = pytest.mark.integration
 
 
-async def _read_committed(bootstrap: str, topic: str, expected: int) -> list[bytes]:
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                                isolation_level="read_committed", enable_auto_commit=False)
-    await consumer.start()
-    seen: list[bytes] = []
-    try:
-        async def enough() -> bool:
-            batch = await consumer.getmany(timeout_ms=200)
-            seen.extend(r.value for rs in batch.values() for r in rs)
-            return len(seen) >= expected
-        await eventually(enough, what=f"{expected} committed records on {topic}")
-        extra = await consumer.getmany(timeout_ms=500)  # nothing beyond what was committed
-        seen.extend(r.value for rs in extra.values() for r in rs)
-    finally:
-        await consumer.stop()
-    return seen
+async def _read_committed(settings, topic: str, expected: int) -> list[bytes]:
+    """What a read_committed reader finds on `topic` once `expected` records are there, read
+    again half a second later: nothing beyond what was committed."""
+    await records_until(settings, topic, lambda found: len(found) >= expected,
+                        what=f"{expected} committed records on {topic}")
+    await asyncio.sleep(0.5)
+    return [record.value for record in await records_until(settings, topic, lambda _: True)]
 
 
 async def test_consume_transform_produce_commits_atomically(
-    admin, kafka_bootstrap, unique_name
+    admin, settings, kafka_bootstrap, unique_name
 ) -> None:
     source, sink, group = unique_name("tx-in"), unique_name("tx-out"), unique_name("tx-grp")
     await admin.create_topics([NewTopic(source, 1, 1), NewTopic(sink, 1, 1)])
@@ -42,9 +36,7 @@ async def test_consume_transform_produce_commits_atomically(
         await plain.send_and_wait(source, f"r{n}".encode(), key=b"card-1")
     await plain.stop()
 
-    consumer = AIOKafkaConsumer(source, bootstrap_servers=kafka_bootstrap, group_id=group,
-                                enable_auto_commit=False, auto_offset_reset="earliest",
-                                isolation_level="read_committed")
+    consumer = new_consumer(settings, source, group=group, auto_offset_reset="earliest")
     producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap,
                                 transactional_id=f"{group}-{source}-0")
     await consumer.start()
@@ -75,11 +67,5 @@ async def test_consume_transform_produce_commits_atomically(
         await producer.stop()
         await consumer.stop()
 
-    assert await _read_committed(kafka_bootstrap, sink, 3) == [b"R0", b"R1", b"R2"]
-    check = AIOKafkaConsumer(bootstrap_servers=kafka_bootstrap, group_id=group,
-                             enable_auto_commit=False)
-    await check.start()
-    try:
-        assert await check.committed(TopicPartition(source, 0)) == 3
-    finally:
-        await check.stop()
+    assert await _read_committed(settings, sink, 3) == [b"R0", b"R1", b"R2"]
+    assert await committed_offset(settings, group, source) == 3
