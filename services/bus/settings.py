@@ -7,7 +7,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -39,8 +39,7 @@ class BusSettings(BaseSettings):
     kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = Field(
         "SCRAM-SHA-512", validation_alias="KAFKA_SASL_MECHANISM")
     kafka_sasl_username: str | None = Field(None, validation_alias="KAFKA_SASL_USERNAME")
-    kafka_sasl_password: str | None = Field(None, validation_alias="KAFKA_SASL_PASSWORD",
-                                            repr=False)
+    kafka_sasl_password: SecretStr | None = Field(None, validation_alias="KAFKA_SASL_PASSWORD")
     # or the file holding it (kept off command lines, where `ps` shows it to every user)
     kafka_sasl_password_file: str | None = Field(None,
                                                  validation_alias="KAFKA_SASL_PASSWORD_FILE")
@@ -61,8 +60,10 @@ class BusSettings(BaseSettings):
 
     def sasl_password(self) -> str | None:
         """KAFKA_SASL_PASSWORD, else the content of KAFKA_SASL_PASSWORD_FILE."""
-        if self.kafka_sasl_password is not None or not self.kafka_sasl_password_file:
-            return self.kafka_sasl_password
+        if self.kafka_sasl_password is not None:
+            return self.kafka_sasl_password.get_secret_value()
+        if not self.kafka_sasl_password_file:
+            return None
         return Path(self.kafka_sasl_password_file).read_text().strip()
 
 

@@ -31,7 +31,6 @@ the records faust acks without handing them over during a rebalance (tail).
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
 import sys
 from dataclasses import dataclass
@@ -41,6 +40,8 @@ import faust
 import structlog
 import uvloop
 from faust.types import TopicT
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.bus.admin import admin_client, brokers_of
 from services.bus.logging import configure_logging
@@ -271,16 +272,25 @@ def _behind(app: faust.App, batch: list[Any]) -> bool:
                for tp, offset in last.items())
 
 
+class DemandSettings(BaseSettings):
+    """The demand processor's own settings (the bus's are BusSettings)."""
+
+    model_config = SettingsConfigDict(frozen=True, extra="ignore")
+
+    datadir: str = Field(".vivres/demand", validation_alias="VIVRES_DEMAND_DATADIR")
+    territories: str = Field("", validation_alias="VIVRES_DEMAND_TERRITORIES")  # a,b: only these
+    app_id: str = Field(APP_ID, validation_alias="VIVRES_DEMAND_APP_ID")
+    bulk_catch_up: bool = Field(True, validation_alias="VIVRES_DEMAND_BULK_CATCH_UP")
+
+
 def main() -> None:
     settings = BusSettings()
     configure_logging(settings.log_level, settings.log_format)
-    datadir = os.environ.get("VIVRES_DEMAND_DATADIR", ".vivres/demand")
-    territories = os.environ.get("VIVRES_DEMAND_TERRITORIES", "")
-    app_id = os.environ.get("VIVRES_DEMAND_APP_ID", APP_ID)
-    app = create_app(settings, datadir, app_id=app_id,
-                     territories=frozenset(t for t in territories.split(",") if t),
-                     brokers=asyncio.run(internal_topics(settings, app_id)),
-                     bulk_catch_up=os.environ.get("VIVRES_DEMAND_BULK_CATCH_UP", "1") != "0")
+    demand = DemandSettings()
+    app = create_app(settings, demand.datadir, app_id=demand.app_id,
+                     territories=frozenset(t for t in demand.territories.split(",") if t),
+                     brokers=asyncio.run(internal_topics(settings, demand.app_id)),
+                     bulk_catch_up=demand.bulk_catch_up)
     forget_local_tables(app)
     sys.argv = sys.argv[:1]  # mode's worker parses argv: give it none of ours
     uvloop.install()  # faust's consumer path runs a third faster on it (measured)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import uvicorn
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.bus.catalog import (
     CAISSE_DECISIONS,
@@ -94,9 +95,16 @@ async def serve(settings: BusSettings, host: str, port: int) -> None:
         await server.serve()
 
 
+class GatewaySettings(BaseSettings):
+    """Where the gateway listens (the bus's own settings are BusSettings)."""
+
+    model_config = SettingsConfigDict(frozen=True, extra="ignore")
+
+    host: str = Field("127.0.0.1", validation_alias="VIVRES_HTTP_HOST")
+    port: int = Field(8080, ge=0, le=65535, validation_alias="VIVRES_HTTP_PORT")
+
+
 def main() -> None:
-    settings = BusSettings()
+    settings, http = BusSettings(), GatewaySettings()
     configure_logging(settings.log_level, settings.log_format)
-    host = os.environ.get("VIVRES_HTTP_HOST", "127.0.0.1")
-    port = int(os.environ.get("VIVRES_HTTP_PORT", "8080"))
-    asyncio.run(serve(settings, host, port))
+    asyncio.run(serve(settings, http.host, http.port))

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -26,6 +25,8 @@ import httpx
 import structlog
 import uvicorn
 from fastapi import FastAPI
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.bus.catalog import TOKENS, TOPICS
 from services.bus.logging import configure_logging
@@ -51,17 +52,32 @@ def parse_targets(text: str) -> dict[str, str]:
     return targets
 
 
+class HealthSettings(BaseSettings):
+    """The health service's own settings (the bus's are BusSettings)."""
+
+    model_config = SettingsConfigDict(frozen=True, extra="ignore")
+
+    host: str = Field("127.0.0.1", validation_alias="VIVRES_HEALTH_HOST")
+    port: int = Field(8090, ge=0, le=65535, validation_alias="VIVRES_HEALTH_PORT")
+    interval_s: float = Field(HealthConfig.interval_s, gt=0,
+                              validation_alias="VIVRES_HEALTH_INTERVAL_S")
+    window_s: float = Field(HealthConfig.window_s, gt=0, validation_alias="VIVRES_HEALTH_WINDOW_S")
+    groups: str = Field(HealthConfig.groups, validation_alias="VIVRES_HEALTH_GROUPS")
+    targets: str = Field("", validation_alias="VIVRES_HEALTH_TARGETS")
+    webhook_url: str | None = Field(None, validation_alias="VIVRES_HEALTH_WEBHOOK_URL")
+    webhook_secret: SecretStr | None = Field(None, validation_alias="VIVRES_HEALTH_WEBHOOK_SECRET")
+
+    def config(self) -> HealthConfig:
+        secret = self.webhook_secret.get_secret_value() if self.webhook_secret else None
+        return HealthConfig(interval_s=self.interval_s, window_s=self.window_s,
+                            groups=self.groups, topics=tuple(t.name for t in TOPICS),
+                            targets=parse_targets(self.targets),
+                            webhook_url=self.webhook_url or None, webhook_secret=secret or None)
+
+
 def config_from_env(env: dict[str, str] | None = None) -> HealthConfig:
-    env = dict(os.environ if env is None else env)
-    defaults = HealthConfig()
-    return HealthConfig(
-        interval_s=float(env.get("VIVRES_HEALTH_INTERVAL_S", defaults.interval_s)),
-        window_s=float(env.get("VIVRES_HEALTH_WINDOW_S", defaults.window_s)),
-        groups=env.get("VIVRES_HEALTH_GROUPS", defaults.groups),
-        topics=tuple(t.name for t in TOPICS),
-        targets=parse_targets(env.get("VIVRES_HEALTH_TARGETS", "")),
-        webhook_url=env.get("VIVRES_HEALTH_WEBHOOK_URL") or None,
-        webhook_secret=env.get("VIVRES_HEALTH_WEBHOOK_SECRET") or None)
+    """The monitor's configuration from the environment (or from `env`, for a test)."""
+    return (HealthSettings() if env is None else HealthSettings.model_validate(env)).config()
 
 
 @dataclass
@@ -136,6 +152,5 @@ async def serve(settings: BusSettings, config: HealthConfig, host: str, port: in
 def main() -> None:
     settings = BusSettings()
     configure_logging(settings.log_level, settings.log_format)
-    host = os.environ.get("VIVRES_HEALTH_HOST", "127.0.0.1")
-    port = int(os.environ.get("VIVRES_HEALTH_PORT", "8090"))
-    asyncio.run(serve(settings, config_from_env(), host, port))
+    health = HealthSettings()
+    asyncio.run(serve(settings, health.config(), health.host, health.port))
