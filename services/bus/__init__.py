@@ -14,12 +14,15 @@ runtime    the consumer side: commit after effect, error policy, graceful drain
 deadletter what goes to <topic>.dlq, and how to read and replay it
 metrics    Prometheus counters, latency and freshness, and the /metrics endpoint
 admin      small questions to the cluster (a topic's partitions)
-partitions per-partition state: read a partition to its end, load owned partitions once
+client     the one place a Kafka consumer is built (group-less reader or group member)
+partitions the one group-less reader (bounds, from a time, ranges) and owned partitions' state
 table      a compacted topic held in memory and followed (reference tables)
+watch      which keys of a table changed, for a slow watcher, in bounded memory
 transactional  exactly-once consume-transform-produce, one transactional producer per partition
 platform   one service process: settings, logs, registry, producer, metrics, signals
 pages      the self-contained pages people open in a browser (CSP by hash, ETag)
 signature  Standard Webhooks: signing what Vivres POSTs, and verifying it (receivers)
+openapi    what an HTTP API documents besides its routes: bearer, error answers, webhooks
 access     each service's Kafka principal and its least-privilege ACLs
 security   applying them: SCRAM users and ACLs on a secured cluster
 """
