@@ -5,16 +5,14 @@ partition reads of `orders.orders` and `orders.needs` come from lists. No broker
 from __future__ import annotations
 
 import asyncio
-from collections import defaultdict
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from types import SimpleNamespace
 
 import pytest
 from aiokafka import TopicPartition
 
-from services.bus.catalog import NEEDS, ORDER_COMMANDS, ORDERS, STOCK_DELIVERIES, Topic
-from services.bus.runtime import Received, Reject
+from services.bus.catalog import NEEDS, ORDER_COMMANDS, ORDERS, STOCK_DELIVERIES
+from services.bus.runtime import Reject
 from services.events.orders import (
     ActorRole,
     NeedStated,
@@ -27,6 +25,7 @@ from services.events.sales import QuantityUnit
 from services.events.supply import OfferDeclared
 from services.orders import service as orders_service
 from services.orders.service import OrdersService
+from tests.unit.fakes import FakePartitions, FakePublisher, deliver
 
 T0 = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
 SLOT = date(2026, 12, 3)
@@ -37,50 +36,10 @@ NEAR, FAR, FARTHER = "ferme-proche", "verger-lointain", "ferme-du-bout"
 FIRST_ORDER = f"{TERRITORY}/{SLOT.isoformat()}/{NEAR}"
 
 
-@dataclass(frozen=True)
-class Sent:
-    topic: str
-    key: str
-    event: object
-    partition: int | None
-
-
-class FakePublisher:
-    """Records what would be sent (checking, as the real one does, that each event is its
-    topic's, and keying it as the topic says)."""
-
-    def __init__(self) -> None:
-        self.sent: list[Sent] = []
-
-    async def enqueue(self, topic: Topic, event, *, correlation_id: str | None = None,
-                      partition: int | None = None) -> None:
-        if not isinstance(event, topic.event):
-            raise TypeError(f"{topic.name} carries {topic.event.__name__}")
-        self.sent.append(Sent(topic.name, topic.key_of(event), event, partition))
-
-    async def settle(self) -> None:
-        pass
-
-    def take(self) -> list[Sent]:
-        sent, self.sent = self.sent, []
-        return sent
-
+class OrdersPublisher(FakePublisher):
     def orders(self) -> dict[str, OrderRecorded]:
         """The order snapshots taken, by order id (the newest of each)."""
         return {s.key: s.event for s in self.take() if s.topic == ORDERS.name}
-
-
-class FakePartitions:
-    """What each partition of each topic holds, read as `read_partition` reads it."""
-
-    def __init__(self) -> None:
-        self.held: dict[tuple[str, int], list] = defaultdict(list)
-        self.reads: list[tuple[str, int]] = []
-
-    async def read_partition(self, settings, registry, topic: Topic, partition: int, **_):
-        self.reads.append((topic.name, partition))
-        for event in list(self.held[topic.name, partition]):
-            yield event
 
 
 def offer(producer: str, *, price: int, pack: int, lat_e6: int, organic: bool = False,
@@ -110,11 +69,11 @@ def kafka(monkeypatch) -> FakePartitions:
 
 
 @pytest.fixture
-def publisher() -> FakePublisher:
-    return FakePublisher()
+def publisher() -> OrdersPublisher:
+    return OrdersPublisher()
 
 
-def make_service(publisher: FakePublisher, offers: dict[str, OfferDeclared]) -> OrdersService:
+def make_service(publisher: OrdersPublisher, offers: dict[str, OfferDeclared]) -> OrdersService:
     platform = SimpleNamespace(settings=None, registry=None, publisher=publisher)
     return OrdersService(platform, offers)
 
@@ -122,14 +81,6 @@ def make_service(publisher: FakePublisher, offers: dict[str, OfferDeclared]) -> 
 @pytest.fixture
 def orders(publisher, kafka) -> OrdersService:
     return make_service(publisher, grid_offers())
-
-
-async def deliver(service: OrdersService, topic: Topic, event, *, offset: int = 0,
-                  partition: int = 0) -> None:
-    """The record through the handler the service routes its topic to."""
-    [handler] = [route.handler for route in service.routes() if route.topic is topic]
-    await handler(Received(event=event, key=topic.key_of(event), meta=None, topic=topic.name,
-                           partition=partition, offset=offset, timestamp_ms=0))
 
 
 def need(shop: str, quantity: int, *, slot: date = SLOT) -> NeedStated:
@@ -162,7 +113,7 @@ async def needs_consolidated(service: OrdersService, partition: int = 0) -> None
 
 
 def test_needs_and_requests_are_routed_to_a_handler_with_retries() -> None:
-    routes = make_service(FakePublisher(), {}).routes()
+    routes = make_service(OrdersPublisher(), {}).routes()
     assert [route.topic for route in routes] == [NEEDS, ORDER_COMMANDS]
     assert all(route.policy.retries > 0 for route in routes)
 
@@ -363,7 +314,7 @@ async def test_a_revoked_partition_s_orders_are_forgotten_and_read_again_when_it
     await orders.on_revoked(mine)
 
     # Meanwhile the partition's next owner consolidated the slot and wrote the order.
-    other = make_service(FakePublisher(), grid_offers())
+    other = make_service(OrdersPublisher(), grid_offers())
     await deliver(other, ORDER_COMMANDS, consolidate(), partition=2)
     kafka.held[ORDERS.name, 2] = list(other.platform.publisher.orders().values())
 

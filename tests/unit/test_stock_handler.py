@@ -5,8 +5,6 @@ routes give each input topic, what it would publish is recorded, and the partiti
 from __future__ import annotations
 
 import asyncio
-from collections import defaultdict
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
@@ -22,10 +20,9 @@ from services.bus.catalog import (
     STOCK_DELIVERIES,
     STOCK_LEVELS,
     STOCK_WASTE,
-    Topic,
 )
 from services.bus.metrics import Metrics
-from services.bus.runtime import Received, Reject
+from services.bus.runtime import Reject
 from services.events.catalog import ProductDefined, TillCodeMapped, code_key
 from services.events.sales import CodeKind, QuantityUnit
 from services.events.stock import (
@@ -43,58 +40,11 @@ from services.stock import service as stock_service
 from services.stock.ledger import LONG, status_of
 from services.stock.service import INPUTS, StockService
 from tests.support import sale
+from tests.unit.fakes import FakePartitions, FakePublisher, deliver
 
 T0 = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
 SHOP, PRODUCT = "epi-gerland", "poireau"
 TOMATO, BREAD = "tomate-ancienne", "pain-campagne"  # the two lines of tests.support.sale()
-
-
-@dataclass(frozen=True)
-class Sent:
-    topic: str
-    key: str
-    event: object
-    partition: int | None
-
-
-class FakePublisher:
-    """Records what would be sent, in order, with `settle` calls between (the real one checks
-    that each event is its topic's, and keys it as the topic says: so does this one)."""
-
-    def __init__(self) -> None:
-        self.log: list[Sent | str] = []
-
-    async def enqueue(self, topic: Topic, event, *, correlation_id: str | None = None,
-                      partition: int | None = None) -> None:
-        if not isinstance(event, topic.event):
-            raise TypeError(f"{topic.name} carries {topic.event.__name__}")
-        self.log.append(Sent(topic.name, topic.key_of(event), event, partition))
-
-    async def settle(self) -> None:
-        self.log.append("settle")
-
-    def sent(self, topic: Topic) -> list[Sent]:
-        """What was sent to `topic` so far."""
-        return [s for s in self.log if isinstance(s, Sent) and s.topic == topic.name]
-
-    def take(self) -> list[Sent]:
-        """What was sent since the last take (settles left out)."""
-        sent = [s for s in self.log if isinstance(s, Sent)]
-        self.log.clear()
-        return sent
-
-
-class FakePartitions:
-    """What each partition of each topic holds, read as `read_partition` reads it."""
-
-    def __init__(self) -> None:
-        self.held: dict[tuple[str, int], list] = defaultdict(list)
-        self.reads: list[tuple[str, int]] = []
-
-    async def read_partition(self, settings, registry, topic: Topic, partition: int, **_):
-        self.reads.append((topic.name, partition))
-        for event in list(self.held[topic.name, partition]):
-            yield event
 
 
 @pytest.fixture
@@ -119,14 +69,6 @@ def make_service(publisher: FakePublisher, *, mappings: dict | None = None,
 @pytest.fixture
 def stock(publisher, kafka) -> StockService:
     return make_service(publisher)
-
-
-async def deliver(service: StockService, topic: Topic, event, *, offset: int,
-                  partition: int = 0) -> None:
-    """The record through the handler the service routes its topic to."""
-    [handler] = [route.handler for route in service.routes() if route.topic is topic]
-    await handler(Received(event=event, key=topic.key_of(event), meta=None, topic=topic.name,
-                           partition=partition, offset=offset, timestamp_ms=0))
 
 
 async def commit(service: StockService, *partitions: int) -> None:

@@ -1,0 +1,65 @@
+"""Fakes the handler unit tests share: a publisher that records what would be sent, the
+partitions `read_partition` would read, and one record through a service's route. No broker."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+from services.bus.catalog import Topic
+from services.bus.runtime import Received
+
+
+@dataclass(frozen=True)
+class Sent:
+    topic: str
+    key: str
+    event: object
+    partition: int | None
+
+
+class FakePublisher:
+    """Records what would be sent, in order, with `settle` calls between (the real one checks
+    that each event is its topic's, and keys it as the topic says: so does this one)."""
+
+    def __init__(self) -> None:
+        self.log: list[Sent | str] = []
+
+    async def enqueue(self, topic: Topic, event, *, correlation_id: str | None = None,
+                      partition: int | None = None) -> None:
+        if not isinstance(event, topic.event):
+            raise TypeError(f"{topic.name} carries {topic.event.__name__}")
+        self.log.append(Sent(topic.name, topic.key_of(event), event, partition))
+
+    async def settle(self) -> None:
+        self.log.append("settle")
+
+    def sent(self, topic: Topic) -> list[Sent]:
+        """What was sent to `topic` so far."""
+        return [s for s in self.log if isinstance(s, Sent) and s.topic == topic.name]
+
+    def take(self) -> list[Sent]:
+        """What was sent since the last take (settles left out)."""
+        sent = [s for s in self.log if isinstance(s, Sent)]
+        self.log.clear()
+        return sent
+
+
+class FakePartitions:
+    """What each partition of each topic holds, read as `read_partition` reads it."""
+
+    def __init__(self) -> None:
+        self.held: dict[tuple[str, int], list] = defaultdict(list)
+        self.reads: list[tuple[str, int]] = []
+
+    async def read_partition(self, settings, registry, topic: Topic, partition: int, **_):
+        self.reads.append((topic.name, partition))
+        for event in list(self.held[topic.name, partition]):
+            yield event
+
+
+async def deliver(service, topic: Topic, event, *, offset: int = 0, partition: int = 0) -> None:
+    """The record through the handler the service routes its topic to."""
+    [handler] = [route.handler for route in service.routes() if route.topic is topic]
+    await handler(Received(event=event, key=topic.key_of(event), meta=None, topic=topic.name,
+                           partition=partition, offset=offset, timestamp_ms=0))
