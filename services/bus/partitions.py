@@ -8,7 +8,7 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Container, Iterable, Mapping
 from typing import Generic, TypeVar
 
-from aiokafka import ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.partitioner import murmur2
 
 from services.bus.admin import partitions_of
@@ -20,6 +20,8 @@ from services.bus.settings import BusSettings
 from services.events.base import Event
 
 S = TypeVar("S")
+FETCH_BYTES = 4 << 20  # per partition and fetch: a partition load reads megabytes
+MAX_RECORDS = 5_000  # per chunk
 
 
 def partition_for(key: bytes, partitions: int) -> int:
@@ -35,15 +37,31 @@ async def read_partition(settings: BusSettings, registry: SchemaRegistry, topic:
     stamped at or after `since_ms`) to its end as of now (tombstones skipped), decoded; only
     the records with one of `keys`, when given (the others are not even decoded)."""
     codec = AvroCodec.for_topic(registry, topic)
-    tp = TopicPartition(topic.name, partition)
-    first, end = (await bounds(settings, [tp], committed=True))[tp]
-    start = first if since_ms is None else (await offsets_at(settings, [tp], since_ms))[tp]
-    async for _, records in read_chunks(settings, {tp: (start, end)}, committed=True):
-        for record in records:
-            if record.value is None or (keys is not None and (
-                    record.key is None or record.key.decode() not in keys)):
-                continue
-            yield topic.event.from_avro(await codec.decode(record.value))
+    async for record in records_from(settings, TopicPartition(topic.name, partition),
+                                     since_ms=since_ms):
+        if record.value is None or (keys is not None and (
+                record.key is None or record.key.decode() not in keys)):
+            continue
+        yield topic.event.from_avro(await codec.decode(record.value))
+
+
+async def records_from(settings: BusSettings, tp: TopicPartition, *,
+                       since_ms: int | None = None) -> AsyncIterator[ConsumerRecord]:
+    """The committed raw records of one partition from its beginning (or from the first
+    stamped at or after `since_ms`) to its end as of now, through one consumer: a partition
+    load is a few round trips (TLS ones on a secured cluster), asked once."""
+    async with reading(settings, max_partition_fetch_bytes=FETCH_BYTES) as consumer:
+        # The end first: a record written between the two questions is then read, not skipped
+        # by a start past it.
+        end = (await consumer.end_offsets([tp]))[tp]
+        if since_ms is None:
+            start = (await consumer.beginning_offsets([tp]))[tp]
+        else:
+            found = (await consumer.offsets_for_times({tp: since_ms}))[tp]
+            start = found.offset if found is not None else end
+        async for _, records in _chunks(consumer, {tp: (start, end)}, MAX_RECORDS):
+            for record in records:
+                yield record
 
 
 async def read_range(settings: BusSettings, topic: str, partition: int, start: int,
@@ -56,7 +74,7 @@ async def read_range(settings: BusSettings, topic: str, partition: int, start: i
 
 
 async def read_chunks(settings: BusSettings, ranges: Mapping[TopicPartition, tuple[int, int]],
-                      *, max_records: int = 5_000, committed: bool = False
+                      *, max_records: int = MAX_RECORDS, committed: bool = False
                       ) -> AsyncIterator[tuple[TopicPartition, list[ConsumerRecord]]]:
     """The raw records of several partitions, each from its `start` up to its `stop`
     (excluded), in chunks of one partition's consecutive records (in offset order), as a
@@ -64,25 +82,33 @@ async def read_chunks(settings: BusSettings, ranges: Mapping[TopicPartition, tup
     `stop` then at most the last stable offset); a partition whose records end below its
     `stop` (transaction markers, aborted records) is done when its position reaches it. A
     `stop` must not be past the partition's end."""
+    if not any(start < stop for start, stop in ranges.values()):
+        return  # no consumer at all: aiokafka's stop right after its start can be cancelled
+    async with reading(settings, committed=committed,
+                       max_partition_fetch_bytes=FETCH_BYTES) as consumer:
+        async for chunk in _chunks(consumer, ranges, max_records):
+            yield chunk
+
+
+async def _chunks(consumer: AIOKafkaConsumer, ranges: Mapping[TopicPartition, tuple[int, int]],
+                  max_records: int) -> AsyncIterator[tuple[TopicPartition, list[ConsumerRecord]]]:
     wanted = {tp: span for tp, span in ranges.items() if span[0] < span[1]}
     if not wanted:
         return
-    async with reading(settings, committed=committed,
-                       max_partition_fetch_bytes=4 << 20) as consumer:
-        consumer.assign(list(wanted))
-        for tp, (start, _) in wanted.items():
-            consumer.seek(tp, start)
-        while wanted:
-            fetched = await consumer.getmany(*wanted, timeout_ms=500, max_records=max_records)
-            for tp, records in fetched.items():
-                stop = wanted[tp][1]
-                chunk = [record for record in records if record.offset < stop]
-                if chunk:
-                    yield tp, chunk
-            for tp in list(wanted):
-                if await consumer.position(tp) >= wanted[tp][1]:
-                    consumer.pause(tp)
-                    del wanted[tp]
+    consumer.assign(list(wanted))
+    for tp, (start, _) in wanted.items():
+        consumer.seek(tp, start)
+    while wanted:
+        fetched = await consumer.getmany(*wanted, timeout_ms=500, max_records=max_records)
+        for tp, records in fetched.items():
+            stop = wanted[tp][1]
+            chunk = [record for record in records if record.offset < stop]
+            if chunk:
+                yield tp, chunk
+        for tp in list(wanted):
+            if await consumer.position(tp) >= wanted[tp][1]:
+                consumer.pause(tp)
+                del wanted[tp]
 
 
 async def read_topic(settings: BusSettings, registry: SchemaRegistry, topic: Topic, *,
@@ -146,8 +172,3 @@ async def offsets_at(settings: BusSettings, partitions: Iterable[TopicPartition]
         found = await consumer.offsets_for_times({tp: since_ms for tp in tps})
         return {tp: found[tp].offset if found[tp] is not None else ends[tp] for tp in tps}
 
-
-async def ends_of(settings: BusSettings, topic: str) -> dict[TopicPartition, int]:
-    """The end of each partition of a topic now: what is written after it is new."""
-    return {tp: end for tp, (_, end) in (await bounds(
-        settings, await partitions_of(settings, topic))).items()}

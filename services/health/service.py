@@ -75,11 +75,6 @@ class HealthSettings(BaseSettings):
                             webhook_url=self.webhook_url or None, webhook_secret=secret or None)
 
 
-def config_from_env(env: dict[str, str] | None = None) -> HealthConfig:
-    """The monitor's configuration from the environment (or from `env`, for a test)."""
-    return (HealthSettings() if env is None else HealthSettings.model_validate(env)).config()
-
-
 @dataclass
 class Running:
     monitor: Monitor

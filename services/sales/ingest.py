@@ -29,7 +29,7 @@ from services.bus.catalog import (
     Topic,
 )
 from services.bus.headers import CloudEvent, HeaderError
-from services.bus.partitions import bounds, offsets_at, read_chunks
+from services.bus.partitions import records_from
 from services.bus.platform import Platform
 from services.bus.runtime import ErrorPolicy, Received, Reject, Route
 from services.bus.table import TableView
@@ -101,17 +101,14 @@ class SalesIngest:
     async def _written(self, topic: str, partition: int) -> SeenTickets:
         """What an output partition already holds within the window, from its ce_id headers."""
         seen = SeenTickets(self.window)
-        settings, tp = self.platform.settings, TopicPartition(topic, partition)
         since = int((self.clock() - self.window).timestamp() * 1000)
-        _, end = (await bounds(settings, [tp], committed=True))[tp]
-        start = (await offsets_at(settings, [tp], since))[tp]
-        async for _, records in read_chunks(settings, {tp: (start, end)}, committed=True):
-            for record in records:
-                try:
-                    meta = CloudEvent.from_headers(record.headers)
-                except HeaderError:
-                    continue
-                seen.add(meta.id, meta.time)
+        async for record in records_from(self.platform.settings, TopicPartition(topic, partition),
+                                         since_ms=since):
+            try:
+                meta = CloudEvent.from_headers(record.headers)
+            except HeaderError:
+                continue
+            seen.add(meta.id, meta.time)
         log.info("partition memory rebuilt", topic=topic, partition=partition, tickets=len(seen))
         return seen
 

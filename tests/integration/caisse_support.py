@@ -11,9 +11,10 @@ from datetime import UTC, date, datetime
 
 from aiokafka import TopicPartition
 
+from services.bus.admin import partitions_of
 from services.bus.catalog import CAISSE_DECISIONS, Topic
 from services.bus.codec import AvroCodec
-from services.bus.partitions import bounds, ends_of, read_chunks
+from services.bus.partitions import bounds, read_chunks
 from services.bus.publisher import Publisher, open_publisher
 from services.bus.registry import SchemaRegistry
 from services.bus.settings import BusSettings
@@ -50,7 +51,8 @@ def enrol_request(caisse: str, card: str, household: Household) -> CaisseRequest
 
 async def marks(settings: BusSettings, topic: Topic) -> dict[TopicPartition, int]:
     """The end of each partition now: what is written after it is the test's."""
-    return await ends_of(settings, topic.name)
+    spans = await bounds(settings, await partitions_of(settings, topic.name))
+    return {tp: end for tp, (_, end) in spans.items()}
 
 
 async def read_since(settings: BusSettings, registry: SchemaRegistry, topic: Topic,
