@@ -2,30 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any, Protocol, TypeVar
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from services.bus.openapi import depends_on, document, webhook
-from services.bus.publisher import Publisher
-from services.caisse.books import Books
-from services.caisse.replies import CaisseClient
-from services.caisse.rules import FollowedCommittee
-from services.directory.rules import Directory
-from services.events.auth import TokenIssued
-from services.events.base import Event
-from services.events.caisse import DecisionRecorded
-from services.events.catalog import ProductDefined, TillCodeMapped, TillCodeUnmapped
-from services.events.demand import DemandSignalRecorded, SubscriptionRecorded
-from services.events.orders import NeedStated, OrderRecorded
-from services.events.planning import CoverageRecorded, CropPlanned, ForwardNeedStated
-from services.events.stock import StockLevelRecorded
-from services.events.supply import OfferDeclared
+from services.events.demand import DemandSignalRecorded
 from services.gateway import (
     availability,
     caisse,
@@ -39,53 +23,7 @@ from services.gateway import (
     stock,
 )
 from services.gateway.auth import principal
-
-
-E = TypeVar("E", bound=Event)
-
-
-class Rows(Protocol[E]):
-    """What a handler reads of a followed table (TableView): its rows by key. A test gives
-    a dict."""
-
-    def get(self, key: str, /) -> E | None: ...
-    def values(self) -> Iterable[E]: ...
-    def __len__(self) -> int: ...
-
-
-@dataclass
-class PlanningTables:
-    """What the planning endpoints read: forward needs, crop plans, coverages (by key)."""
-
-    needs: Rows[ForwardNeedStated] = field(default_factory=dict)
-    plans: Rows[CropPlanned] = field(default_factory=dict)
-    coverage: Rows[CoverageRecorded] = field(default_factory=dict)
-
-
-@dataclass
-class GatewayDeps:
-    """What the handlers need: a publisher, the reference tables, a clock."""
-
-    publisher: Publisher
-    tokens: Rows[TokenIssued]  # by digest
-    products: Rows[ProductDefined]
-    mappings: Rows[TillCodeMapped]
-    unmapped: Rows[TillCodeUnmapped]
-    stock: Rows[StockLevelRecorded]
-    offers: Rows[OfferDeclared]
-    orders: Rows[OrderRecorded]
-    needs: Rows[NeedStated] = field(default_factory=dict)  # by need_id (orders.needs)
-    caisse: CaisseClient | None = None  # asks the caisse service and waits for its answers
-    decisions: Rows[DecisionRecorded] | None = None
-    books: Books | None = None
-    signals: Rows[DemandSignalRecorded] | None = None  # demand.signals (territories only)
-    subscriptions: Rows[SubscriptionRecorded] | None = None
-    directory: Directory = field(default_factory=Directory)  # its four tables
-    planning: PlanningTables = field(default_factory=PlanningTables)
-    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
-
-    def __post_init__(self) -> None:
-        self.committee = FollowedCommittee(self.decisions)  # the decisions in force
+from services.gateway.deps import GatewayDeps
 
 
 _UNION_TAGS = {"ticket", "batch"}
@@ -106,7 +44,7 @@ def create_app(deps: GatewayDeps) -> FastAPI:
     app = FastAPI(title="Vivres", version="0.1.0", redirect_slashes=False,
                   description="Public API of the Vivres bus: tills, shops, producers, the hub, "
                               "the caisse committee and operators, on one base URL.")
-    app.state.deps = deps
+    app.state.deps = deps  # the routes get them as a parameter: services.gateway.deps
     app.add_exception_handler(RequestValidationError, _unprocessable)
     app.include_router(sales.router)
     app.include_router(catalog.router)

@@ -6,13 +6,13 @@ from fastapi import HTTPException, Request, status
 
 from services.auth.tokens import Principal, authenticate
 from services.events.auth import Role
+from services.gateway.deps import Tokens
 
 
-async def principal(request: Request) -> Principal:
+async def principal(request: Request, tokens: Tokens) -> Principal:
     """The caller, from `Authorization: Bearer <token>` (401 when missing, unknown or revoked).
     A token the table does not know yet may have just been issued by another process (`vivres
     tokens issue`, then a request at once): the table first reads what the topic holds now."""
-    tokens = request.app.state.deps.tokens
     if not getattr(tokens, "healthy", True):  # a revocation could be missing: refuse, say why
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
                             "the token table is not current (Kafka or the registry is away)")

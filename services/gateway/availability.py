@@ -7,7 +7,7 @@ from datetime import UTC, date
 from typing import Annotated, Self
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Query, status
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from services.auth.tokens import Principal
@@ -18,6 +18,7 @@ from services.events.orders import STANDING
 from services.events.supply import OfferDeclared
 from services.gateway.auth import principal, require
 from services.gateway.catalog import known_product
+from services.gateway.deps import Deps
 from services.gateway.fields import Day, Latitude, Longitude, Quantity, Slug, refused
 
 router = APIRouter(prefix="/v1/availability", tags=["availability"])
@@ -53,12 +54,11 @@ class OfferIn(BaseModel):
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=OfferDeclared)
-async def declare(request: Request, offer: OfferIn,
-                  who: Annotated[Principal, Depends(principal)]) -> OfferDeclared:
+async def declare(offer: OfferIn, who: Annotated[Principal, Depends(principal)],
+                  deps: Deps) -> OfferDeclared:
     """A producer declares (or updates, or withdraws) an offer."""
     require(who, Role.PRODUCER)
-    deps = request.app.state.deps
-    product = known_product(request, offer.product_id)
+    product = known_product(deps.products, offer.product_id)
     offer_id = offer.offer_id or f"{who.subject}-{uuid.uuid4().hex[:10]}"
     known = deps.offers.get(offer_id)
     if known is not None and known.producer_id != who.subject:
@@ -96,7 +96,7 @@ class OfferView(OfferDeclared):
 
 
 @router.get("", response_model=list[OfferView])
-async def offers(request: Request, who: Annotated[Principal, Depends(principal)],
+async def offers(who: Annotated[Principal, Depends(principal)], deps: Deps,
                  territory: Annotated[Slug | None, Query()] = None,
                  product: Annotated[Slug | None, Query()] = None,
                  on: Annotated[Day | None, Query(description="Delivery day (default today, "
@@ -109,7 +109,6 @@ async def offers(request: Request, who: Annotated[Principal, Depends(principal)]
                  ) -> list[OfferView]:
     """Offers open on a day (not withdrawn, within their harvest window), with what the
     active pooled orders of that day reserved of each."""
-    deps = request.app.state.deps
     today = deps.clock().astimezone(UTC).astimezone(PARIS).date()
     if mine:
         require(who, Role.PRODUCER)

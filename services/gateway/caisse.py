@@ -12,7 +12,7 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Literal, Self
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from services.auth.tokens import Principal
@@ -38,6 +38,7 @@ from services.events.caisse import (
     SettlementRecorded,
 )
 from services.gateway.auth import principal, require
+from services.gateway.deps import Deps, GatewayDeps
 from services.gateway.fields import (
     Band,
     CaisseAmount,
@@ -172,9 +173,9 @@ def _caisse_of(who: Principal, *roles: Role) -> str:
     return who.subject or ""
 
 
-async def _ask(request: Request, asked: CaisseRequested) -> RequestAnswered:
+async def _ask(deps: GatewayDeps, asked: CaisseRequested) -> RequestAnswered:
     try:
-        return await request.app.state.deps.caisse.ask(asked, timeout_s=ANSWER_TIMEOUT_S)
+        return await deps.caisse.ask(asked, timeout_s=ANSWER_TIMEOUT_S)
     except NoAnswer as err:
         raise HTTPException(status.HTTP_504_GATEWAY_TIMEOUT,
                             "the caisse did not answer in time: ask again with the same id "
@@ -189,8 +190,8 @@ def _same(answer: RequestAnswered, card_id: str, amount_cents: int) -> RequestAn
 
 
 @router.post("/redemptions", response_model=RequestAnswered, responses=errors(409, 504))
-async def redeem(request: Request, body: RedemptionIn,
-                 who: Annotated[Principal, Depends(principal)]) -> RequestAnswered:
+async def redeem(body: RedemptionIn, who: Annotated[Principal, Depends(principal)],
+                 deps: Deps) -> RequestAnswered:
     """A shop asks to take an amount from a member's card at checkout. The answer says
     AUTHORIZED with the new balance, or DECLINED with the reason."""
     require(who, Role.SHOP)
@@ -199,13 +200,13 @@ async def redeem(request: Request, body: RedemptionIn,
         request_id=redemption_request_id(shop, body.redemption_id), kind=RequestKind.REDEEM,
         card_id=body.card_id, shop_id=shop, amount_cents=body.amount_cents,
         ticket_id=body.ticket_id, redemption_id=body.redemption_id,
-        requested_at=request.app.state.deps.clock(), requested_by=f"shop:{shop}")
-    return _same(await _ask(request, asked), body.card_id, body.amount_cents)
+        requested_at=deps.clock(), requested_by=f"shop:{shop}")
+    return _same(await _ask(deps, asked), body.card_id, body.amount_cents)
 
 
 @router.post("/refunds", response_model=RequestAnswered, responses=errors(409, 504))
-async def refund(request: Request, body: RefundIn,
-                 who: Annotated[Principal, Depends(principal)]) -> RequestAnswered:
+async def refund(body: RefundIn, who: Annotated[Principal, Depends(principal)],
+                 deps: Deps) -> RequestAnswered:
     """A shop gives back (part of) a redemption it took: the card is credited back."""
     require(who, Role.SHOP)
     shop = who.subject or ""
@@ -213,53 +214,52 @@ async def refund(request: Request, body: RefundIn,
         request_id=refund_request_id(shop, body.refund_id), kind=RequestKind.REFUND,
         card_id=body.card_id, shop_id=shop, amount_cents=body.amount_cents,
         ticket_id=body.ticket_id, redemption_id=body.redemption_id, refund_id=body.refund_id,
-        requested_at=request.app.state.deps.clock(), requested_by=f"shop:{shop}")
-    return _same(await _ask(request, asked), body.card_id, body.amount_cents)
+        requested_at=deps.clock(), requested_by=f"shop:{shop}")
+    return _same(await _ask(deps, asked), body.card_id, body.amount_cents)
 
 
 @router.post("/households", response_model=RequestAnswered, responses=errors(504))
-async def enrol(request: Request, body: HouseholdIn,
-                who: Annotated[Principal, Depends(principal)]) -> RequestAnswered:
+async def enrol(body: HouseholdIn, who: Annotated[Principal, Depends(principal)],
+                deps: Deps) -> RequestAnswered:
     """The committee enrols a household under its card id, or updates its composition."""
     caisse = _caisse_of(who, Role.COMMITTEE)
     asked = CaisseRequested(
         request_id=f"enrol/{uuid.uuid4().hex}", kind=RequestKind.ENROL, caisse_id=caisse,
         card_id=body.card_id, household=Household(adults=body.adults, children=body.children,
                                                   income_band=body.income_band),
-        requested_at=request.app.state.deps.clock(), requested_by=f"committee:{caisse}")
-    return await _ask(request, asked)
+        requested_at=deps.clock(), requested_by=f"committee:{caisse}")
+    return await _ask(deps, asked)
 
 
 @router.get("/households", response_model=HouseholdsOut)
-async def households(request: Request,
-                     who: Annotated[Principal, Depends(principal)]) -> HouseholdsOut:
+async def households(who: Annotated[Principal, Depends(principal)],
+                     deps: Deps) -> HouseholdsOut:
     """The caisse's enrolled households from its ledger, by card: composition, income band,
     state (ACTIVE, BLOCKED, LEFT), balance and the last month credited."""
     caisse = _caisse_of(who, Role.COMMITTEE, Role.TREASURER)
-    rows = reports.households(await request.app.state.deps.books.entries(caisse), caisse)
+    rows = reports.households(await deps.books.entries(caisse), caisse)
     return HouseholdsOut(caisse_id=caisse, role=who.role.value,
                          households=[HouseholdOut(**asdict(row)) for row in rows])
 
 
 @router.post("/cards/{card_id}/{action}", response_model=RequestAnswered,
              responses=errors(504))
-async def card_status(request: Request, card_id: Identifier,
-                      action: Literal["block", "unblock", "leave"],
-                      who: Annotated[Principal, Depends(principal)]) -> RequestAnswered:
+async def card_status(card_id: Identifier, action: Literal["block", "unblock", "leave"],
+                      who: Annotated[Principal, Depends(principal)],
+                      deps: Deps) -> RequestAnswered:
     """Block a card (lost, misuse), unblock it, or record that the household left."""
     caisse = _caisse_of(who, Role.COMMITTEE)
     kind = {"block": RequestKind.BLOCK, "unblock": RequestKind.UNBLOCK,
             "leave": RequestKind.LEAVE}[action]
     asked = CaisseRequested(request_id=f"{action}/{uuid.uuid4().hex}", kind=kind,
-                            caisse_id=caisse, card_id=card_id,
-                            requested_at=request.app.state.deps.clock(),
+                            caisse_id=caisse, card_id=card_id, requested_at=deps.clock(),
                             requested_by=f"committee:{caisse}")
-    return await _ask(request, asked)
+    return await _ask(deps, asked)
 
 
 @router.post("/decisions", status_code=status.HTTP_201_CREATED, response_model=DecisionRecorded)
-async def decide(request: Request, body: DecisionIn,
-                 who: Annotated[Principal, Depends(principal)]) -> DecisionRecorded:
+async def decide(body: DecisionIn, who: Annotated[Principal, Depends(principal)],
+                 deps: Deps) -> DecisionRecorded:
     """Record a decision the committee adopted: approving (conventionnement) or suspending a
     shop or producer, or new allowance rules."""
     caisse = _caisse_of(who, Role.COMMITTEE)
@@ -281,7 +281,6 @@ async def decide(request: Request, body: DecisionIn,
         raise refused("subject_id", "extra_subject", "a subject_id for every decision but "
                        "SET_RULES", "Des règles d'allocation ne concernent pas un commerce : "
                        "laissez ce champ vide.")
-    deps = request.app.state.deps
     decision = DecisionRecorded(decision_id=f"{caisse}-{uuid.uuid4().hex[:12]}",
                                 caisse_id=caisse, decided_at=deps.clock(),
                                 **body.model_dump(exclude={"criteria", "rules"}),
@@ -293,22 +292,22 @@ async def decide(request: Request, body: DecisionIn,
 
 
 @router.get("/decisions", response_model=list[DecisionRecorded])
-async def decisions(request: Request,
-                    who: Annotated[Principal, Depends(principal)]) -> list[DecisionRecorded]:
+async def decisions(who: Annotated[Principal, Depends(principal)],
+                    deps: Deps) -> list[DecisionRecorded]:
     """The caisse's decisions, oldest first."""
     caisse = _caisse_of(who, Role.COMMITTEE, Role.TREASURER)
-    mine = [d for d in request.app.state.deps.decisions.values() if d.caisse_id == caisse]
+    mine = [d for d in deps.decisions.values() if d.caisse_id == caisse]
     return sorted(mine, key=lambda d: (d.decided_at, d.decision_id))
 
 
 @router.post("/credits", response_model=CreditOut, responses=errors(409, 504))
-async def credit(request: Request, body: MonthIn,
-                 who: Annotated[Principal, Depends(principal)]) -> CreditOut:
+async def credit(body: MonthIn, who: Annotated[Principal, Depends(principal)],
+                 deps: Deps) -> CreditOut:
     """Credit a month's allowance to every household (once per household, however often it
     is asked)."""
     caisse = _caisse_of(who, Role.COMMITTEE, Role.TREASURER)
     try:
-        answers = await request.app.state.deps.caisse.credit_month(
+        answers = await deps.caisse.credit_month(
             caisse, body.month, f"{who.role.value.lower()}:{caisse}")
     except NoAnswer as err:
         raise HTTPException(status.HTTP_504_GATEWAY_TIMEOUT,
@@ -328,11 +327,10 @@ async def credit(request: Request, body: MonthIn,
 
 @router.post("/contributions", status_code=status.HTTP_201_CREATED,
              response_model=ContributionRecorded)
-async def contribute(request: Request, body: ContributionIn,
-                     who: Annotated[Principal, Depends(principal)]) -> ContributionRecorded:
+async def contribute(body: ContributionIn, who: Annotated[Principal, Depends(principal)],
+                     deps: Deps) -> ContributionRecorded:
     """Record a household's contribution for a month (the same id again: once)."""
     caisse = _caisse_of(who, Role.TREASURER)
-    deps = request.app.state.deps
     contribution = ContributionRecorded(
         contribution_id=body.contribution_id or f"{body.card_id}-{body.month}",
         caisse_id=caisse, card_id=body.card_id, month=body.month,
@@ -343,22 +341,21 @@ async def contribute(request: Request, body: ContributionIn,
 
 
 @router.post("/settlements", response_model=list[SettlementRecorded])
-async def settle(request: Request, body: MonthIn,
-                 who: Annotated[Principal, Depends(principal)]) -> list[SettlementRecorded]:
+async def settle(body: MonthIn, who: Annotated[Principal, Depends(principal)],
+                 deps: Deps) -> list[SettlementRecorded]:
     """Compute and record the month's settlement of every shop from the ledger."""
     caisse = _caisse_of(who, Role.TREASURER)
-    deps = request.app.state.deps
     return await deps.books.settle(deps.publisher, caisse, body.month, deps.committee())
 
 
 @router.get("/settlements", response_model=list[SettlementRecorded],
             responses={200: {"content": {"text/csv": {}}}})
-async def settlements(request: Request, who: Annotated[Principal, Depends(principal)],
+async def settlements(who: Annotated[Principal, Depends(principal)], deps: Deps,
                       month: Month | None = None,
                       format: Literal["json", "csv"] = "json"):  # noqa: A002 - the API's word
     """The recorded settlements (the newest per shop and month); `format=csv` for the books."""
     caisse = _caisse_of(who, Role.TREASURER, Role.COMMITTEE)
-    rows = await request.app.state.deps.books.settlements(caisse, month)
+    rows = await deps.books.settlements(caisse, month)
     if format == "csv":
         name = f"reglements-{caisse}-{month or 'tous'}.csv"
         return Response(reports.settlements_csv(rows), media_type="text/csv; charset=utf-8",
@@ -367,13 +364,12 @@ async def settlements(request: Request, who: Annotated[Principal, Depends(princi
 
 
 @router.get("/reports")
-async def report(request: Request, who: Annotated[Principal, Depends(principal)],
-                 month: Annotated[list[Month], Query(min_length=1, max_length=MAX_REPORT_MONTHS)]
-                 ) -> dict:
+async def report(who: Annotated[Principal, Depends(principal)],
+                 month: Annotated[list[Month], Query(min_length=1, max_length=MAX_REPORT_MONTHS)],
+                 deps: Deps) -> dict:
     """Spend per shop, shop type, month and income band, with the local and organic shares,
     and contributions against allowances per income band."""
     caisse = _caisse_of(who, Role.COMMITTEE, Role.TREASURER)
-    deps = request.app.state.deps
     result = await deps.books.report(caisse, month, product_lookup(deps.mappings, deps.products),
                                      deps.committee())
     return result.as_dict()

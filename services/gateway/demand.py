@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request, status
+from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, status
 from fastapi.responses import StreamingResponse
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
 
@@ -19,9 +19,11 @@ from services.auth.tokens import Principal
 from services.events.auth import Role
 from services.bus.catalog import SUBSCRIPTIONS
 from services.bus.signature import new_secret
+from services.events.catalog import ProductDefined
 from services.events.demand import DemandSignalRecorded, SubscriptionRecorded
 from services.gateway.auth import principal, require
 from services.gateway import sse
+from services.gateway.deps import Deps, Rows
 from services.gateway.fields import Identifier, Slug
 
 router = APIRouter(prefix="/v1/demand", tags=["demand"])
@@ -29,9 +31,9 @@ FEED_ROLES = (Role.PRODUCER, Role.HUB, Role.OPERATOR)
 
 
 class Filter:
-    def __init__(self, request: Request, territory: str | None, product: str | None,
-                 category: str | None) -> None:
-        self.products = request.app.state.deps.products
+    def __init__(self, products: Rows[ProductDefined], territory: str | None,
+                 product: str | None, category: str | None) -> None:
+        self.products = products
         self.territory, self.product, self.category = territory, product, category
 
     def __call__(self, signal: DemandSignalRecorded) -> bool:
@@ -47,32 +49,33 @@ class Filter:
         return True
 
 
-def _filter(request: Request, territory: Annotated[Slug | None, Query()] = None,
+def _filter(deps: Deps, territory: Annotated[Slug | None, Query()] = None,
             product: Annotated[Slug | None, Query()] = None,
             category: Annotated[Slug | None, Query()] = None) -> Filter:
-    return Filter(request, territory, product, category)
+    return Filter(deps.products, territory, product, category)
 
 
 @router.get("", response_model=list[DemandSignalRecorded])
-async def current(request: Request, who: Annotated[Principal, Depends(principal)],
-                  wanted: Annotated[Filter, Depends(_filter)]) -> list[DemandSignalRecorded]:
+async def current(who: Annotated[Principal, Depends(principal)],
+                  wanted: Annotated[Filter, Depends(_filter)],
+                  deps: Deps) -> list[DemandSignalRecorded]:
     """The current signal of every territory × product the filter selects."""
     require(who, *FEED_ROLES)
-    signals = [s for s in request.app.state.deps.signals.values() if wanted(s)]
+    signals = [s for s in deps.signals.values() if wanted(s)]
     return sorted(signals, key=lambda s: (s.territory, s.product_id))
 
 
 @router.get("/stream", response_class=StreamingResponse,
             responses=sse.documented("signal", "a DemandSignalRecorded"))
-async def stream(request: Request, who: Annotated[Principal, Depends(principal)],
-                 wanted: Annotated[Filter, Depends(_filter)],
+async def stream(who: Annotated[Principal, Depends(principal)],
+                 wanted: Annotated[Filter, Depends(_filter)], deps: Deps,
                  last_event_id: Annotated[str | None, Header(alias="Last-Event-ID",
                                                              max_length=4096)] = None
                  ) -> StreamingResponse:
     """Server-Sent Events: `event: signal` with the signal as JSON, first what changed since
     `Last-Event-ID` (everything without it), then each change as it happens."""
     require(who, *FEED_ROLES)
-    return sse.stream(request.app.state.deps.signals, last_event_id, "signal",
+    return sse.stream(deps.signals, last_event_id, "signal",
                       lambda signal: signal.model_dump(mode="json") if wanted(signal) else None)
 
 
@@ -107,13 +110,12 @@ def _out(subscription: SubscriptionRecorded, *, with_secret: bool = False) -> Su
 
 @router.post("/subscriptions", status_code=status.HTTP_201_CREATED,
              response_model=SubscriptionOut)
-async def subscribe(request: Request, body: SubscriptionIn,
-                    who: Annotated[Principal, Depends(principal)]) -> SubscriptionOut:
+async def subscribe(body: SubscriptionIn, who: Annotated[Principal, Depends(principal)],
+                    deps: Deps) -> SubscriptionOut:
     """Signals matching the filter will be POSTed to `url`, signed the Standard Webhooks way
     (`webhook-id`, `webhook-timestamp`, `webhook-signature: v1,...`) under the `whsec_` secret in
     this answer; keep it, it is not shown again."""
     require(who, Role.PRODUCER)
-    deps = request.app.state.deps
     subscription = SubscriptionRecorded(
         subscription_id=f"sub-{uuid.uuid4().hex[:12]}", producer_id=who.subject or "",
         url=str(body.url), territory=body.territory, product_id=body.product_id,
@@ -125,19 +127,18 @@ async def subscribe(request: Request, body: SubscriptionIn,
 
 
 @router.get("/subscriptions", response_model=list[SubscriptionOut])
-async def subscriptions(request: Request,
-                        who: Annotated[Principal, Depends(principal)]) -> list[SubscriptionOut]:
+async def subscriptions(who: Annotated[Principal, Depends(principal)],
+                        deps: Deps) -> list[SubscriptionOut]:
     """The producer's active subscriptions (without their secrets)."""
     require(who, Role.PRODUCER)
-    return [_out(s) for s in request.app.state.deps.subscriptions.values()
+    return [_out(s) for s in deps.subscriptions.values()
             if s.producer_id == who.subject and not s.revoked]
 
 
 @router.delete("/subscriptions/{subscription_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def unsubscribe(request: Request, subscription_id: Annotated[Identifier, Path()],
-                      who: Annotated[Principal, Depends(principal)]) -> None:
+async def unsubscribe(subscription_id: Annotated[Identifier, Path()],
+                      who: Annotated[Principal, Depends(principal)], deps: Deps) -> None:
     require(who, Role.PRODUCER)
-    deps = request.app.state.deps
     found = deps.subscriptions.get(subscription_id)
     if found is None or found.producer_id != who.subject or found.revoked:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such subscription of yours")

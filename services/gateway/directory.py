@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal, Optional
 
-from fastapi import APIRouter, Depends, Path, Query, Request, status
+from fastapi import APIRouter, Depends, Path, Query, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
@@ -30,6 +30,7 @@ from services.events.auth import Role
 from services.events.catalog import ShopRegistered
 from services.events.directory import HubRegistered, ProducerRegistered, TerritoryRegistered
 from services.gateway.auth import principal
+from services.gateway.deps import Deps, GatewayDeps
 from services.gateway.fields import Label, Latitude, Longitude, Name, ShopId, Slug, Timezone
 
 Weekday = Annotated[int, Field(ge=1, le=7, description="ISO weekday: 1 Monday ... 7 Sunday.")]
@@ -103,13 +104,12 @@ async def _answer(write: Awaitable[Any]) -> Any:
     return written
 
 
-def _writer(request: Request) -> DirectoryWriter:
-    deps = request.app.state.deps
+def _writer(deps: GatewayDeps) -> DirectoryWriter:
     return DirectoryWriter(deps.directory, deps.publisher, deps.clock)
 
 
 def _router(kind: Kind, plural: str, model: type[BaseModel], entry: type[Any],
-            prepare: Callable[[Request, dict[str, Any]], dict[str, Any]] = lambda _r, f: f,
+            prepare: Callable[[GatewayDeps, dict[str, Any]], dict[str, Any]] = lambda _d, f: f,
             ) -> APIRouter:
     """The five routes of one kind of entry."""
     router = APIRouter(prefix=f"/v1/{plural}", tags=["directory"])
@@ -121,11 +121,11 @@ def _router(kind: Kind, plural: str, model: type[BaseModel], entry: type[Any],
                                    "kind, a location outside France"}}
 
     @router.get("", response_model=list[entry], name=f"list {plural}")
-    async def list_(request: Request, _who: Annotated[Principal, Depends(principal)],
+    async def list_(_who: Annotated[Principal, Depends(principal)], deps: Deps,
                     territory: Annotated[Slug | None, Query()] = None,
                     closed: Annotated[bool, Query(description="Closed ones too.")] = False
                     ) -> list[Any]:
-        table = request.app.state.deps.directory.table(kind)
+        table = deps.directory.table(kind)
         return sorted((e for e in table.values()
                        if (closed or e.closed_at is None)
                        and (territory is None or territory in territories_of(kind, e)
@@ -134,9 +134,9 @@ def _router(kind: Kind, plural: str, model: type[BaseModel], entry: type[Any],
 
     @router.get("/{" + kind.id_field + "}", response_model=entry, name=f"get one of {plural}",
                 responses={404: {"description": "no such entry"}})
-    async def get_one(request: Request, entry_id: Id,
-                      _who: Annotated[Principal, Depends(principal)]) -> Any:
-        found = request.app.state.deps.directory.get(kind, entry_id)
+    async def get_one(entry_id: Id, _who: Annotated[Principal, Depends(principal)],
+                      deps: Deps) -> Any:
+        found = deps.directory.get(kind, entry_id)
         if found is None:
             return _refused([unknown(kind, entry_id)])
         return found
@@ -145,10 +145,10 @@ def _router(kind: Kind, plural: str, model: type[BaseModel], entry: type[Any],
                  name=f"create one of {plural}",
                  responses={200: {"description": "it already said so: nothing changed"},
                             **errors})
-    async def create(request: Request, body: model,  # type: ignore[valid-type]
-                     who: Annotated[Principal, Depends(principal)]) -> Any:
-        fields = prepare(request, body.model_dump())
-        written = await _answer(_writer(request).create(who, kind, fields))
+    async def create(body: model,  # type: ignore[valid-type]
+                     who: Annotated[Principal, Depends(principal)], deps: Deps) -> Any:
+        fields = prepare(deps, body.model_dump())
+        written = await _answer(_writer(deps).create(who, kind, fields))
         if isinstance(written, JSONResponse):
             return written
         if not written.changed:
@@ -158,29 +158,28 @@ def _router(kind: Kind, plural: str, model: type[BaseModel], entry: type[Any],
     @router.patch("/{" + kind.id_field + "}", response_model=entry,
                   name=f"correct one of {plural}",
                   responses={404: {"description": "no such entry"}, **errors})
-    async def update(request: Request, entry_id: Id,
-                     body: patch_model,  # type: ignore[valid-type]
-                     who: Annotated[Principal, Depends(principal)]) -> Any:
+    async def update(entry_id: Id, body: patch_model,  # type: ignore[valid-type]
+                     who: Annotated[Principal, Depends(principal)], deps: Deps) -> Any:
         changes = {k: v for k, v in body.model_dump(exclude_unset=True).items()
                    if v is not None}
-        written = await _answer(_writer(request).update(who, kind, entry_id, changes))
+        written = await _answer(_writer(deps).update(who, kind, entry_id, changes))
         return written if isinstance(written, JSONResponse) else written.entry
 
     @router.post("/{" + kind.id_field + "}/close", response_model=entry,
                  name=f"close one of {plural}",
                  responses={404: {"description": "no such entry"}, **errors})
-    async def close(request: Request, entry_id: Id,
-                    who: Annotated[Principal, Depends(principal)]) -> Any:
-        written = await _answer(_writer(request).close(who, kind, entry_id))
+    async def close(entry_id: Id, who: Annotated[Principal, Depends(principal)],
+                    deps: Deps) -> Any:
+        written = await _answer(_writer(deps).close(who, kind, entry_id))
         return written if isinstance(written, JSONResponse) else written.entry
 
     return router
 
 
-def _shop_timezone(request: Request, fields: dict[str, Any]) -> dict[str, Any]:
+def _shop_timezone(deps: GatewayDeps, fields: dict[str, Any]) -> dict[str, Any]:
     """A shop's timezone defaults to its territory's."""
     if fields.get("timezone") is None:
-        territory = request.app.state.deps.directory.territories.get(fields["territory"])
+        territory = deps.directory.territories.get(fields["territory"])
         fields["timezone"] = territory.timezone if territory is not None else "Europe/Paris"
     return fields
 
@@ -226,11 +225,10 @@ class TokenSeen(BaseModel):
 @tokens.post("", response_model=TokenOut, status_code=status.HTTP_201_CREATED,
              responses={403: {"description": "this token may not issue that one"},
                         422: {"description": "a subject the directory does not know"}})
-async def issue_token(request: Request, body: TokenIn,
-                      who: Annotated[Principal, Depends(principal)]) -> Any:
+async def issue_token(body: TokenIn, who: Annotated[Principal, Depends(principal)],
+                      deps: Deps) -> Any:
     """Issue a token for an entry of the directory (an operator; a hub for its territory's
     épiceries and producers). The token is in this answer only."""
-    deps = request.app.state.deps
     found = token_problems(who, body.role, body.subject, deps.directory)
     if found:
         return _refused(found)
@@ -255,10 +253,10 @@ async def who_am_i(who: Annotated[Principal, Depends(principal)]) -> Caller:
 
 
 @tokens.get("", response_model=list[TokenSeen])
-async def list_tokens(request: Request, who: Annotated[Principal, Depends(principal)],
-                      subject: Annotated[str, Query(min_length=1, max_length=64)]) -> Any:
+async def list_tokens(who: Annotated[Principal, Depends(principal)],
+                      subject: Annotated[str, Query(min_length=1, max_length=64)],
+                      deps: Deps) -> Any:
     """A subject's tokens, revoked ones included (an operator; a hub for its territory's)."""
-    deps = request.app.state.deps
     found = [p for p in token_problems(who, Role.SHOP, subject, deps.directory, listing=True)
              if p.status == 403]
     if found:

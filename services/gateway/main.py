@@ -40,7 +40,8 @@ from services.bus.table import TableView
 from services.caisse.books import Books
 from services.caisse.replies import CaisseClient
 from services.directory.rules import Directory
-from services.gateway.app import GatewayDeps, PlanningTables, create_app
+from services.gateway.app import create_app
+from services.gateway.deps import GatewayDeps, PlanningTables
 
 
 @asynccontextmanager

@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.auth.tokens import Principal
@@ -24,6 +24,7 @@ from services.events.orders import (
 from services.gateway.auth import principal, require, require_shop_or_staff
 from services.gateway.availability import Farm
 from services.gateway.catalog import known_product
+from services.gateway.deps import Deps
 from services.gateway.fields import Day, OrderId, Quantity, Reason, ShopId, Slug, refused
 
 router = APIRouter(tags=["orders"])
@@ -67,13 +68,12 @@ class Accepted(BaseModel):
 
 
 @router.post("/v1/needs", status_code=status.HTTP_202_ACCEPTED, response_model=Accepted)
-async def state_need(request: Request, need: NeedIn,
-                     who: Annotated[Principal, Depends(principal)]) -> Accepted:
+async def state_need(need: NeedIn, who: Annotated[Principal, Depends(principal)],
+                     deps: Deps) -> Accepted:
     """A shop states what it needs for a delivery slot."""
     require(who, Role.SHOP)
     require_shop_or_staff(who, need.shop_id)
-    deps = request.app.state.deps
-    product = known_product(request, need.product_id)
+    product = known_product(deps.products, need.product_id)
     event = NeedStated(need_id=need.need_id or f"need-{uuid.uuid4().hex}", shop_id=need.shop_id,
                        territory=need.territory, product_id=need.product_id,
                        quantity=need.quantity, unit=product.unit,
@@ -90,13 +90,12 @@ class NeedView(NeedStated):
 
 
 @router.get("/v1/needs", response_model=list[NeedView])
-async def list_needs(request: Request, who: Annotated[Principal, Depends(principal)],
+async def list_needs(who: Annotated[Principal, Depends(principal)], deps: Deps,
                      territory: Annotated[Slug | None, Query()] = None,
                      slot: Annotated[Day | None, Query()] = None,
                      shop: Annotated[ShopId | None, Query()] = None) -> list[NeedView]:
     """Needs stated for delivery slots: a shop sees its own, a hub its territory's."""
     require(who, Role.SHOP, Role.HUB, Role.OPERATOR)
-    deps = request.app.state.deps
     hub = deps.directory.hubs.get(who.subject or "") if who.role is Role.HUB else None
     taken: dict[str, list[str]] = {}
     for order in deps.orders.values():
@@ -116,11 +115,10 @@ async def list_needs(request: Request, who: Annotated[Principal, Depends(princip
 
 @router.post("/v1/orders/consolidate", status_code=status.HTTP_202_ACCEPTED,
              response_model=Accepted)
-async def consolidate(request: Request, body: ConsolidateIn,
-                      who: Annotated[Principal, Depends(principal)]) -> Accepted:
+async def consolidate(body: ConsolidateIn, who: Annotated[Principal, Depends(principal)],
+                      deps: Deps) -> Accepted:
     """The hub pools a slot's needs into one order per producer, chosen with the grid."""
     require(who, Role.HUB)
-    deps = request.app.state.deps
     hub = body.hub or _registered_hub(deps.directory, who, body.territory)
     event = OrderCommanded(command_id=f"cmd-{uuid.uuid4().hex}", territory=body.territory,
                            action=OrderAction.CONSOLIDATE, delivery_slot=body.delivery_slot,
@@ -151,14 +149,13 @@ def _registered_hub(directory: Directory, who: Principal, territory: str) -> Far
 
 @router.post("/v1/orders/{order_id:path}/{action}", status_code=status.HTTP_202_ACCEPTED,
              response_model=Accepted)
-async def act(request: Request, order_id: Annotated[OrderId, Path()],
+async def act(order_id: Annotated[OrderId, Path()],
               action: Literal["confirm", "refuse", "ship", "receive-at-hub", "dispatch",
                               "receive", "cancel"],
-              who: Annotated[Principal, Depends(principal)],
+              who: Annotated[Principal, Depends(principal)], deps: Deps,
               body: ActionIn | None = None) -> Accepted:
     """Move an order on: each role may do its own steps on its own orders only. Another's
     order answers as a missing one does (404): which orders exist is not told."""
-    deps = request.app.state.deps
     kind, role = ACTIONS[action]
     if who.role.value != role.value:
         raise HTTPException(status.HTTP_403_FORBIDDEN,
@@ -187,12 +184,11 @@ def _owns(who: Principal, order: OrderRecorded, directory: Directory) -> bool:
 
 
 @router.get("/v1/orders", response_model=list[OrderRecorded])
-async def list_orders(request: Request, who: Annotated[Principal, Depends(principal)],
+async def list_orders(who: Annotated[Principal, Depends(principal)], deps: Deps,
                       territory: Annotated[Slug | None, Query()] = None,
                       slot: Annotated[Day | None, Query()] = None) -> list[OrderRecorded]:
     """Orders as they stand, with the grid's explanation: each sees only its own."""
     require(who, Role.HUB, Role.OPERATOR, Role.PRODUCER, Role.SHOP)
-    deps = request.app.state.deps
     return sorted((o for o in deps.orders.values()
                    if (who.role is Role.OPERATOR or _owns(who, o, deps.directory))
                    and territory in (None, o.territory) and slot in (None, o.delivery_slot)),

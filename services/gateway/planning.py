@@ -11,7 +11,7 @@ from datetime import UTC, date
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, Header, Query, Request, status
+from fastapi import APIRouter, Depends, Header, Query, status
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -27,6 +27,7 @@ from services.events.planning import (
 )
 from services.gateway import sse
 from services.gateway.auth import principal, require
+from services.gateway.deps import Deps, GatewayDeps
 from services.gateway.fields import Day, ShopId, Slug, StockQuantity
 from services.planning import rules
 from services.planning.coverage import Viewer, view
@@ -71,8 +72,8 @@ class HistoryIn(BaseModel):
     weeks: Annotated[list[WeekIn], Field(min_length=1, max_length=600)]
 
 
-def _today(request: Request) -> date:
-    return request.app.state.deps.clock().astimezone(UTC).astimezone(PARIS).date()
+def _today(deps: GatewayDeps) -> date:
+    return deps.clock().astimezone(UTC).astimezone(PARIS).date()
 
 
 def _refused(problems: list[Refusal]) -> JSONResponse:
@@ -80,7 +81,7 @@ def _refused(problems: list[Refusal]) -> JSONResponse:
                         status_code=min(p.status for p in problems))
 
 
-async def _published(deps: Any, topic: Any, events: list[Any], table: Any) -> list[dict]:
+async def _published(deps: GatewayDeps, topic: Any, events: list[Any], table: Any) -> list[dict]:
     """Publish `events` together, apply them to the gateway's `table` (read your own writes),
     and give them back as JSON."""
     await deps.publisher.publish_many(topic, events)
@@ -97,15 +98,15 @@ def _viewer(who: Principal) -> Viewer:
     return Viewer()
 
 
-def _coverages(request: Request, territory: str | None, product: str | None
+def _coverages(deps: GatewayDeps, territory: str | None, product: str | None
                ) -> list[CoverageRecorded]:
-    rows = request.app.state.deps.planning.coverage.values()
+    rows = deps.planning.coverage.values()
     return sorted((c for c in rows if territory in (None, c.territory)
                    and product in (None, c.product_id)), key=lambda c: c.pair_key)
 
 
-def _unit(request: Request, product_id: str) -> str | None:
-    product = request.app.state.deps.products.get(product_id)
+def _unit(deps: GatewayDeps, product_id: str) -> str | None:
+    product = deps.products.get(product_id)
     return product.unit.value if product is not None else None
 
 
@@ -114,32 +115,32 @@ Product = Annotated[Slug | None, Query()]
 
 
 @router.get("/coverage")
-async def coverage(request: Request, who: Annotated[Principal, Depends(principal)],
+async def coverage(who: Annotated[Principal, Depends(principal)], deps: Deps,
                    territory: Territory = None, product: Product = None) -> list[dict[str, Any]]:
     """Per territory × product, the next 26 weeks: outlook band, needs, firm commitments, all
     producers' plans, demand and gap, and the caller's own units (`mine`)."""
     require(who, *VIEW_ROLES)
     viewer = _viewer(who)
-    return [view(c, viewer, _unit(request, c.product_id))
-            for c in _coverages(request, territory, product)]
+    return [view(c, viewer, _unit(deps, c.product_id))
+            for c in _coverages(deps, territory, product)]
 
 
 @router.get("/outlook")
-async def outlook(request: Request, who: Annotated[Principal, Depends(principal)],
+async def outlook(who: Annotated[Principal, Depends(principal)], deps: Deps,
                   territory: Territory = None, product: Product = None) -> list[dict[str, Any]]:
     """Per territory × product, the next 26 weeks' expected units with their p10–p90 band."""
     require(who, *VIEW_ROLES)
     return [{"territory": c.territory, "product_id": c.product_id,
-             "unit": _unit(request, c.product_id), "history_weeks": c.history_weeks,
+             "unit": _unit(deps, c.product_id), "history_weeks": c.history_weeks,
              "weeks": [{"week": w.week.isoformat(), "mean": w.outlook, "p10": w.outlook_p10,
                         "p90": w.outlook_p90} for w in c.weeks]}
-            for c in _coverages(request, territory, product)]
+            for c in _coverages(deps, territory, product)]
 
 
 @router.get("/stream", response_class=StreamingResponse,
             responses=sse.documented("coverage", "a coverage as GET /v1/planning/coverage "
                                                  "gives it"))
-async def stream(request: Request, who: Annotated[Principal, Depends(principal)],
+async def stream(who: Annotated[Principal, Depends(principal)], deps: Deps,
                  territory: Territory = None, product: Product = None,
                  last_event_id: Annotated[str | None, Header(alias="Last-Event-ID",
                                                              max_length=4096)] = None
@@ -152,22 +153,20 @@ async def stream(request: Request, who: Annotated[Principal, Depends(principal)]
     def render(found: CoverageRecorded) -> dict[str, Any] | None:
         if territory not in (None, found.territory) or product not in (None, found.product_id):
             return None
-        return view(found, viewer, _unit(request, found.product_id))
+        return view(found, viewer, _unit(deps, found.product_id))
 
-    return sse.stream(request.app.state.deps.planning.coverage, last_event_id, "coverage",
-                      render)
+    return sse.stream(deps.planning.coverage, last_event_id, "coverage", render)
 
 
 @router.post("/plans", status_code=status.HTTP_201_CREATED, response_model=None)
-async def declare_plan(request: Request, body: PlanIn,
-                       who: Annotated[Principal, Depends(principal)]) -> Any:
+async def declare_plan(body: PlanIn, who: Annotated[Principal, Depends(principal)],
+                       deps: Deps) -> Any:
     """A producer declares (or revises) what it plans to harvest per week; 0 withdraws a
     week. Other producers see it only in the territory's totals."""
     require(who, Role.PRODUCER)
-    deps = request.app.state.deps
     problems = (rules.known(body.territory, body.product_id, deps.directory.territories,
                             deps.products)
-                + rules.week_problems((w.week for w in body.weeks), _today(request)))
+                + rules.week_problems((w.week for w in body.weeks), _today(deps)))
     if problems:
         return _refused(problems)
     now, producer = deps.clock(), who.subject or ""
@@ -180,36 +179,34 @@ async def declare_plan(request: Request, body: PlanIn,
 
 
 @router.get("/plans", response_model=list[CropPlanned])
-async def my_plans(request: Request, who: Annotated[Principal, Depends(principal)],
+async def my_plans(who: Annotated[Principal, Depends(principal)], deps: Deps,
                    territory: Territory = None, product: Product = None) -> list[CropPlanned]:
     """The producer's own plans (withdrawn weeks left out)."""
     require(who, Role.PRODUCER)
-    return sorted((p for p in request.app.state.deps.planning.plans.values()
+    return sorted((p for p in deps.planning.plans.values()
                    if p.producer_id == who.subject and p.units > 0
                    and territory in (None, p.territory) and product in (None, p.product_id)),
                   key=lambda p: (p.territory, p.product_id, p.week))
 
 
-def _need_problems(request: Request, who: Principal, shop_id: str, body: NeedIn
+def _need_problems(deps: GatewayDeps, who: Principal, shop_id: str, body: NeedIn
                    ) -> list[Refusal]:
-    directory = request.app.state.deps.directory
+    directory = deps.directory
     hub = directory.hubs.get(who.subject or "") if who.role is Role.HUB else None
     return (rules.shop_problems(directory.shops.get(shop_id), shop_id,
                                 hub.territory if hub is not None else None,
                                 is_hub=who.role is Role.HUB)
-            + rules.known(None, body.product_id, request.app.state.deps.directory.territories,
-                          request.app.state.deps.products)
+            + rules.known(None, body.product_id, directory.territories, deps.products)
             + rules.firm_problems(body.firm, body.price_cents)
-            + rules.week_problems((w.week for w in body.weeks), _today(request)))
+            + rules.week_problems((w.week for w in body.weeks), _today(deps)))
 
 
 @router.post("/needs", status_code=status.HTTP_201_CREATED, response_model=None)
-async def state_needs(request: Request, body: NeedIn,
-                      who: Annotated[Principal, Depends(principal)]) -> Any:
+async def state_needs(body: NeedIn, who: Annotated[Principal, Depends(principal)],
+                      deps: Deps) -> Any:
     """A shop (or the hub for one of its territory's shops) states what it expects to buy per
     week of a coming season; `firm` with a price makes it a contrat de culture."""
     require(who, Role.SHOP, Role.HUB)
-    deps = request.app.state.deps
     shop_id = body.shop_id if who.role is Role.HUB else who.subject or ""
     if who.role is Role.SHOP and body.shop_id not in (None, who.subject):
         return _refused([Refusal(403, "other_shop", f"a shop token states needs for {shop_id}",
@@ -218,7 +215,7 @@ async def state_needs(request: Request, body: NeedIn,
     if shop_id is None:
         return _refused([Refusal(422, "missing", "name the shop: shop_id",
                                  "Indiquez l'épicerie.", ("shop_id",))])
-    if problems := _need_problems(request, who, shop_id, body):
+    if problems := _need_problems(deps, who, shop_id, body):
         return _refused(problems)
     territory, now = deps.directory.shops.get(shop_id).territory, deps.clock()
     needs = [ForwardNeedStated(need_key=ForwardNeedStated.key(shop_id, body.product_id, w.week),
@@ -231,12 +228,11 @@ async def state_needs(request: Request, body: NeedIn,
 
 
 @router.get("/needs", response_model=list[ForwardNeedStated])
-async def needs(request: Request, who: Annotated[Principal, Depends(principal)],
+async def needs(who: Annotated[Principal, Depends(principal)], deps: Deps,
                 territory: Territory = None, product: Product = None
                 ) -> list[ForwardNeedStated]:
     """Forward needs: a shop's own; the hub's territory's (every one for an operator)."""
     require(who, Role.SHOP, Role.HUB, Role.OPERATOR)
-    deps = request.app.state.deps
     hub = deps.directory.hubs.get(who.subject or "") if who.role is Role.HUB else None
 
     def visible(need: ForwardNeedStated) -> bool:
@@ -250,15 +246,14 @@ async def needs(request: Request, who: Annotated[Principal, Depends(principal)],
 
 
 @router.post("/history", status_code=status.HTTP_201_CREATED, response_model=None)
-async def import_history(request: Request, body: HistoryIn,
-                         who: Annotated[Principal, Depends(principal)]) -> Any:
+async def import_history(body: HistoryIn, who: Annotated[Principal, Depends(principal)],
+                         deps: Deps) -> Any:
     """Weekly sales from before Vivres (a former till software's), for the outlook to learn
     from; importing a week again corrects it."""
     require(who, Role.OPERATOR)
-    deps = request.app.state.deps
     problems = rules.known(body.territory, body.product_id, deps.directory.territories,
                            deps.products)
-    problems += rules.week_problems((w.week for w in body.weeks), _today(request), past=True)
+    problems += rules.week_problems((w.week for w in body.weeks), _today(deps), past=True)
     if problems:
         return _refused(problems)
     now = deps.clock()

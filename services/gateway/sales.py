@@ -13,6 +13,7 @@ from services.bus.catalog import REFUNDS_SUBMITTED, SALES_SUBMITTED
 from services.directory.rules import selling_problems
 from services.events.auth import Role
 from services.gateway.auth import principal, require
+from services.gateway.deps import Deps
 from services.sales.intake import SalesBatch, TicketIn
 
 router = APIRouter(tags=["sales"])
@@ -41,7 +42,7 @@ class Accepted(BaseModel):
                                              "a shop unknown to the directory or closed"},
                         503: {"description": "Kafka unavailable: nothing acknowledged"}})
 async def post_sales(request: Request, submission: Annotated[Submission, Body()],
-                     who: Annotated[Principal, Depends(principal)]) -> Accepted:
+                     who: Annotated[Principal, Depends(principal)], deps: Deps) -> Accepted:
     """Accept tickets once they are durably in Kafka (202). A repeated ticket is accepted and
     not duplicated. The whole request is validated before anything is written."""
     batch = SalesBatch(tickets=[submission]) if isinstance(submission, TicketIn) else submission
@@ -50,7 +51,6 @@ async def post_sales(request: Request, submission: Annotated[Submission, Body()]
     if others:
         raise HTTPException(status.HTTP_403_FORBIDDEN,
                             f"this token belongs to shop {who.subject}, not {', '.join(others)}")
-    deps = request.app.state.deps
     strangers = selling_problems(deps.directory, batch.sold())
     if strangers:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
