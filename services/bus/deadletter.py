@@ -23,6 +23,7 @@ from services.bus.admin import group_members, partitions_of
 from services.bus.client import new_consumer
 from services.bus.partitions import bounds, read_chunks, read_range
 from services.bus.headers import Headers, format_time
+from services.bus.metrics import Metrics
 from services.bus.settings import BusSettings
 
 PREFIX = "dlq_"
@@ -60,22 +61,25 @@ def describe(error: BaseException) -> str:
     return str(error)[:2000] or type(error).__name__
 
 
-async def send_to_dead_letter(
-    producer: AIOKafkaProducer, record: Any, stage: Stage, error: BaseException, service: str
-) -> None:
+async def send_to_dead_letter(producer: AIOKafkaProducer, record: Any, stage: Stage,
+                              error: BaseException, service: str, metrics: Metrics) -> None:
     """Publish the record unchanged to `<its topic>.dlq`, waiting until the broker has it."""
-    await (await dead_letter_soon(producer, record, stage, error, service))
+    await (await dead_letter_soon(producer, record, stage, error, service, metrics))
 
 
-async def dead_letter_soon(
-    producer: AIOKafkaProducer, record: Any, stage: Stage, error: BaseException, service: str
-) -> asyncio.Future[Any]:
+async def dead_letter_soon(producer: AIOKafkaProducer, record: Any, stage: Stage,
+                           error: BaseException, service: str, metrics: Metrics
+                           ) -> asyncio.Future[Any]:
     """`send_to_dead_letter` without waiting for the broker: the future tells when it has the
-    record (a consumer dead-lettering many records awaits them together, before it commits)."""
-    return await producer.send(
-        f"{record.topic}.dlq", record.value, key=record.key,
-        headers=dead_letter_headers(record, stage, error, service),
-    )
+    record (a consumer dead-lettering many records awaits them together, before it commits).
+    The one way every service dead-letters: logged with the record's position, and counted."""
+    sent = await producer.send(f"{record.topic}.dlq", record.value, key=record.key,
+                               headers=dead_letter_headers(record, stage, error, service))
+    log.warning("record dead-lettered", topic=record.topic, partition=record.partition,
+                offset=record.offset, stage=stage.value, error=describe(error)[:500],
+                dead_letter_topic=f"{record.topic}.dlq")
+    metrics.dead_lettered.labels(service, record.topic, stage.value).inc()
+    return sent
 
 
 @dataclass(frozen=True)

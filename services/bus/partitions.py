@@ -1,12 +1,9 @@
-"""The one way to read partitions without a consumer group (a range of offsets, from a time,
-to the end as of now), and the per-partition state of services that own partitions, loaded
-once per owned partition."""
+"""The one way to read partitions without a consumer group: a range of offsets, from a time,
+to the end as of now."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Container, Iterable, Mapping
-from typing import Generic, TypeVar
+from collections.abc import AsyncIterator, Container, Iterable, Mapping
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.partitioner import murmur2
@@ -19,7 +16,6 @@ from services.bus.registry import SchemaRegistry
 from services.bus.settings import BusSettings
 from services.events.base import Event
 
-S = TypeVar("S")
 FETCH_BYTES = 4 << 20  # per partition and fetch: a partition load reads megabytes
 MAX_RECORDS = 5_000  # per chunk
 
@@ -121,34 +117,6 @@ async def read_topic(settings: BusSettings, registry: SchemaRegistry, topic: Top
         events.extend([event async for event in read_partition(
             settings, registry, topic, tp.partition, since_ms=since_ms, keys=keys)])
     return events
-
-
-class PartitionStates(Generic[S]):
-    """The state of each owned partition, loaded once even when the assignment hook and a
-    record ask for it at the same time, and forgotten when the partition may move."""
-
-    def __init__(self, load: Callable[[int], Awaitable[S]]) -> None:
-        self._load = load
-        self._states: dict[int, S] = {}
-        self._loading: dict[int, asyncio.Future[S]] = {}
-
-    async def get(self, partition: int) -> S:
-        if partition not in self._states:
-            if partition not in self._loading:
-                self._loading[partition] = asyncio.ensure_future(self._load(partition))
-            try:
-                loaded = await self._loading[partition]
-            finally:
-                self._loading.pop(partition, None)
-            self._states.setdefault(partition, loaded)
-        return self._states[partition]
-
-    def loaded(self, partition: int) -> S | None:
-        return self._states.get(partition)
-
-    def forget(self, partitions: set[int]) -> None:
-        for partition in partitions:
-            self._states.pop(partition, None)
 
 
 async def bounds(settings: BusSettings, partitions: Iterable[TopicPartition], *,

@@ -21,6 +21,7 @@ from typing import Any, Generic, TypeVar
 
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import CommitFailedError, ConsumerStoppedError, IllegalStateError
 from pydantic import ValidationError
 
@@ -31,6 +32,7 @@ from services.bus.deadletter import Stage, describe, send_to_dead_letter
 from services.bus.failures import Stopping, until_infrastructure_answers
 from services.bus.headers import CloudEvent, HeaderError
 from services.bus.metrics import Metrics
+from services.bus.ownership import PartitionStates
 from services.bus.publisher import Publisher
 from services.bus.registry import SchemaRegistry
 from services.bus.settings import BusSettings
@@ -88,13 +90,10 @@ class Route:
     policy: ErrorPolicy = field(default_factory=ErrorPolicy)
 
 
-PartitionHook = Callable[[set[TopicPartition]], Awaitable[None]]
-
-
 class _Listener(ConsumerRebalanceListener):
     """On revocation, waits for the record in hand, settles and commits what is done, so the
-    partition's next owner starts exactly after our last effect; on assignment, lets the service
-    rebuild per-partition state before it sees a record of the partition."""
+    partition's next owner starts exactly after our last effect, then forgets the partitions'
+    state; on assignment, loads their state before a record of them is handled."""
 
     def __init__(self, consumer: Consumer) -> None:
         self.consumer = consumer
@@ -104,14 +103,16 @@ class _Listener(ConsumerRebalanceListener):
         async with self.consumer.lock:  # no record is handled from here until reassignment
             self.consumer.rebalancing = True
             await self.consumer.commit_progress(revoked)
-            if revoked and self.consumer.on_revoked is not None:
-                await self.consumer.on_revoked(set(revoked))
+            if self.consumer.owned is not None:
+                self.consumer.owned.forget({tp.partition for tp in revoked})
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         log.info("partitions assigned", partitions=_names(assigned))
         try:
-            if self.consumer.on_assigned is not None:
-                await self.consumer.on_assigned(set(assigned))
+            if self.consumer.owned is not None:
+                # aiokafka swallows a listener's errors: a partition whose load failed here is
+                # loaded by its first record's `owned.get`.
+                await self.consumer.owned.own({tp.partition for tp in assigned})
         finally:
             self.consumer.rebalancing = False
 
@@ -127,14 +128,16 @@ class Reject(Exception):
 
 class Consumer:
     """Consumes the routes' topics as one group. `async with` starts and stops it; `run()` loops
-    until `stop()` is called (e.g. on SIGTERM), then finishes the record in hand and commits."""
+    until `stop()` is called (e.g. on SIGTERM), then finishes the record in hand and commits.
+
+    A service keeping state per partition gives it as `owned`: partition p of every topic then
+    goes to one member (the range assignor; the topics have as many partitions), which loads
+    p's state on assignment, saves it before committing p and forgets it on revocation."""
 
     def __init__(self, *, service: str, group_id: str, routes: Sequence[Route],
                  settings: BusSettings, registry: SchemaRegistry, producer: AIOKafkaProducer,
                  metrics: Metrics, publisher: Publisher | None = None, max_batch: int = 500,
-                 on_assigned: PartitionHook | None = None, on_revoked: PartitionHook | None = None,
-                 before_commit: PartitionHook | None = None,
-                 **consumer_options: Any) -> None:
+                 owned: PartitionStates[Any] | None = None, **consumer_options: Any) -> None:
         self.service = service
         self.group_id = group_id
         self.routes = {route.topic.name: route for route in routes}
@@ -146,9 +149,7 @@ class Consumer:
         self._codecs = {name: AvroCodec.for_topic(registry, r.topic)
                         for name, r in self.routes.items()}
         self._options = consumer_options
-        self.on_assigned = on_assigned
-        self.on_revoked = on_revoked
-        self.before_commit = before_commit
+        self.owned = owned
         self.lock = asyncio.Lock()  # held while a record is handled and while progress commits
         self.rebalancing = False  # between a revocation and the next assignment
         self._progress: dict[TopicPartition, int] = {}  # next offset to commit, per partition
@@ -162,6 +163,8 @@ class Consumer:
             "session_timeout_ms": self.settings.session_timeout_ms,
             "heartbeat_interval_ms": max(1_000, self.settings.session_timeout_ms // 3),
         }
+        if self.owned is not None:
+            options["partition_assignment_strategy"] = (RangePartitionAssignor,)
         options.update(self._options)
         self._consumer = new_consumer(self.settings, group=self.group_id, **options)
         await self._consumer.start()
@@ -220,10 +223,11 @@ class Consumer:
         offsets = {tp: self._progress.pop(tp) for tp in partitions if tp in self._progress}
         if not offsets:
             return
-        if self.before_commit is not None:  # e.g. write the state the batch changed
-            await self.before_commit(set(offsets))
-        if self.publisher is not None:
-            await self.publisher.settle()  # effects acknowledged, then commit
+        # The effects acknowledged, then the owned state they led to written (and acknowledged),
+        # then the offsets committed.
+        await self._settle()
+        if self.owned is not None and await self.owned.save({tp.partition for tp in offsets}):
+            await self._settle()
         try:
             await self._consumer.commit(offsets)
         except (CommitFailedError, IllegalStateError) as err:
@@ -231,6 +235,10 @@ class Consumer:
             # from the last commit, which idempotent handlers absorb.
             log.warning("commit refused", offsets={f"{tp.topic}[{tp.partition}]": o
                                                    for tp, o in offsets.items()}, error=str(err))
+
+    async def _settle(self) -> None:
+        if self.publisher is not None:
+            await self.publisher.settle()
 
     async def _process(self, record: Any) -> bool:
         """Apply or dead-letter one record; False when it was left for redelivery (asked to
@@ -294,11 +302,8 @@ class Consumer:
                                                   waiting=waiting)
 
     async def _dead_letter(self, record: Any, stage: Stage, error: BaseException) -> None:
-        log.warning("record dead-lettered", stage=stage.value, error=describe(error)[:500],
-                    dead_letter_topic=f"{record.topic}.dlq")
         await self._patiently(record, lambda: send_to_dead_letter(
-            self.producer, record, stage, error, self.service))
-        self.metrics.dead_lettered.labels(self.service, record.topic, stage.value).inc()
+            self.producer, record, stage, error, self.service, self.metrics))
 
 
 def freeze_startup_heap() -> None:

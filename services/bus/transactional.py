@@ -315,9 +315,8 @@ class TransactionalConsumer(Generic[S]):
 
     async def _dead_letter(self, owned: _Owned[S], record: Any, stage: Stage,
                            error: BaseException) -> None:
-        log.warning("record dead-lettered", stage=stage.value, error=describe(error)[:500])
-        await send_to_dead_letter(owned.producer, record, stage, error, self.service)
-        self.metrics.dead_lettered.labels(self.service, record.topic, stage.value).inc()
+        await send_to_dead_letter(owned.producer, record, stage, error, self.service,
+                                  self.metrics)
 
     async def _rewind(self, owned: _Owned[S]) -> None:
         """After a failed transaction: state and position back to what was committed."""

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 import structlog
 from aiokafka import ConsumerRecord
 
-from services.bus.deadletter import Stage, dead_letter_soon, describe
+from services.bus.deadletter import Stage, dead_letter_soon
 from services.bus.partitions import read_range
 from services.bus.settings import BusSettings
 from services.demand.references import References
@@ -168,12 +168,8 @@ class Fold:
             metrics.applied(topic, occurred_at.timestamp(), appended)
 
     async def _dead_letter(self, message: Any, stage: Stage, err: BaseException) -> None:
-        log.warning("record dead-lettered", topic=message.topic, partition=message.partition,
-                    offset=message.offset, stage=stage.value, error=describe(err)[:500],
-                    dead_letter_topic=f"{message.topic}.dlq")
         self._dead_letters.append(await dead_letter_soon(self.refs.producer, message, stage,
-                                                         err, "demand"))
-        self.refs.metrics.dead_lettered.labels("demand", message.topic, stage.value).inc()
+                                                         err, "demand", self.refs.metrics))
 
 
 _ASK = object()  # a record to decode through the registry

@@ -149,12 +149,11 @@ class Deliveries:
             if attempt + 1 < ATTEMPTS:
                 await asyncio.sleep(self.backoff_s * 2**attempt)
         self.delivered.labels("dead_lettered").inc()
-        log.warning("webhook delivery dead-lettered", subscription=subscription.subscription_id,
-                    url=subscription.url, error=error)
         await send_to_dead_letter(
             self.platform.producer, received.record, Stage.HANDLE,
             DeliveryFailed(f"subscription {subscription.subscription_id} ({subscription.url}): "
-                           f"{error} after {ATTEMPTS} attempts"), self.platform.service)
+                           f"{error} after {ATTEMPTS} attempts"), self.platform.service,
+            self.platform.metrics)
 
 
 class WebhookSettings(BaseSettings):

@@ -10,16 +10,13 @@ order itself, so the stock service counts a delivery once even if it is sent twi
 
 from __future__ import annotations
 
-import asyncio
-
 from datetime import date, datetime
 
 import structlog
-from aiokafka import TopicPartition
-from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 
 from services.bus.catalog import NEEDS, OFFERS, ORDER_COMMANDS, ORDERS, STOCK_DELIVERIES
-from services.bus.partitions import PartitionStates, read_partition
+from services.bus.ownership import PartitionStates
+from services.bus.partitions import read_partition
 from services.bus.platform import Platform
 from services.bus.runtime import ErrorPolicy, Received, Reject, Route
 from services.bus.table import TableView
@@ -84,18 +81,6 @@ class OrdersService:
     def routes(self) -> list[Route]:
         policy = ErrorPolicy(retries=3, backoff_s=0.2)
         return [Route(NEEDS, self.handle, policy), Route(ORDER_COMMANDS, self.handle, policy)]
-
-    def consumer_options(self) -> dict:
-        return {"on_assigned": self.on_assigned, "on_revoked": self.on_revoked,
-                "partition_assignment_strategy": (RangePartitionAssignor,)}
-
-    async def on_assigned(self, assigned: set[TopicPartition]) -> None:
-        # All at once: a long assignment hook costs the group its member (the loads are a
-        # few TLS round trips each on a secured cluster).
-        await asyncio.gather(*(self.partitions.get(p) for p in {tp.partition for tp in assigned}))
-
-    async def on_revoked(self, revoked: set[TopicPartition]) -> None:
-        self.partitions.forget({tp.partition for tp in revoked})
 
     async def _load(self, partition: int) -> Territories:
         """The partition's orders (compacted snapshots) and every need stated in it."""
@@ -296,7 +281,7 @@ def order_from_wire(snapshot: wire.OrderRecorded) -> tuple[lifecycle.OrderState,
 async def serve(platform: Platform) -> None:
     async with TableView(platform.settings, platform.registry, OFFERS) as offers:
         service = OrdersService(platform, offers)
-        consumer = platform.consumer(GROUP, service.routes(), **service.consumer_options())
+        consumer = platform.consumer(GROUP, service.routes(), owned=service.partitions)
         async with consumer:
             await consumer.run()
 

@@ -11,7 +11,6 @@ upload window, and a record written just before a crash is recognised when it is
 from __future__ import annotations
 
 import asyncio
-
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -29,6 +28,7 @@ from services.bus.catalog import (
     Topic,
 )
 from services.bus.headers import CloudEvent, HeaderError
+from services.bus.ownership import PartitionStates
 from services.bus.partitions import records_from
 from services.bus.platform import Platform
 from services.bus.runtime import ErrorPolicy, Received, Reject, Route
@@ -56,7 +56,8 @@ class SalesIngest:
         self.unmapped = unmapped
         self.window = window
         self.clock = clock
-        self.seen: dict[tuple[str, int], SeenTickets] = {}
+        # By partition p, what partition p of each output holds (see _written).
+        self.seen: PartitionStates[dict[str, SeenTickets]] = PartitionStates(self._remember)
         self._since_prune = 0
         self.duplicates = platform.metrics.counter(
             "vivres_sales_duplicates_total", "Repeated tickets dropped", ("topic",))
@@ -77,26 +78,12 @@ class SalesIngest:
                 raise RuntimeError(f"{source} has {given} partitions but {target.name} has "
                                    f"{wanted}: they must match (see the topic catalog)")
 
-    async def on_assigned(self, assigned: set[TopicPartition]) -> None:
-        """Re-read what each newly assigned partition's output holds: while it was elsewhere,
-        another instance may have written to it. (aiokafka swallows a listener's errors: a
-        partition whose rebuild failed has no memory, and its first record rebuilds it.)"""
-        async def rebuild(tp: TopicPartition) -> None:
-            target = OUTPUT[tp.topic].name
-            self.seen.pop((target, tp.partition), None)
-            self.seen[(target, tp.partition)] = await self._written(target, tp.partition)
-        # all at once: a long assignment hook costs the group its member
-        await asyncio.gather(*(rebuild(tp) for tp in assigned))
-
-    async def on_revoked(self, revoked: set[TopicPartition]) -> None:
-        """Forget what we knew of partitions we no longer own: it goes stale from now on."""
-        for tp in revoked:
-            self.seen.pop((OUTPUT[tp.topic].name, tp.partition), None)
-
-    async def _memory(self, target: str, partition: int) -> SeenTickets:
-        if (target, partition) not in self.seen:
-            self.seen[(target, partition)] = await self._written(target, partition)
-        return self.seen[(target, partition)]
+    async def _remember(self, partition: int) -> dict[str, SeenTickets]:
+        """What partition p of each output holds: while p was elsewhere, another instance may
+        have written to it."""
+        targets = [target.name for target in OUTPUT.values()]
+        memories = await asyncio.gather(*(self._written(t, partition) for t in targets))
+        return dict(zip(targets, memories, strict=True))
 
     async def _written(self, topic: str, partition: int) -> SeenTickets:
         """What an output partition already holds within the window, from its ce_id headers."""
@@ -120,7 +107,7 @@ class SalesIngest:
         if isinstance(event, SaleRecorded):
             # Even for a repeat: a flag lost in a crash after its ticket was written comes back.
             await self._flag_unmapped(event)
-        seen = await self._memory(target.name, received.partition)
+        seen = (await self.seen.get(received.partition))[target.name]
         if event.event_id in seen:
             self.duplicates.labels(received.topic).inc()
             return
@@ -131,8 +118,9 @@ class SalesIngest:
         self._since_prune += 1
         if self._since_prune >= PRUNE_EVERY:
             self._since_prune = 0
-            for memory in self.seen.values():
-                memory.prune(now)
+            for memories in self.seen.states():
+                for memory in memories.values():
+                    memory.prune(now)
 
     def _check(self, event: SaleRecorded | SaleRefunded, now: datetime) -> None:
         """Reject what can never be written on: a ticket with a problem (services.sales.checks)
@@ -168,8 +156,7 @@ async def serve(platform: Platform) -> None:
             TableView(settings, registry, UNMAPPED) as unmapped:
         ingest = SalesIngest(platform, mappings, unmapped)
         await ingest.check_partitions()
-        consumer = platform.consumer(GROUP, ingest.routes(), on_assigned=ingest.on_assigned,
-                                     on_revoked=ingest.on_revoked)
+        consumer = platform.consumer(GROUP, ingest.routes(), owned=ingest.seen)
         async with consumer:
             await consumer.run()
 

@@ -11,14 +11,11 @@ exact, changes and alerts at least once with stable ids.
 
 from __future__ import annotations
 
-import asyncio
-
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import structlog
-from aiokafka import TopicPartition
-from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 
 from services.bus.catalog import (
     MAPPINGS,
@@ -33,7 +30,8 @@ from services.bus.catalog import (
     STOCK_LEVELS,
     STOCK_WASTE,
 )
-from services.bus.partitions import PartitionStates, read_partition
+from services.bus.ownership import PartitionStates
+from services.bus.partitions import read_partition
 from services.bus.platform import Platform
 from services.bus.runtime import ErrorPolicy, Received, Reject, Route
 from services.bus.table import TableView
@@ -59,66 +57,63 @@ log = structlog.get_logger("vivres.stock")
 Key = tuple[str, str]
 
 
+@dataclass
+class Shelf:
+    """Input partition p's levels (partition p of `stock.levels`), when each last changed, and
+    those changed since the last commit."""
+
+    levels: dict[Key, StockLevel] = field(default_factory=dict)
+    updated_at: dict[Key, datetime] = field(default_factory=dict)
+    dirty: set[Key] = field(default_factory=set)
+
+
 class StockService:
-    """Handlers and per-partition state of the stock service."""
+    """Handlers and per-partition levels of the stock service."""
 
     def __init__(self, platform: Platform, mappings: TableView[TillCodeMapped],
                  products: TableView[ProductDefined]) -> None:
         self.platform = platform
         self.mappings = mappings
         self.products = products
-        self.levels = PartitionStates(self._read_levels)  # by input partition
-        self.updated_at: dict[Key, datetime] = {}
-        self._dirty: dict[int, set[Key]] = {}
+        self.shelves = PartitionStates(self._read_shelf, save=self._write_levels)
         self.skipped = platform.metrics.counter(
             "vivres_stock_lines_skipped_total", "Ticket lines not counted in stock", ("reason",))
-
-    def consumer_options(self) -> dict:
-        """Hooks, and the range assignor: it gives one member partition p of every input topic,
-        so the shops of partition p are handled, and their levels written, by one member."""
-        return {"on_assigned": self.on_assigned, "on_revoked": self.on_revoked,
-                "before_commit": self.before_commit,
-                "partition_assignment_strategy": (RangePartitionAssignor,)}
 
     def routes(self) -> list[Route]:
         policy = ErrorPolicy(retries=5, backoff_s=0.2)  # never skipped: dead-lettered, replayable
         return [Route(topic, self.handle, policy) for topic in INPUTS]
 
-    async def on_assigned(self, assigned: set[TopicPartition]) -> None:
-        # All at once: a long assignment hook costs the group its member (the loads are a
-        # few TLS round trips each on a secured cluster).
-        await asyncio.gather(*(self.levels.get(p) for p in {tp.partition for tp in assigned}))
-
-    async def on_revoked(self, revoked: set[TopicPartition]) -> None:
-        """Forget partitions that may move: their levels are re-read if they come back."""
-        partitions = {tp.partition for tp in revoked}
-        self.levels.forget(partitions)
-        for partition in partitions:
-            self._dirty.pop(partition, None)
-
-    async def _read_levels(self, partition: int) -> dict[Key, StockLevel]:
+    async def _read_shelf(self, partition: int) -> Shelf:
         """Partition p of the compacted levels, read to its end."""
-        levels: dict[Key, StockLevel] = {}
+        shelf = Shelf()
         async for level in read_partition(self.platform.settings, self.platform.registry,
                                           STOCK_LEVELS, partition):
-            levels[(level.shop_id, level.product_id)] = from_wire(level)
-            self.updated_at[(level.shop_id, level.product_id)] = level.updated_at
-        log.info("stock partition loaded", partition=partition, levels=len(levels))
-        return levels
+            key = (level.shop_id, level.product_id)
+            shelf.levels[key] = from_wire(level)
+            shelf.updated_at[key] = level.updated_at
+        log.info("stock partition loaded", partition=partition, levels=len(shelf.levels))
+        return shelf
+
+    async def _write_levels(self, partition: int, shelf: Shelf) -> None:
+        """Before a commit (the batch's changes and alerts acknowledged): the levels they led
+        to."""
+        for key in sorted(shelf.dirty):
+            await self.platform.publisher.enqueue(
+                STOCK_LEVELS, level_to_wire(shelf.levels[key], shelf.updated_at[key]),
+                partition=partition)
+        shelf.dirty.clear()
 
     async def handle(self, received: Received) -> None:
-        # Normally loaded by the assignment hook; loaded here if the hook failed (aiokafka
-        # swallows a listener's errors).
-        levels = await self.levels.get(received.partition)
+        shelf = await self.shelves.get(received.partition)
         problem = self._problem(received.event)
         if problem:
             raise Reject(problem)
         try:
-            changes = self._changes(received, levels)
+            changes = self._changes(received, shelf.levels)
         except ledger.Unappliable as err:
             raise Reject(str(err)) from err
         for key, after, events, at in changes:  # nothing is changed before all are known
-            await self._record(received.partition, levels, key, after, events, at)
+            await self._record(received.partition, shelf, key, after, events, at)
 
     @staticmethod
     def _problem(event) -> str | None:
@@ -147,25 +142,14 @@ class StockService:
                 changes.append((key, after, events, movement.at))
         return changes
 
-    async def _record(self, partition: int, levels: dict[Key, StockLevel], key: Key,
-                      after: StockLevel, events: tuple, at: datetime) -> None:
-        levels[key] = after
-        self.updated_at[key] = at
-        self._dirty.setdefault(partition, set()).add(key)
+    async def _record(self, partition: int, shelf: Shelf, key: Key, after: StockLevel,
+                      events: tuple, at: datetime) -> None:
+        shelf.levels[key] = after
+        shelf.updated_at[key] = at
+        shelf.dirty.add(key)
         for domain_event in events:
             topic, wire = to_wire(domain_event)
             await self.platform.publisher.enqueue(topic, wire, partition=partition)
-
-    async def before_commit(self, partitions: set[TopicPartition]) -> None:
-        """Changes and alerts acknowledged, then the levels they led to written."""
-        await self.platform.publisher.settle()
-        for partition in {tp.partition for tp in partitions}:
-            levels = self.levels.loaded(partition) or {}
-            for key in sorted(self._dirty.pop(partition, set())):
-                level = levels[key]
-                await self.platform.publisher.enqueue(
-                    STOCK_LEVELS, level_to_wire(level, self.updated_at[key]),
-                    partition=partition)
 
     def movements(self, received: Received) -> Iterator[Movement]:
         """The stock movements one input record makes (a ticket: one per mapped line)."""
@@ -239,7 +223,7 @@ async def serve(platform: Platform) -> None:
     async with TableView(settings, registry, MAPPINGS) as mappings, \
             TableView(settings, registry, PRODUCTS) as products:
         stock = StockService(platform, mappings, products)
-        consumer = platform.consumer(GROUP, stock.routes(), **stock.consumer_options())
+        consumer = platform.consumer(GROUP, stock.routes(), owned=stock.shelves)
         async with consumer:
             await consumer.run()
 

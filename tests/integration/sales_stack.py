@@ -178,9 +178,7 @@ async def running_sales_stack(settings: BusSettings, *, ingest_window: timedelta
     async with running_gateway(settings, "sales-test") as stack:
         ingest = SalesIngest(stack.platform, stack.deps.mappings, stack.deps.unmapped,
                              **({"window": ingest_window} if ingest_window else {}))
-        consumer = stack.platform.consumer(GROUP, ingest.routes(),
-                                           on_assigned=ingest.on_assigned,
-                                           on_revoked=ingest.on_revoked)
+        consumer = stack.platform.consumer(GROUP, ingest.routes(), owned=ingest.seen)
         async with consumer:
             running = asyncio.create_task(consumer.run())
             try:

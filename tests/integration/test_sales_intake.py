@@ -234,9 +234,6 @@ async def test_a_csv_export_imports_good_rows_reports_bad_ones_and_reimports_not
 
 
 async def test_the_ingest_memory_is_rebuilt_from_what_it_wrote(stack, settings, shop) -> None:
-    from aiokafka import TopicPartition
-
-    from services.bus.catalog import SALES_SUBMITTED
     from services.sales.ingest import SalesIngest
 
     token = await stack.token(Role.SHOP, shop)
@@ -245,8 +242,8 @@ async def test_the_ingest_memory_is_rebuilt_from_what_it_wrote(stack, settings, 
     [record] = await records_since(settings, SALES.name, since, key=shop, expected=1)
 
     restarted = SalesIngest(stack.platform, stack.deps.mappings, stack.deps.unmapped)
-    await restarted.on_assigned({TopicPartition(SALES_SUBMITTED.name, record.partition)})
-    assert f"{shop}/t1/5" in restarted.seen[(SALES.name, record.partition)]
+    await restarted.seen.own({record.partition})  # as the runtime does on assignment
+    assert f"{shop}/t1/5" in restarted.seen.loaded(record.partition)[SALES.name]
 
 
 async def test_a_till_producing_avro_directly_is_ingested_like_http(stack, settings, shop) -> None:
@@ -280,8 +277,7 @@ async def test_no_ticket_is_doubled_while_ingest_instances_join_and_leave(
 
     async with Platform("sales-test-2", settings, handle_signals=False) as second:
         ingest = SalesIngest(second, stack.deps.mappings, stack.deps.unmapped)
-        consumer = second.consumer(GROUP, ingest.routes(), on_assigned=ingest.on_assigned,
-                                   on_revoked=ingest.on_revoked)
+        consumer = second.consumer(GROUP, ingest.routes(), owned=ingest.seen)
         async with consumer:
             running = asyncio.create_task(consumer.run())
             for start in range(0, 120, 20):  # every ticket twice, while the group rebalances

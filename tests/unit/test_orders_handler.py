@@ -9,7 +9,6 @@ from datetime import UTC, date, datetime, timedelta
 from types import SimpleNamespace
 
 import pytest
-from aiokafka import TopicPartition
 
 from services.bus.catalog import NEEDS, ORDER_COMMANDS, ORDERS, STOCK_DELIVERIES
 from services.bus.runtime import Reject
@@ -308,10 +307,9 @@ async def test_a_revoked_partition_s_orders_are_forgotten_and_read_again_when_it
 ) -> None:
     kafka.held[NEEDS.name, 2] = [need("graine", 12_000), need("escale", 8_000),
                                  need("vrac", 0)]  # rejected when it came: skipped on reading
-    mine = {TopicPartition(NEEDS.name, 2), TopicPartition(ORDER_COMMANDS.name, 2)}
-    await orders.on_assigned(mine)
+    await orders.partitions.own({2})
     assert sorted(kafka.reads) == [(NEEDS.name, 2), (ORDERS.name, 2)]
-    await orders.on_revoked(mine)
+    orders.partitions.forget({2})
 
     # Meanwhile the partition's next owner consolidated the slot and wrote the order.
     other = make_service(OrdersPublisher(), grid_offers())
@@ -319,7 +317,7 @@ async def test_a_revoked_partition_s_orders_are_forgotten_and_read_again_when_it
     kafka.held[ORDERS.name, 2] = list(other.platform.publisher.orders().values())
 
     reads = len(kafka.reads)
-    await orders.on_assigned(mine)
+    await orders.partitions.own({2})
     assert sorted(kafka.reads[reads:]) == [(NEEDS.name, 2), (ORDERS.name, 2)]
     await deliver(orders, ORDER_COMMANDS, consolidate("consolidate-2"), partition=2)
     assert publisher.take() == []  # the needs are taken by the order read
@@ -334,7 +332,7 @@ async def test_a_request_loads_its_partition_once_even_alongside_the_assignment_
     orders, publisher, kafka
 ) -> None:
     kafka.held[NEEDS.name, 1] = [need("graine", 12_000)]
-    await asyncio.gather(orders.on_assigned({TopicPartition(ORDER_COMMANDS.name, 1)}),
+    await asyncio.gather(orders.partitions.own({1}),
                          deliver(orders, ORDER_COMMANDS, consolidate(), partition=1))
     assert sorted(kafka.reads) == [(NEEDS.name, 1), (ORDERS.name, 1)]
     [order] = publisher.orders().values()

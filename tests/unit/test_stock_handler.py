@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
 import pytest
-from aiokafka import TopicPartition
 
 from services.bus.catalog import (
     REORDER_POINTS,
@@ -72,7 +71,7 @@ def stock(publisher, kafka) -> StockService:
 
 
 async def commit(service: StockService, *partitions: int) -> None:
-    await service.before_commit({TopicPartition(STOCK_COUNTS.name, p) for p in partitions})
+    await service.shelves.save(partitions)  # as the runtime does before it commits
 
 
 def count(quantity: int, *, at: datetime = T0, shop: str = SHOP, product: str = PRODUCT,
@@ -111,7 +110,7 @@ def test_every_input_topic_is_routed_to_a_handler_with_retries() -> None:
     assert all(route.policy.retries > 0 for route in routes)
 
 
-async def test_a_count_sets_the_level_and_commit_writes_it_after_its_change_is_acknowledged(
+async def test_a_count_sets_the_level_and_commit_writes_it(
     stock, publisher
 ) -> None:
     await deliver(stock, STOCK_COUNTS, count(10_000), offset=5, partition=2)
@@ -124,7 +123,6 @@ async def test_a_count_sets_the_level_and_commit_writes_it_after_its_change_is_a
         STOCK_ALERTS.name, AlertKind.RECOVERED, StockStatus.OUT)
 
     await commit(stock, 2)
-    assert publisher.log[0] == "settle"  # the changes acknowledged before the level is written
     [written] = publisher.take()
     assert (written.topic, written.key, written.partition) == (
         STOCK_LEVELS.name, f"{SHOP}/{PRODUCT}", 2)
@@ -141,8 +139,8 @@ async def test_waste_lowers_the_level_read_from_the_partition_on_assignment(
 ) -> None:
     before = SourcePosition(topic=STOCK_COUNTS.name, partition=1, offset=3, index=0)
     kafka.held[STOCK_LEVELS.name, 1] = [level(9_000, positions=(before,))]
-    await stock.on_assigned({TopicPartition(topic.name, 1) for topic in INPUTS})
-    assert kafka.reads == [(STOCK_LEVELS.name, 1)]  # one read for the six input topics
+    await stock.shelves.own({1})
+    assert kafka.reads == [(STOCK_LEVELS.name, 1)]
 
     await deliver(stock, STOCK_WASTE, waste(500), offset=8, partition=1)
     [changed] = publisher.take()
@@ -311,18 +309,16 @@ async def test_a_ticket_one_of_whose_lines_cannot_be_applied_changes_no_level(
 async def test_a_revoked_partition_s_levels_are_forgotten_and_read_again_when_it_comes_back(
     stock, publisher, kafka
 ) -> None:
-    mine = {TopicPartition(STOCK_COUNTS.name, 0), TopicPartition(STOCK_WASTE.name, 0)}
-    kept = {TopicPartition(STOCK_COUNTS.name, 1)}
-    await stock.on_assigned(mine | kept)
+    await stock.shelves.own({0, 1})
     await deliver(stock, STOCK_COUNTS, count(10_000), offset=0)
-    # As the runtime does on revocation: commit what is done, then the hook.
+    # As the runtime does on revocation: commit what is done, then forget.
     await commit(stock, 0)
     assert levels_written(publisher)[f"{SHOP}/{PRODUCT}"].on_hand == 10_000
-    await stock.on_revoked(mine)
+    stock.shelves.forget({0})
 
     # Meanwhile the partition's next owner applied more and wrote its level.
     kafka.held[STOCK_LEVELS.name, 0] = [level(4_000)]
-    await stock.on_assigned(mine)
+    await stock.shelves.own({0})
     assert sorted(kafka.reads) == [(STOCK_LEVELS.name, 0), (STOCK_LEVELS.name, 0),
                                    (STOCK_LEVELS.name, 1)]  # partition 1 was not read again
     await deliver(stock, STOCK_WASTE, waste(100, waste_id="waste-9"), offset=3)
@@ -335,7 +331,7 @@ async def test_what_a_revoked_partition_left_uncommitted_is_not_written_by_us(
 ) -> None:
     await deliver(stock, STOCK_COUNTS, count(10_000), offset=0)
     publisher.take()
-    await stock.on_revoked({TopicPartition(STOCK_COUNTS.name, 0)})
+    stock.shelves.forget({0})
     await commit(stock, 0)  # e.g. the runtime committing another partition's progress
     assert publisher.take() == []  # the partition's new owner writes its levels now
 
@@ -345,7 +341,7 @@ async def test_a_record_loads_its_partition_once_even_alongside_the_assignment_h
 ) -> None:
     kafka.held[STOCK_LEVELS.name, 4] = [level(1_000)]
     await asyncio.gather(
-        stock.on_assigned({TopicPartition(STOCK_WASTE.name, 4)}),
+        stock.shelves.own({4}),
         deliver(stock, STOCK_WASTE, waste(300), offset=0, partition=4))
     assert kafka.reads == [(STOCK_LEVELS.name, 4)]
     [changed] = publisher.take()
