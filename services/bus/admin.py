@@ -1,9 +1,15 @@
-"""Small questions to the cluster that several parts of the platform ask."""
+"""Small questions to the cluster that several parts of the platform ask, through one admin
+client per service process: a `Platform` opens `shared_admin` for its lifetime, and every
+`admin_client` asked with its settings inside it gets that client (started on first use)
+rather than a connection of its own. Outside a platform (the CLI, tests) each call opens one.
+"""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 
 from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
@@ -12,8 +18,48 @@ from aiokafka.protocol.admin import DeleteGroupsRequest
 from services.bus.settings import BusSettings
 
 
+class _Shared:
+    def __init__(self, settings: BusSettings) -> None:
+        self.settings = settings
+        self.client: AIOKafkaAdminClient | None = None
+        self.lock = asyncio.Lock()
+        self.closed = False
+
+    async def get(self) -> AIOKafkaAdminClient:
+        async with self.lock:
+            if self.client is None:
+                client = AIOKafkaAdminClient(**self.settings.kafka_options())
+                await client.start()
+                self.client = client
+            return self.client
+
+
+_SHARED: ContextVar[_Shared | None] = ContextVar("vivres_shared_admin", default=None)
+
+
+@asynccontextmanager
+async def shared_admin(settings: BusSettings) -> AsyncIterator[None]:
+    """One admin client for everything this context (and the tasks it starts) asks."""
+    shared = _Shared(settings)
+    _SHARED.set(shared)
+    try:
+        yield
+    finally:
+        # Not a token reset: an async fixture may end in another context than it began in.
+        if _SHARED.get() is shared:
+            _SHARED.set(None)
+        shared.closed = True  # a task it started that asks later opens a client of its own
+        async with shared.lock:
+            if shared.client is not None:
+                await shared.client.close()
+
+
 @asynccontextmanager
 async def admin_client(settings: BusSettings) -> AsyncIterator[AIOKafkaAdminClient]:
+    shared = _SHARED.get()
+    if shared is not None and not shared.closed and shared.settings == settings:
+        yield await shared.get()
+        return
     admin = AIOKafkaAdminClient(**settings.kafka_options())
     await admin.start()
     try:

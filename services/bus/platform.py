@@ -1,4 +1,5 @@
-"""The platform one service process stands on: settings, logs, registry, producer, metrics.
+"""The platform one service process stands on: settings, logs, registry, producer, metrics,
+an admin client.
 
     async with Platform("stock", settings) as platform:
         async with platform.consumer("stock", routes) as consumer:
@@ -17,6 +18,7 @@ from typing import Any
 
 import structlog
 
+from services.bus.admin import shared_admin
 from services.bus.logging import configure_logging
 from services.bus.metrics import Metrics, MetricsServer
 from services.bus.publisher import Publisher, make_producer
@@ -43,11 +45,13 @@ class Platform:
         self.publisher = Publisher(self.producer, self.registry, self.metrics)
         self.metrics_server = MetricsServer(self.metrics, self.settings.metrics_host,
                                             self.settings.metrics_port)
+        self._admin = shared_admin(self.settings)  # one admin client for the process
         self._consumers: list[Consumer | TransactionalConsumer[Any]] = []
         self._stopping = False
         self._signals: list[int] = []
 
     async def __aenter__(self) -> Platform:
+        await self._admin.__aenter__()
         await self.producer.start()
         await self.metrics_server.__aenter__()
         if self.handle_signals:
@@ -65,6 +69,7 @@ class Platform:
         await self.producer.stop()  # flushes what is in flight
         await self.metrics_server.__aexit__(*exc)
         await self.registry.aclose()
+        await self._admin.__aexit__(*exc)
         log.info("service stopped", service=self.service)
 
     def consumer(self, group_id: str, routes: Sequence[Route], **options: Any) -> Consumer:

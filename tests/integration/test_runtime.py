@@ -201,3 +201,18 @@ async def test_sigterm_drains_then_a_restart_resumes_after_the_last_effect(
             consumer.stop()
             await task
     assert handled + resumed == list(range(1, 41))
+
+
+async def test_a_platform_asks_the_cluster_through_one_admin_client(settings, sales_topic
+                                                                    ) -> None:
+    from services.bus.admin import admin_client, partitions_of
+
+    async with Platform("rt-test", settings, handle_signals=False):
+        async with admin_client(settings) as first, admin_client(settings) as second:
+            assert first is second
+        assert [tp.partition for tp in await partitions_of(settings, sales_topic.name)] == [0]
+        async with admin_client(settings) as again:
+            assert again is first  # not closed after use: kept for the process
+    async with admin_client(settings) as outside:  # no platform: a client of its own
+        assert outside is not first
+        assert [tp.partition for tp in await partitions_of(settings, sales_topic.name)] == [0]
