@@ -156,19 +156,24 @@ class Allocation:
 
 
 def allocate(needs: Sequence[Need], offers: Iterable[Offer], hub: Hub, rules: AllocationRules,
-             *, reserved: Mapping[str, int] | None = None) -> Allocation:
+             *, reserved: Mapping[str, int] | None = None, batch: str | None = None
+             ) -> Allocation:
     """The hub territory's needs consolidated per product and slot, and placed with producers.
 
     Offers of other territories are ignored; `reserved` (offer id → base units) is capacity
-    already promised elsewhere. Order ids are `territory/slot/producer`.
+    already promised elsewhere. Order ids are `territory/slot/producer`, or
+    `territory/slot/batch/producer` for a named batch: the orders service names each
+    consolidation by its request, so a later one never takes an earlier one's ids.
     """
     foreign = [need.need_id for need in needs if need.territory != hub.territory]
     if foreign:
         raise ValueError(f"needs {foreign} are not for territory {hub.territory}")
     if len({need.need_id for need in needs}) != len(needs):
         raise ValueError("need ids must be unique")
+    named = () if batch is None else (batch,)
     return _allocate(needs, offers, hub, rules, reserved or {}, frozenset(),
-                     lambda producer, slot: f"{hub.territory}/{slot.isoformat()}/{producer}", None)
+                     lambda producer, slot: "/".join((hub.territory, slot.isoformat(), *named,
+                                                      producer)), None)
 
 
 def reallocate(refused: Order, offers: Iterable[Offer], hub: Hub, rules: AllocationRules,

@@ -4,7 +4,10 @@ per delivery slot, chosen with the selection grid, followed from allocation to r
 Needs and requests are keyed by territory and read with the range assignor, so one member owns
 a territory's partition; its orders live in the same partition of the compacted
 `orders.orders`, each snapshot listing the requests it applied, so a redelivered request changes
-nothing. A receipt at a shop becomes `stock.deliveries` records whose stock position is the
+nothing. A request that opens orders (a consolidation, a refusal's re-allocation) is worked out
+again when it is redelivered, against what the orders other requests opened hold: it comes to
+the same orders, named by the request, and only those that never made it to `orders.orders` are
+written. A receipt at a shop becomes `stock.deliveries` records whose stock position is the
 order itself, so the stock service counts a delivery once even if it is sent twice.
 """
 
@@ -59,13 +62,22 @@ class Territories:
     def applied(self) -> set[str]:
         return {command for ids in self.commands.values() for command in ids}
 
-    def allocated_needs(self) -> set[str]:
-        return {part.need_id for state in self.orders.values() if state.status in wire.STANDING
+    def opened_by_others(self, request_id: str) -> list[lifecycle.OrderState]:
+        """The orders some other request opened (the first step of each names its request)."""
+        return [state for order_id, state in self.orders.items()
+                if self.commands[order_id][0] != request_id]
+
+    def allocated_needs(self, request_id: str) -> set[str]:
+        """Needs an order of another request holds: a refused one's stay with its
+        re-allocation (its producer is never asked again), a cancelled one's are free again."""
+        return {part.need_id for state in self.opened_by_others(request_id)
+                if state.status is not wire.OrderStatus.CANCELLED
                 for line in state.order.lines for part in line.parts}
 
-    def reserved(self, slot: date) -> dict[str, int]:
+    def reserved(self, slot: date, request_id: str) -> dict[str, int]:
+        """What the standing orders of other requests take of each offer on the slot."""
         taken: dict[str, int] = {}
-        for state in self.orders.values():
+        for state in self.opened_by_others(request_id):
             if state.status in wire.STANDING and state.order.delivery_slot == slot:
                 for line in state.order.lines:
                     taken[line.offer_id] = taken.get(line.offer_id, 0) + line.quantity
@@ -108,14 +120,14 @@ class OrdersService:
         if isinstance(event, wire.NeedStated):
             state.needs[event.need_id] = event
             return
-        if event.action is wire.OrderAction.CONSOLIDATE:  # idempotent: order ids are stable
+        if event.action is wire.OrderAction.CONSOLIDATE:  # idempotent: worked out again
             await self._consolidate(received.partition, state, event)
             return
         current = state.orders.get(event.order_id or "")
         if current is None:
             raise Reject(f"unknown order {event.order_id}")
         if event.command_id in state.applied:  # redelivered: its effect is in a snapshot
-            if event.action is wire.OrderAction.REFUSE:
+            if event.action is wire.OrderAction.REFUSE:  # but maybe not all its replacements
                 await self._replace(received.partition, state, current, event)
             return
         actor = lifecycle.Actor(event.actor_role, event.actor_id)
@@ -141,13 +153,15 @@ class OrdersService:
 
     async def _replace(self, partition: int, state: Territories, refused: lifecycle.OrderState,
                        request: wire.OrderCommanded) -> None:
-        """The refused order's lines re-allocated to the next candidates (once: stable ids)."""
+        """The refused order's lines re-allocated to the next candidates: again when the
+        refusal is redelivered, besides the replacements it opened, so only missing ones open."""
         order = refused.order
         hub = state.hubs[order.order_id]
         try:
             replacement = reallocate(order, self._offers(order.territory, order.delivery_slot),
                                      Hub(order.territory, hub), RULES,
-                                     reserved=state.reserved(order.delivery_slot))
+                                     reserved=state.reserved(order.delivery_slot,
+                                                             request.command_id))
         except MixedCandidates as err:
             raise Reject(str(err)) from err
         fresh = [o for o in replacement.orders if o.order_id not in state.orders]
@@ -158,9 +172,11 @@ class OrdersService:
 
     async def _consolidate(self, partition: int, state: Territories,
                            request: wire.OrderCommanded) -> None:
-        territory, slot = request.territory, request.delivery_slot
+        """The slot's needs no other request's order holds, in orders named by this request:
+        redelivered, it finds the same needs and capacity, so only missing orders open."""
+        territory, slot, request_id = request.territory, request.delivery_slot, request.command_id
         hub = Location(request.hub_lat_e6, request.hub_lon_e6)
-        taken = state.allocated_needs()
+        taken = state.allocated_needs(request_id)
         needs = [Need(n.need_id, n.shop_id, n.territory, n.product_id, n.quantity,
                       n.delivery_slot) for n in state.needs.values()
                  if n.territory == territory and n.delivery_slot == slot
@@ -170,11 +186,11 @@ class OrdersService:
             return
         try:
             allocation = allocate(needs, self._offers(territory, slot), Hub(territory, hub),
-                                  RULES, reserved=state.reserved(slot))
+                                  RULES, reserved=state.reserved(slot, request_id),
+                                  batch=request_id)
         except MixedCandidates as err:  # the same every time: set aside at once, not retried
             raise Reject(str(err)) from err
-        known = set(state.orders)
-        fresh = [order for order in allocation.orders if order.order_id not in known]
+        fresh = [order for order in allocation.orders if order.order_id not in state.orders]
         await self._open(partition, state, fresh, request, hub)
         for left in allocation.unallocated:
             log.warning("need not allocated", need=left.need_id, shop=left.shop_id,

@@ -454,7 +454,7 @@ async def test_orders_reject_poisoned_needs_and_requests_and_still_consolidate(
 
     letters = await dead_letters(settings, poisons, "orders")
     assert {letter.stage for letter in letters.values()} == {"handle"}
-    order_id = f"{territory}/{slot.isoformat()}/{producer}"
+    order_id = f"{territory}/{slot.isoformat()}/{territory}-cmd-1/{producer}"  # its request's
     async with TableView(settings, registry, ORDERS) as orders:
         order = await eventually(lambda: orders.get(order_id), timeout=60,
                                  what=f"order {order_id}")

@@ -91,6 +91,9 @@ def test_each_delivery_slot_gets_its_own_order() -> None:
     orders = allocate(needs, offers, HUB, RULES).orders
     assert [o.order_id for o in orders] == ["lyon/2026-12-03/ferme-a", "lyon/2026-12-10/ferme-a"]
     assert [o.shops for o in orders] == [frozenset({"graine"}), frozenset({"escale"})]
+    named = allocate(needs, offers, HUB, RULES, batch="cmd-7").orders  # one consolidation's
+    assert [o.order_id for o in named] == ["lyon/2026-12-03/cmd-7/ferme-a",
+                                           "lyon/2026-12-10/cmd-7/ferme-a"]
 
 
 def test_what_the_best_cannot_cover_goes_to_the_next_in_its_own_packs() -> None:
