@@ -8,7 +8,9 @@ recovery cannot disagree, and everything the ledger remembers is in its entries:
 - a balance is the sum of its card's entry amounts, and no entry takes it below zero;
 - every request about a card leaves at least one entry carrying its request id (a decline too),
   so a repeated request finds its first answer and changes nothing;
-- a redemption is identified by its shop and the shop's redemption id, and is applied once;
+- a redemption is identified by its shop and the shop's redemption id, and is applied once:
+  asked again under another request id, it is a repeat too and gets the answer that applied it
+  (nothing written; the asker sees that answer's card and amount, as for any repeat);
   refunds of it never exceed it;
 - a month is credited once per card: a card remembers the last month credited.
 """
@@ -71,6 +73,7 @@ class Redemption:
     card_id: str
     shop_id: str
     amount_cents: int
+    request_id: str  # the request that applied it: its answer is the redemption's
     refunded_cents: int = 0
 
 
@@ -121,9 +124,14 @@ class Ledger:
         known = self.answers.get(request.request_id)
         problem = checks.request_problem(request)
         if problem is not None:
-            return ([], known) if known is not None else self.decline_invalid(request, now)
+            return self.decline_invalid(request, now)  # or the answer already given
         if known is not None and request.kind is not RequestKind.CREDIT_MONTH:
             return [], known  # a repeat: same answer, nothing written
+        if request.kind is RequestKind.REDEEM:
+            applied = self.redemptions.get((request.shop_id or "", request.redemption_id or ""))
+            if applied is not None:  # the same payment under another request id: a repeat
+                first = self.answers[applied.request_id]
+                return [], first.model_copy(update={"request_id": request.request_id})
         decide = {
             RequestKind.REDEEM: self._redeem, RequestKind.REFUND: self._refund,
             RequestKind.ENROL: self._enrol, RequestKind.BLOCK: self._status,
@@ -140,7 +148,11 @@ class Ledger:
     def decline_invalid(self, request: CaisseRequested, now: datetime
                         ) -> tuple[list[LedgerEntryRecorded], RequestAnswered]:
         """Decline a request that cannot be decided as it stands (INVALID_REQUEST): written
-        like any decline, so the asker has a definite answer and a repeat gets it again."""
+        like any decline, so the asker has a definite answer and a repeat gets it again. An
+        answer already given stands (a refusal never overwrites it)."""
+        known = self.answers.get(request.request_id)
+        if known is not None:
+            return [], known
         entry = self._decline(request, now, DeclineReason.INVALID_REQUEST)
         self.apply(entry)
         return [entry], self.answers[request.request_id]
@@ -289,7 +301,8 @@ class Ledger:
         if entry.kind is EntryKind.REDEEMED:
             if key in self.redemptions:
                 raise LedgerCorrupt(f"{entry.entry_id}: redemption {key} applied twice")
-            self.redemptions[key] = Redemption(entry.card_id, key[0], -entry.amount_cents)
+            self.redemptions[key] = Redemption(entry.card_id, key[0], -entry.amount_cents,
+                                               entry.request_id)
         elif entry.kind is EntryKind.REFUNDED:
             redemption = self.redemptions.get(key)
             if redemption is None or (redemption.refunded_cents + entry.amount_cents

@@ -413,14 +413,6 @@ async def test_answers_are_counted_by_kind_outcome_and_reason(kafka) -> None:
     assert counted(RequestKind.CREDIT_MONTH, Outcome.DONE) == 1
 
 
-@pytest.mark.xfail(strict=True, raises=LedgerCorrupt, reason=(
-    "Ledger._redeem does not look up (shop_id, redemption_id) in Ledger.redemptions: a REDEEM "
-    "for a redemption already applied, under another request id (a till integration or script "
-    "not using redemption_request_id), is decided as new; the REDEEMED entry it makes debits "
-    "the account in Ledger.apply, then Ledger._remember raises LedgerCorrupt ('applied twice') "
-    "from the handler's own fold, leaving the in-memory account debited twice. Only the "
-    "transactional consumer's rewind and refuse save the books (declined INVALID_REQUEST and "
-    "dead-lettered) instead of a definite answer from the rules."))
 async def test_a_redemption_already_applied_asked_under_another_request_id_is_not_applied_again(
     kafka
 ) -> None:
@@ -430,6 +422,22 @@ async def test_a_redemption_already_applied_asked_under_another_request_id_is_no
     again = request(RequestKind.REDEEM, "till-42/r-1", shop_id="graine", redemption_id="r-1",
                     amount_cents=4_000)
     entries, answer = split(await owner.handle(again))
-    assert answer.request_id == again.request_id
-    assert [e for e in entries if e.kind is EntryKind.REDEEMED] == []
+    assert entries == []  # a repeat of the payment (its shop and redemption id): nothing written
+    assert (answer.request_id, answer.outcome, answer.reason, answer.card_id,
+            answer.redemption_id, answer.amount_cents, answer.balance_cents) == (
+        again.request_id, Outcome.AUTHORIZED, None, "card-1", "r-1", 4_000,
+        FAMILY_CENTS - 4_000)  # the first redemption's answer, under the id asked
+    assert balances(owner.ledger) == {"card-1": FAMILY_CENTS - 4_000}
+    kafka.held[CAISSE_LEDGER.name, PARTITION] = owner.entries()
+    reloaded = await taken(make_processor())  # a new owner, from the ledger as written
+    assert split(await reloaded.handle(again)) == ([], answer)
+
+
+async def test_a_refusal_never_overwrites_an_answer_already_given(kafka) -> None:
+    owner = await taken(make_processor())
+    await funded(owner)
+    req = redeem("r-1", 4_000)
+    [_], first = split(await owner.handle(req))
+    assert split(await owner.refuse(req, RuntimeError("a bug"))) == ([], first)
+    assert owner.ledger.answers[req.request_id] == first
     assert balances(owner.ledger) == {"card-1": FAMILY_CENTS - 4_000}
