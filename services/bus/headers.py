@@ -42,7 +42,9 @@ class CloudEvent:
 
     @classmethod
     def from_headers(cls, headers: Iterable[tuple[str, bytes]]) -> CloudEvent:
-        values = {key: value.decode("utf-8", "replace") for key, value in headers or ()}
+        # Kafka allows a header without a value (aiokafka gives None): as if it were absent.
+        values = {key: value.decode("utf-8", "replace") for key, value in headers or ()
+                  if value is not None}
         missing = [k for k in ("ce_specversion", "ce_id", "ce_source", "ce_type", "ce_time")
                    if k not in values]
         if missing:
@@ -53,6 +55,8 @@ class CloudEvent:
             time = datetime.fromisoformat(values["ce_time"].replace("Z", "+00:00"))
         except ValueError as err:
             raise HeaderError(f"ce_time is not RFC 3339: {values['ce_time']!r}") from err
+        if time.tzinfo is None:  # RFC 3339 always gives the offset
+            raise HeaderError(f"ce_time has no offset: {values['ce_time']!r}")
         return cls(
             id=values["ce_id"], source=values["ce_source"], type=values["ce_type"], time=time,
             correlation_id=values.get("ce_correlationid", values["ce_id"]),

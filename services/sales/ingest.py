@@ -88,7 +88,9 @@ class SalesIngest:
     async def _written(self, topic: str, partition: int) -> SeenTickets:
         """What an output partition already holds within the window, from its ce_id headers."""
         seen = SeenTickets(self.window)
-        since = int((self.clock() - self.window).timestamp() * 1000)
+        # A ticket is taken while its event time is in the window, and may have been written up
+        # to MAX_FUTURE before that time: read back that much further.
+        since = int((self.clock() - self.window - MAX_FUTURE).timestamp() * 1000)
         async for record in records_from(self.platform.settings, TopicPartition(topic, partition),
                                          since_ms=since):
             try:
