@@ -157,9 +157,9 @@ class OrdersService:
         refusal is redelivered, besides the replacements it opened, so only missing ones open."""
         order = refused.order
         hub = state.hubs[order.order_id]
+        offers = await self._offers(order.territory, order.delivery_slot)
         try:
-            replacement = reallocate(order, self._offers(order.territory, order.delivery_slot),
-                                     Hub(order.territory, hub), RULES,
+            replacement = reallocate(order, offers, Hub(order.territory, hub), RULES,
                                      reserved=state.reserved(order.delivery_slot,
                                                              request.command_id))
         except MixedCandidates as err:
@@ -184,10 +184,10 @@ class OrdersService:
         if not needs:
             log.info("nothing to consolidate", territory=territory, slot=slot.isoformat())
             return
+        offers = await self._offers(territory, slot)
         try:
-            allocation = allocate(needs, self._offers(territory, slot), Hub(territory, hub),
-                                  RULES, reserved=state.reserved(slot, request_id),
-                                  batch=request_id)
+            allocation = allocate(needs, offers, Hub(territory, hub), RULES,
+                                  reserved=state.reserved(slot, request_id), batch=request_id)
         except MixedCandidates as err:  # the same every time: set aside at once, not retried
             raise Reject(str(err)) from err
         fresh = [order for order in allocation.orders if order.order_id not in state.orders]
@@ -216,8 +216,12 @@ class OrdersService:
             ORDERS, order_to_wire(after, commands, state.hubs[after.order.order_id],
                                   request.commanded_at), partition=partition)
 
-    def _offers(self, territory: str, slot: date) -> list[Offer]:
-        """The territory's offers open on the slot; one the grid cannot use is left out."""
+    async def _offers(self, territory: str, slot: date) -> list[Offer]:
+        """The territory's offers open on the slot; one the grid cannot use is left out. Every
+        offer written before the request was handled is known first: one a producer declared
+        just before the hub consolidated is not left out because its table lagged."""
+        if not await self.offers.catch_up():
+            log.warning("offers not caught up, allocating with those known", territory=territory)
         found = []
         for o in self.offers.values():
             if o.territory != territory or not o.open_on(slot):

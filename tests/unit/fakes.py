@@ -63,3 +63,19 @@ async def deliver(service, topic: Topic, event, *, offset: int = 0, partition: i
     [handler] = [route.handler for route in service.routes() if route.topic is topic]
     await handler(Received(event=event, key=topic.key_of(event), meta=None, topic=topic.name,
                            partition=partition, offset=offset, timestamp_ms=0))
+
+
+class FakeTable(dict):
+    """A reference table (TableView) as a dict: `catch_up` first applies the rows written
+    meanwhile (`late`), as the real one waits for the rows written before it was called."""
+
+    def __init__(self, rows: dict | None = None) -> None:
+        super().__init__(rows or {})
+        self.late: dict = {}
+        self.catch_ups = 0
+
+    async def catch_up(self, timeout_s: float = 2.0) -> bool:
+        self.catch_ups += 1
+        self.update(self.late)
+        self.late.clear()
+        return True

@@ -24,7 +24,7 @@ from services.events.sales import QuantityUnit
 from services.events.supply import OfferDeclared
 from services.orders import service as orders_service
 from services.orders.service import OrdersService
-from tests.unit.fakes import FakePartitions, FakePublisher, deliver
+from tests.unit.fakes import FakePartitions, FakePublisher, FakeTable, deliver
 
 T0 = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
 SLOT = date(2026, 12, 3)
@@ -74,7 +74,7 @@ def publisher() -> OrdersPublisher:
 
 def make_service(publisher: OrdersPublisher, offers: dict[str, OfferDeclared]) -> OrdersService:
     platform = SimpleNamespace(settings=None, registry=None, publisher=publisher)
-    return OrdersService(platform, offers)
+    return OrdersService(platform, FakeTable(offers))
 
 
 @pytest.fixture
@@ -172,6 +172,14 @@ async def test_needs_of_a_cancelled_order_are_allocated_by_the_next_consolidatio
     assert (again.order_id, again.status) == (
         f"{TERRITORY}/{SLOT.isoformat()}/consolidate-2/{NEAR}", OrderStatus.ALLOCATED)
     assert {p.shop_id for p in again.lines[0].parts} == set(SHOPS)
+
+
+async def test_an_offer_declared_just_before_the_consolidation_is_used(publisher, kafka) -> None:
+    service = make_service(publisher, {})
+    service.offers.late = grid_offers()  # acknowledged, not yet applied to the table
+    await needs_consolidated(service)
+    [sent] = publisher.take()
+    assert sent.event.producer_id == NEAR
 
 
 async def test_needs_a_refusal_could_not_place_are_not_consolidated_for_the_refuser_again(
