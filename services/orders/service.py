@@ -63,9 +63,10 @@ class Territories:
         return {command for ids in self.commands.values() for command in ids}
 
     def opened_by_others(self, request_id: str) -> list[lifecycle.OrderState]:
-        """The orders some other request opened (the first step of each names its request)."""
+        """The orders some other request opened (the first step of each names its request; a
+        snapshot without steps, which another tool may write, counts as another's)."""
         return [state for order_id, state in self.orders.items()
-                if self.commands[order_id][0] != request_id]
+                if self.commands.get(order_id, ())[:1] != (request_id,)]
 
     def allocated_needs(self, request_id: str) -> set[str]:
         """Needs an order of another request holds: a refused one's stay with its

@@ -182,6 +182,20 @@ async def test_an_offer_declared_just_before_the_consolidation_is_used(publisher
     assert sent.event.producer_id == NEAR
 
 
+async def test_an_order_snapshot_without_steps_does_not_stop_the_partition_s_consolidations(
+    publisher, kafka
+) -> None:
+    other = make_service(OrdersPublisher(), grid_offers())
+    await needs_consolidated(other, partition=1)
+    [stranger] = other.platform.publisher.orders().values()
+    kafka.held[ORDERS.name, 1] = [stranger.model_copy(update={
+        "order_id": "elsewhere/2026-12-10/ferme", "history": (), "lines": ()})]  # another tool's
+    service = make_service(publisher, grid_offers())
+    await needs_consolidated(service, partition=1)
+    [sent] = publisher.take()
+    assert sent.event.producer_id == NEAR
+
+
 async def test_needs_a_refusal_could_not_place_are_not_consolidated_for_the_refuser_again(
     publisher, kafka
 ) -> None:
