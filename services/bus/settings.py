@@ -67,6 +67,19 @@ class BusSettings(BaseSettings):
         return Path(self.kafka_sasl_password_file).read_text().strip()
 
 
+class ShellSettings(BaseSettings):
+    """What a person's shell tells the CLI and the demo (not the services): the language people
+    read, how talkative the terminal is, where the local stack keeps its state and the demo its
+    tokens (a stack of a test's own keeps its own)."""
+
+    model_config = SettingsConfigDict(frozen=True, extra="ignore", env_prefix="VIVRES_")
+
+    lang: str = "fr"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
+    state_dir: Path = Path(".vivres/stack")
+    demo_tokens: Path = Path(".vivres/demo-tokens.json")
+
+
 @cache
 def tls_context(cafile: str | None) -> ssl.SSLContext:
     """Verifies the brokers' certificates against `cafile` (else the system's CAs)."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import getpass
-import os
 import sys
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import click
 from services.bus import schemas as schema_files
 from services.bus.catalog import TOPICS
 from services.bus.logging import configure_logging
-from services.bus.settings import BusSettings
+from services.bus.settings import BusSettings, ShellSettings
 from services.cli import sales as sales_cli
 from services.cli.caisse import caisse
 from services.cli.demo import demo
@@ -29,7 +28,7 @@ from services.simulator.cli import simulate
 def main() -> None:
     """Vivres — bus d'intégration des systèmes alimentaires solidaires."""
     # People read this terminal: only warnings, readable. Services reconfigure for JSON.
-    configure_logging(os.environ.get("VIVRES_LOG_LEVEL", "WARNING"), "console")
+    configure_logging(ShellSettings().log_level, "console")
 
 
 @main.group()

@@ -5,8 +5,9 @@ Code, logs and API fields stay English; only these sentences are translated.
 
 from __future__ import annotations
 
-import os
 from typing import Any
+
+from services.bus.settings import ShellSettings
 
 CATALOG: dict[str, dict[str, Any]] = {
     "catalog.mapped": {
@@ -580,7 +581,7 @@ CATALOG: dict[str, dict[str, Any]] = {
 
 
 def language() -> str:
-    lang = os.environ.get("VIVRES_LANG", "fr").split("_")[0].lower()
+    lang = ShellSettings().lang.split("_")[0].lower()
     return lang if lang in ("fr", "en") else "fr"
 
 

@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 from pathlib import Path
 
 import click
 
 from services.bus.access import PRINCIPALS
-from services.bus.settings import BusSettings
+from services.bus.settings import BusSettings, ShellSettings
 from services.cli.messages import t
 
 # beside the administrator's secrets of the local stack (deploy/local/stack.py: Layout.secrets)
-DEFAULT_SECRETS = Path(os.environ.get("VIVRES_STATE_DIR", ".vivres/stack"), "secrets",
-                       "kafka-users.json")
+DEFAULT_SECRETS = ShellSettings().state_dir / "secrets" / "kafka-users.json"
 
 
 @click.group()

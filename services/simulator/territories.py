@@ -4,20 +4,19 @@ catalog of ~40 products with seasons and market prices, and each shop's own till
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from functools import cache
-from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo
 
+from services.bus.settings import ShellSettings
 from services.demand.calendar import is_public_holiday
 from services.events.sales import CodeKind, QuantityUnit
 
 # The demo's tokens: written by `vivres demo seed`, read by the simulator, `vivres import sales`
-# and `vivres health` (VIVRES_DEMO_TOKENS: a stack of a test's own keeps its own).
-DEMO_TOKENS = Path(os.environ.get("VIVRES_DEMO_TOKENS", ".vivres/demo-tokens.json"))
+# and `vivres health`.
+DEMO_TOKENS = ShellSettings().demo_tokens
 
 ShopKind = Literal["sociale", "solidaire"]
 G, PC, ML = QuantityUnit.GRAM, QuantityUnit.PIECE, QuantityUnit.MILLILITRE
