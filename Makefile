@@ -26,7 +26,7 @@ SECURITY_APPLY = @$(if $(SECURED),echo "vivres security apply" && \
 
 .DEFAULT_GOAL := help
 .PHONY: help venv browser fetch up demo-data down run status test test-unit test-checks test-integration test-e2e \
-        lint schemas-check compose-check kube-schemas bench clean
+        lint schemas-check compose-check kube-schemas asyncapi-parser bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -123,8 +123,22 @@ $(COMPOSE_CHECK): $(COMPOSE_CHECK_SRC)
 kube-schemas: ## fetch the Kubernetes and Strimzi schemas deploy/k8s is validated against (once)
 	$(PYTHON) deploy/k8s/schemas.py fetch
 
+# docs/asyncapi.yaml (`vivres asyncapi`) is validated (tests/checks/test_asyncapi.py) by the AsyncAPI
+# project's own parser, @asyncapi/parser with its Avro schema parser, from npm, pinned by
+# tests/checks/js/package-lock.json: installed there once, again when the lock file changes.
+ASYNCAPI_JS := tests/checks/js
+ASYNCAPI_PARSER := $(ASYNCAPI_JS)/node_modules/.package-lock.json
+asyncapi-parser: $(ASYNCAPI_PARSER) ## install the AsyncAPI parser (npm, pinned) docs/asyncapi.yaml is checked with
+
+$(ASYNCAPI_PARSER): $(ASYNCAPI_JS)/package-lock.json
+	@command -v npm >/dev/null || { echo "npm (Node.js 18 or later) is needed to install the" \
+	  "AsyncAPI parser: install your system's nodejs and npm packages"; exit 1; }
+	@echo "Installing the AsyncAPI parser for the contract checks (npm ci, pinned)"
+	npm ci --prefix $(ASYNCAPI_JS) --no-audit --no-fund --loglevel=error
+	@touch $@
+
 # `make test` starts the stack only if it is not already up, and stops it only if it started it.
-CHECKERS := compose-check kube-schemas
+CHECKERS := compose-check kube-schemas asyncapi-parser
 test: venv browser lint schemas-check $(CHECKERS) ## set up and run the whole suite (every tier)
 	@started=0; \
 	if ! $(STACK) status --quiet; then $(STACK) start || exit 1; started=1; fi; \
@@ -135,7 +149,7 @@ test: venv browser lint schemas-check $(CHECKERS) ## set up and run the whole su
 test-unit: venv ## the fast tier: no broker, no Go, no download
 	$(PYTEST) tests/unit
 
-test-checks: venv $(CHECKERS) ## docker-compose.yml and deploy/k8s against their real validators
+test-checks: venv $(CHECKERS) ## docker-compose.yml, deploy/k8s and docs/asyncapi.yaml against their real validators
 	$(PYTEST) tests/checks
 
 test-integration: venv ## needs the stack (make up)

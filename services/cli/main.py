@@ -103,6 +103,26 @@ def topics_provision() -> None:
     click.echo(t("topics.ok", count=len(TOPICS)))
 
 
+@main.command("asyncapi")
+@click.option("--check", is_flag=True,
+              help="N'écrit rien ; code 1 si le document diffère de ce qui serait écrit.")
+def asyncapi_document(check: bool) -> None:
+    """Écrit docs/asyncapi.yaml (AsyncAPI 3) depuis le catalogue, access.py et les schémas."""
+    from services.bus import asyncapi
+
+    path = asyncapi.DOCUMENT
+    text = asyncapi.render()
+    shown = path.relative_to(path.parents[1])
+    if path.exists() and path.read_text(encoding="utf-8") == text:
+        click.echo(t("asyncapi.up_to_date", path=shown))
+        return
+    if check:
+        click.echo(t("asyncapi.stale", path=shown), err=True)
+        sys.exit(1)
+    path.write_text(text, encoding="utf-8")
+    click.echo(t("asyncapi.written", path=shown))
+
+
 @main.group()
 def dlq() -> None:
     """Files de rejets (<topic>.dlq) : consulter, renvoyer, mettre de côté."""

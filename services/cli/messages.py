@@ -34,6 +34,12 @@ CATALOG: dict[str, dict[str, Any]] = {
         "fr": "Enregistrement refusé tant que les schémas ne sont pas compatibles.",
         "en": "Not recording while the schemas are incompatible.",
     },
+    "asyncapi.written": {"fr": "Écrit : {path}", "en": "Written: {path}"},
+    "asyncapi.up_to_date": {"fr": "{path} est à jour.", "en": "{path} is up to date."},
+    "asyncapi.stale": {
+        "fr": "{path} n'est plus à jour : lancez `vivres asyncapi`.",
+        "en": "{path} is out of date: run `vivres asyncapi`.",
+    },
     "topics.created": {"fr": "Topic créé : {name}", "en": "Topic created: {name}"},
     "topics.drift": {"fr": "Écart au catalogue : {what}", "en": "Drift from the catalog: {what}"},
     "topics.subject": {

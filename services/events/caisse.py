@@ -186,6 +186,7 @@ class RequestAnswered(Event):
 
     @property
     def routing_key(self) -> str:
+        """The card; the request's id when the answer names no card."""
         return self.card_id or self.request_id
 
     @property
@@ -262,6 +263,7 @@ class SettlementRecorded(Event):
 
     @property
     def settlement_key(self) -> str:
+        """`<caisse_id>/<month>/<shop_id>`: one settlement per caisse, month and shop."""
         return settlement_key(self.caisse_id, self.month, self.shop_id)
 
     @property

@@ -49,6 +49,7 @@ class TillCodeMapped(Event):
 
     @property
     def code_key(self) -> str:
+        """`<shop_id>/<code_kind>/<code>`: one per shop, kind and till code."""
         return code_key(self.shop_id, self.code_kind, self.code)
 
     @property
@@ -73,6 +74,7 @@ class TillCodeUnmapped(Event):
 
     @property
     def code_key(self) -> str:
+        """`<shop_id>/<code_kind>/<code>`: one per shop, kind and till code."""
         return code_key(self.shop_id, self.code_kind, self.code)
 
     @property

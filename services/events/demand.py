@@ -61,6 +61,7 @@ class DemandSignalRecorded(Event):
 
     @property
     def signal_key(self) -> str:
+        """`<territory>/<product_id>`, and `/<shop_id>` for a shop's signal."""
         return signal_key(self.territory, self.product_id, self.shop_id)
 
     @property

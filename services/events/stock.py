@@ -114,6 +114,7 @@ class StockLevelRecorded(_ShopEvent):
 
     @property
     def level_key(self) -> str:
+        """`<shop_id>/<product_id>`: one level per shop and product."""
         return level_key(self.shop_id, self.product_id)
 
     @property

@@ -14,6 +14,7 @@ from services.gateway import (
     availability,
     caisse,
     catalog,
+    contract,
     demand,
     directory,
     orders,
@@ -57,6 +58,7 @@ def create_app(deps: GatewayDeps) -> FastAPI:
     for router in (*directory.routers, directory.tokens):
         app.include_router(router)
     app.include_router(pages.router)  # the pages people open in a browser
+    app.include_router(contract.router)  # the bus's AsyncAPI and Avro schemas
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> JSONResponse:

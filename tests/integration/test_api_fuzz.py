@@ -272,7 +272,7 @@ def caller(allowed: Any, variant: str | None) -> str:
 
 def path_values(w: World, variant: str | None) -> dict[str, Any]:
     return {"order_id": w.order_id, "card_id": w.card_matrix, "subscription_id": w.sub_deleted,
-            "action": variant}
+            "action": variant, "area": "sales", "name": "SaleRecorded.avsc"}
 
 
 def nasty_cases(w: World) -> list[Case]:

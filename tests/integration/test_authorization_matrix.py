@@ -136,6 +136,9 @@ POLICY: dict[tuple[str, str], Any] = {
     ("POST", "/v1/tokens"): roles(HUB, OPERATOR),
     ("GET", "/v1/tokens"): roles(HUB, OPERATOR),
     ("GET", "/v1/tokens/me"): ANY_ROLE,  # who the token is (the pages ask it)
+    # the bus's contract (services.gateway.contract): public, as the OpenAPI document is
+    ("GET", "/asyncapi.yaml"): PUBLIC,
+    ("GET", "/schemas/{area}/{name}"): PUBLIC,
 }
 
 NOT_IN_MATRIX = {"/healthz"}  # besides the docs and the pages (services.gateway.pages)
@@ -346,6 +349,8 @@ REQUESTS: dict[tuple[str, str], Callable[[World, str | None], Call]] = {
         "role": "SHOP", "subject": w.shop_a, "label": "matrice"}),
     ("GET", "/v1/tokens"): lambda w, _: Call("/v1/tokens", {"subject": w.shop_a}),
     ("GET", "/v1/tokens/me"): lambda w, _: Call("/v1/tokens/me"),
+    ("GET", "/asyncapi.yaml"): lambda w, _: Call("/asyncapi.yaml"),
+    ("GET", "/schemas/{area}/{name}"): lambda w, _: Call("/schemas/sales/SaleRecorded.avsc"),
 }
 
 

@@ -9,7 +9,8 @@ from prometheus_client import CollectorRegistry
 from services.gateway.app import GatewayDeps, create_app
 from services.health.app import create_app as create_health_app
 
-PUBLIC = {("get", "/healthz"), ("get", "/v1/catalog/products")}
+PUBLIC = {("get", "/healthz"), ("get", "/v1/catalog/products"), ("get", "/asyncapi.yaml"),
+          ("get", "/schemas/{area}/{name}")}
 
 
 def gateway_doc() -> dict:
