@@ -12,7 +12,8 @@ What the contract asks of a direct producer (README, "Tills that produce to Kafk
     default is different: set `partitioner=murmur2_random`), so one shop keeps one partition;
   * CloudEvents headers: ce_specversion=1.0, ce_id=<shop>/<till>/<ticket number> (the stable id
     that makes a resend harmless), ce_source=/shops/<shop>/tills/<till>, ce_type=the Avro full
-    name, ce_time=RFC 3339 UTC;
+    name, ce_time=RFC 3339 UTC; and, as the binding says, content-type=application/avro and
+    ce_dataschema=<registry>/schemas/ids/<the schema id of the value> (docs/asyncapi.yaml);
   * idempotence on, acks=all; money in cents, quantities in grams / millilitres / pieces.
 The ingest stage then de-duplicates by ce_id and writes `sales.tickets`.
 """
@@ -22,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import struct
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -50,13 +52,16 @@ def send_ticket(bootstrap: str, registry_url: str, shop: str, till: str, number:
                                 conf={"auto.register.schemas": False, "use.latest.version": True})
     producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True,
                          "acks": "all", "partitioner": "murmur2_random"})
+    encoded = serializer(value, SerializationContext(TOPIC, MessageField.VALUE))
+    (schema_id,) = struct.unpack_from(">I", encoded, 1)  # after the magic byte: the schema id
     headers = [("ce_specversion", b"1.0"), ("ce_id", ticket_id.encode()),
                ("ce_source", f"/shops/{shop}/tills/{till}".encode()),
                ("ce_type", b"org.vivres.sales.SaleRecorded"),
-               ("ce_time", occurred_at.isoformat().replace("+00:00", "Z").encode())]
+               ("ce_time", occurred_at.isoformat().replace("+00:00", "Z").encode()),
+               ("content-type", b"application/avro"),
+               ("ce_dataschema", f"{registry_url.rstrip('/')}/schemas/ids/{schema_id}".encode())]
     errors: list[str] = []
-    producer.produce(TOPIC, key=shop.encode(), headers=headers,
-                     value=serializer(value, SerializationContext(TOPIC, MessageField.VALUE)),
+    producer.produce(TOPIC, key=shop.encode(), headers=headers, value=encoded,
                      on_delivery=lambda err, _msg: errors.append(str(err)) if err else None)
     producer.flush(30)
     if errors:

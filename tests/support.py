@@ -11,6 +11,8 @@ from pathlib import Path
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from cloudevents.core.base import BaseCloudEvent
+from cloudevents.core.bindings.kafka import KafkaMessage, from_binary
 
 from services.events.demand import DemandSignalRecorded
 
@@ -172,3 +174,17 @@ def demand_signal(territory: str, shop: str | None = None, *, product: str = "ca
         forecast_7d_p10=6000.0, forecast_7d_p90=11000.0, forecast_14d=16800.0,
         forecast_14d_p10=13000.0, forecast_14d_p90=20000.0, committed_supply_7d=3000,
         supply_gap_7d=5400.0, inputs_at=now, computed_at=now)
+
+
+class OpaqueFormat:
+    """A CloudEvents SDK format that leaves the value as its bytes: the SDK has no Avro format,
+    a receiver decodes with the schema `dataschema` points to."""
+
+    def read_data(self, body: bytes, datacontenttype: str | None) -> bytes:
+        return body
+
+
+def as_cloudevent(record) -> BaseCloudEvent:
+    """A Kafka record read through the CloudEvents SDK's Kafka binary binding."""
+    return from_binary(KafkaMessage(headers=dict(record.headers), key=record.key,
+                                    value=record.value), OpaqueFormat())

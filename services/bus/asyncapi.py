@@ -29,7 +29,7 @@ from typing import Any
 
 from services.bus.access import PRINCIPALS, Principal
 from services.bus.catalog import TOPICS, Topic
-from services.bus.headers import CloudEvent
+from services.bus.headers import REQUIRED, CloudEvent
 from services.bus.schemas import SCHEMA_DIR, SchemaFile, load_current
 from services.bus.settings import BusSettings
 from services.bus.yaml import Doc, dump
@@ -74,6 +74,9 @@ HEADER_DOCS = {
     "ce_type": "The event's type: the Avro full name of the value's schema.",
     "ce_time": "When it happened, RFC 3339 in UTC with milliseconds.",
     "ce_correlationid": "Ties together everything one request caused (CloudEvents extension).",
+    "content-type": "The value's format, CloudEvents' datacontenttype: application/avro "
+                    "(Confluent-framed).",
+    "ce_dataschema": "The registry's URL of the writer's schema id, <registry>/schemas/ids/<id>.",
 }
 DEAD_LETTER_HEADERS = {
     "dlq_error": "What went wrong, without the record's values.",
@@ -237,9 +240,10 @@ def _payload(schema: SchemaFile, schema_dir: Path) -> dict[str, Any]:
 
 def _cloud_event_headers() -> dict[str, Any]:
     """Every header the publisher writes on a record (CloudEvent.to_headers), as strings."""
-    sample = CloudEvent(id="i", source="s", type="t", time=datetime.now(UTC), correlation_id="c")
+    sample = CloudEvent(id="i", source="s", type="t", time=datetime.now(UTC), correlation_id="c",
+                        dataschema="d")
     names = [name for name, _ in sample.to_headers()]
-    return {"type": "object", "required": names,
+    return {"type": "object", "required": list(REQUIRED),
             "properties": {name: {"type": "string", "description": HEADER_DOCS.get(name, "")}
                            for name in names}}
 

@@ -4,6 +4,11 @@ The event body stays pure Avro; id, source, type and time travel beside it so th
 Vivres or not, can route and de-duplicate without decoding. `ce_correlationid` (an extension
 attribute: CloudEvents allows lowercase alphanumerics only) ties together everything one request
 caused.
+
+The value's format travels as the binding says: `content-type` (no prefix: it maps to
+`datacontenttype`) is `application/avro`, and `ce_dataschema` is the registry's URL of the
+writer's schema id (`<registry>/schemas/ids/<id>`), so a receiver that knows neither our code
+nor our subjects can fetch the schema it needs to read the value.
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 SPEC_VERSION = "1.0"
+REQUIRED = ("ce_specversion", "ce_id", "ce_source", "ce_type", "ce_time")  # a record lacking one
+AVRO = "application/avro"  # the value: Confluent-framed Avro (services/bus/codec.py)
 Headers = list[tuple[str, bytes]]
 
 
@@ -29,8 +36,13 @@ class CloudEvent:
     type: str
     time: datetime
     correlation_id: str
+    dataschema: str | None = None  # the registry's URL of the writer's schema
+    datacontenttype: str | None = AVRO
 
     def to_headers(self) -> Headers:
+        optional = [(name, value.encode()) for name, value in (
+            ("content-type", self.datacontenttype), ("ce_dataschema", self.dataschema))
+            if value is not None]
         return [
             ("ce_specversion", SPEC_VERSION.encode()),
             ("ce_id", self.id.encode()),
@@ -38,6 +50,7 @@ class CloudEvent:
             ("ce_type", self.type.encode()),
             ("ce_time", format_time(self.time).encode()),
             ("ce_correlationid", self.correlation_id.encode()),
+            *optional,
         ]
 
     @classmethod
@@ -45,8 +58,7 @@ class CloudEvent:
         # Kafka allows a header without a value (aiokafka gives None): as if it were absent.
         values = {key: value.decode("utf-8", "replace") for key, value in headers or ()
                   if value is not None}
-        missing = [k for k in ("ce_specversion", "ce_id", "ce_source", "ce_type", "ce_time")
-                   if k not in values]
+        missing = [k for k in REQUIRED if k not in values]
         if missing:
             raise HeaderError(f"missing CloudEvents headers: {', '.join(missing)}")
         if values["ce_specversion"] != SPEC_VERSION:
@@ -60,7 +72,13 @@ class CloudEvent:
         return cls(
             id=values["ce_id"], source=values["ce_source"], type=values["ce_type"], time=time,
             correlation_id=values.get("ce_correlationid", values["ce_id"]),
+            dataschema=values.get("ce_dataschema"), datacontenttype=values.get("content-type"),
         )
+
+
+def schema_url(registry_url: str, schema_id: int) -> str:
+    """Where the registry serves a schema by its id (the Confluent API: `{"schema": ...}`)."""
+    return f"{registry_url.rstrip('/')}/schemas/ids/{schema_id}"
 
 
 def format_time(moment: datetime) -> str:

@@ -10,8 +10,8 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.structs import RecordMetadata
 
 from services.bus.catalog import Topic
-from services.bus.codec import AvroCodec
-from services.bus.headers import CloudEvent
+from services.bus.codec import AvroCodec, unframe
+from services.bus.headers import CloudEvent, schema_url
 from services.bus.metrics import Metrics
 from services.bus.registry import SchemaRegistry
 from services.bus.settings import BusSettings
@@ -84,7 +84,8 @@ class Publisher:
                             f"not {type(event).__name__}")
         value = await self.codec(topic).encode(event.to_avro())
         meta = CloudEvent(id=event.event_id, source=event.event_source, type=event.schema_name,
-                          time=event.event_time, correlation_id=correlation_id or event.event_id)
+                          time=event.event_time, correlation_id=correlation_id or event.event_id,
+                          dataschema=schema_url(self.registry.url, unframe(value)[0]))
         future = await self.producer.send(topic.name, value, key=topic.key_of(event).encode(),
                                           partition=partition, headers=meta.to_headers())
         if self.metrics is not None:

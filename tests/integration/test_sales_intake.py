@@ -25,7 +25,7 @@ from services.bus.catalog import SALES, SALES_SUBMITTED, UNMAPPED
 from services.events.auth import Role
 from tests.integration.sales_stack import running_sales_stack
 from services.sales.ingest import GROUP
-from tests.support import consumed_to_end, eventually, records_since
+from tests.support import as_cloudevent, consumed_to_end, eventually, records_since
 
 pytestmark = pytest.mark.integration
 
@@ -256,6 +256,10 @@ async def test_a_till_producing_avro_directly_is_ingested_like_http(stack, setti
     await consumed_to_end(settings, GROUP, [SALES_SUBMITTED.name])
     [record] = await records_since(settings, SALES.name, since, key=shop, expected=1)
     assert dict(record.headers)["ce_id"] == f"{shop}/t9/77".encode()
+    sent = await records_since(settings, SALES_SUBMITTED.name, since, key=shop, expected=2)
+    for event in map(as_cloudevent, [*sent, record]):  # the example speaks the binding too
+        assert event.get_datacontenttype() == "application/avro"
+        assert event.get_dataschema().startswith(f"{settings.schema_registry_url}/schemas/ids/")
 
 
 async def test_no_ticket_is_doubled_while_ingest_instances_join_and_leave(
