@@ -31,7 +31,7 @@ class Metrics:
     def __init__(self, service: str) -> None:
         self.service = service
         self.registry = CollectorRegistry()
-        self._own: dict[str, Counter] = {}
+        self._own: dict[str, Counter | Histogram] = {}
         ProcessCollector(registry=self.registry)
         labels = ["service", "topic"]
         self.consumed = Counter("vivres_records_consumed_total", "Records consumed",
@@ -94,7 +94,15 @@ class Metrics:
         """A service's own counter, created once per registry whoever asks for it."""
         if name not in self._own:
             self._own[name] = Counter(name, documentation, labels, registry=self.registry)
-        return self._own[name]
+        return self._own[name]  # type: ignore[return-value]
+
+    def histogram(self, name: str, documentation: str, labels: tuple[str, ...],
+                  buckets: tuple[float, ...] = _LATENCY_BUCKETS) -> Histogram:
+        """A service's own histogram, created once per registry whoever asks for it."""
+        if name not in self._own:
+            self._own[name] = Histogram(name, documentation, labels, buckets=buckets,
+                                        registry=self.registry)
+        return self._own[name]  # type: ignore[return-value]
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

@@ -8,6 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from services.bus.metrics import Metrics
 from services.bus.openapi import depends_on, document, webhook
 from services.events.demand import DemandSignalRecorded
 from services.gateway import (
@@ -23,6 +24,7 @@ from services.gateway import (
     sales,
     stock,
 )
+from services.gateway.access import AccessLog
 from services.gateway.auth import principal
 from services.gateway.deps import GatewayDeps
 
@@ -41,12 +43,16 @@ async def _unprocessable(_request: Request, error: RequestValidationError) -> JS
     return JSONResponse(status_code=422, content={"detail": detail})
 
 
-def create_app(deps: GatewayDeps) -> FastAPI:
+def create_app(deps: GatewayDeps, metrics: Metrics | None = None) -> FastAPI:
+    """The gateway on its dependencies; its requests are counted in `metrics` (the platform's,
+    served on the service's metrics port), or in a registry of its own."""
     app = FastAPI(title="Vivres", version="0.1.0", redirect_slashes=False,
                   description="Public API of the Vivres bus: tills, shops, producers, the hub, "
                               "the caisse committee and operators, on one base URL.")
     app.state.deps = deps  # the routes get them as a parameter: services.gateway.deps
     app.add_exception_handler(RequestValidationError, _unprocessable)
+    app.state.metrics = metrics or Metrics("gateway")
+    app.add_middleware(AccessLog, metrics=app.state.metrics)
     app.include_router(sales.router)
     app.include_router(catalog.router)
     app.include_router(stock.router)

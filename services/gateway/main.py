@@ -81,7 +81,7 @@ async def serve(settings: BusSettings, host: str, port: int) -> None:
     # then the tables close and the producer flushes.
     async with Platform("gateway", settings, handle_signals=False) as platform, \
             gateway_deps(platform) as deps:
-        app = create_app(deps)
+        app = create_app(deps, platform.metrics)
         config = uvicorn.Config(app, host=host, port=port, log_config=None,
                                 access_log=False, lifespan="off",
                                 timeout_graceful_shutdown=3)  # SSE streams never end alone

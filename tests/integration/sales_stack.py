@@ -159,8 +159,8 @@ async def running_gateway(settings: BusSettings, name: str = "gateway-test"
     async with Platform(name, settings, handle_signals=False) as platform, \
             gateway_deps(platform) as deps:
         server = uvicorn.Server(uvicorn.Config(
-            create_app(deps), host="127.0.0.1", port=port, log_config=None, lifespan="off",
-            timeout_graceful_shutdown=3))  # an SSE stream never ends by itself
+            create_app(deps, platform.metrics), host="127.0.0.1", port=port, log_config=None,
+            access_log=False, lifespan="off", timeout_graceful_shutdown=3))  # SSE never ends alone
         server.capture_signals = contextlib.nullcontext  # leave pytest's signals alone
         serving = asyncio.create_task(server.serve())
         await eventually(lambda: server.started, what="gateway started")

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from confluent_kafka import Consumer as ConfluentConsumer
 from confluent_kafka import TopicPartition as ConfluentPartition
 from confluent_kafka.schema_registry import SchemaRegistryClient
@@ -112,6 +113,22 @@ async def test_another_shops_token_is_refused(stack, shop) -> None:
     producer = await stack.token(Role.PRODUCER, "ferme-des-4-vents")
     assert (await post(stack, producer, ticket(shop, 1))).status_code == 403
     assert (await post(stack, "vvr_not-a-token", ticket(shop, 1))).status_code == 401
+
+
+async def test_the_gateway_s_metrics_count_its_requests_by_route_and_status(stack, shop) -> None:
+    """What an operator's Prometheus scrapes from the gateway's metrics port."""
+    def count(text: str, status: int) -> float:
+        wanted = {"route": "/v1/sales", "method": "POST", "status": str(status)}
+        return sum(s.value for family in text_string_to_metric_families(text)
+                   for s in family.samples if s.name == "vivres_http_requests_total"
+                   and wanted.items() <= s.labels.items())
+
+    async with httpx.AsyncClient(timeout=10) as http:
+        before = (await http.get(stack.platform.metrics_server.url)).text
+        for _ in range(3):
+            assert (await post(stack, "vvr_not-a-token", ticket(shop, 1))).status_code == 401
+        after = (await http.get(stack.platform.metrics_server.url)).text
+    assert count(after, 401) - count(before, 401) == 3
 
 
 @pytest.mark.parametrize(("change", "loc"), [
