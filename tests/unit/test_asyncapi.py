@@ -188,3 +188,23 @@ async def test_the_gateway_serves_the_document_and_the_schemas_it_refers_to() ->
             assert schema.content == (asyncapi.DOCUMENT.parent / ref).read_bytes(), url
         for missing in ("/schemas/history/x.avsc", "/schemas/sales/Nothing.avsc"):
             assert (await client.get(missing)).status_code == 404, missing
+
+
+def test_the_cli_writes_the_document_and_its_check_fails_while_it_is_stale(
+    tmp_path, monkeypatch
+) -> None:
+    from click.testing import CliRunner
+
+    from services.cli.main import main
+
+    monkeypatch.setenv("VIVRES_LANG", "en")
+    target = tmp_path / "docs" / "asyncapi.yaml"
+    target.parent.mkdir()
+    target.write_text("asyncapi: 3.0.0\n", encoding="utf-8")  # a topic added since
+    monkeypatch.setattr(asyncapi, "DOCUMENT", target)
+    runner = CliRunner()
+    stale = runner.invoke(main, ["asyncapi", "--check"])
+    assert stale.exit_code == 1 and target.read_text() == "asyncapi: 3.0.0\n"
+    assert runner.invoke(main, ["asyncapi"]).exit_code == 0
+    assert target.read_text(encoding="utf-8") == asyncapi.render()
+    assert runner.invoke(main, ["asyncapi", "--check"]).exit_code == 0
