@@ -168,13 +168,21 @@ class Graph:
                 if isinstance(value, dict) and "@value" in value]
 
 
+# Beyond any quantity, price or coordinate an offer can have: a number of more digits before
+# the point is not read (int() of 1e999999999 would build a billion-digit integer, and
+# arithmetic on it overflows the decimal context).
+_DIGITS = 13
+
+
 def _decimal(value: Any) -> Decimal | None:
+    """A finite number below 10**_DIGITS in size (NaN, infinities and huge values: None)."""
     if value is None or isinstance(value, bool):
         return None
     try:
-        return Decimal(str(value))
-    except InvalidOperation:
+        number = Decimal(str(value))
+    except (InvalidOperation, ValueError):
         return None
+    return number if number.is_finite() and number.adjusted() < _DIGITS else None
 
 
 def _day(value: Any) -> date | None:
@@ -186,9 +194,9 @@ def _day(value: Any) -> date | None:
         pass
     try:
         moment = datetime.fromisoformat(value)
-    except ValueError:
+        return (moment.astimezone(PARIS) if moment.tzinfo else moment).date()
+    except (ValueError, OverflowError):  # "0001-01-01T00:00:00+14:00" is before year 1 in Paris
         return None
-    return (moment.astimezone(PARIS) if moment.tzinfo else moment).date()
 
 
 def _boolean(value: Any) -> bool | None:
@@ -357,7 +365,9 @@ class _Reader:
             raise _Refused("the offer, its item and its product have no @id: it could not be "
                            "imported again as the same offer",
                            "L'offre n'a pas d'identifiant : un nouvel import la dupliquerait.")
-        return f"{t.producer_id}-dfc-{hashlib.sha256(source.encode()).hexdigest()[:12]}"
+        # surrogatepass: a JSON \ud800 escape gives a lone surrogate, which UTF-8 cannot encode
+        digest = hashlib.sha256(source.encode("utf-8", "surrogatepass")).hexdigest()
+        return f"{t.producer_id}-dfc-{digest[:12]}"
 
     def territory_ok(self, offer: str) -> None:
         said = self.g.literal(offer, "vivres:territory")

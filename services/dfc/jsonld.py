@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import copy
 import json
+import threading
+from collections.abc import Callable
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -79,25 +81,37 @@ def _refusal(error: JsonLdError) -> ContextRefused:
     return ContextRefused(f"not a JSON-LD document Vivres can read: {error.args[0]}")
 
 
-def _document(document: Any) -> Any:
+# PyLD keeps a module-wide cache of resolved contexts (an LRU dict, not thread-safe): one
+# expansion at a time, so that the gateway may run an import in a worker thread.
+_PYLD = threading.Lock()
+
+# What PyLD raises, besides its JsonLdError, on some malformed documents (a keyword given a
+# value of the wrong type: `{"@included": true}` is a TypeError deep inside), and on a document
+# nested deeper than the interpreter's recursion limit.
+_MALFORMED = (TypeError, ValueError, KeyError, IndexError, AttributeError, RecursionError)
+
+
+def _processed(process: Callable[[Any], Any], document: Any) -> Any:
+    """`process(document)` with PyLD, any failure of it a ContextRefused."""
     if not isinstance(document, dict | list):  # PyLD would take a string for a URL to load
         raise ContextRefused("a JSON-LD document is a JSON object or array")
-    return document
+    try:
+        with _PYLD:
+            return process(document)
+    except JsonLdError as error:
+        raise _refusal(error) from error
+    except _MALFORMED as error:
+        raise ContextRefused(f"not a JSON-LD document Vivres can read ({error!r:.200})") \
+            from error
 
 
 def expand(document: Any) -> list[dict[str, Any]]:
     """The document expanded (full IRIs), its contexts from the shipped file only."""
-    try:
-        return jsonld.expand(_document(document), _options())
-    except JsonLdError as error:
-        raise _refusal(error) from error
+    return _processed(lambda doc: jsonld.expand(doc, _options()), document)
 
 
 def flatten(document: Any) -> list[dict[str, Any]]:
     """The document's nodes, expanded and flattened: one node object per subject (blank nodes
     named `_:b0`…), every value a list."""
-    try:
-        flat = jsonld.flatten(_document(document), None, _options())
-    except JsonLdError as error:
-        raise _refusal(error) from error
+    flat = _processed(lambda doc: jsonld.flatten(doc, None, _options()), document)
     return flat if isinstance(flat, list) else flat.get("@graph", [])

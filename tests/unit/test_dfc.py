@@ -573,3 +573,33 @@ def test_terms_the_ontology_does_not_declare_are_read_past_and_shown():
 def test_a_catalog_naming_an_unshipped_context_is_refused_whole():
     with pytest.raises(ContextRefused):
         offers_from_catalog({"@context": "https://evil.test/c.json", "@graph": []}, target())
+
+
+# --- what a catalog may hold that no offer can: refused, never a crash -----------------------
+
+@pytest.mark.parametrize("number", [float("nan"), float("inf"), "NaN", "sNaN", "-Infinity",
+                                    "1e999999999", 10**30])
+def test_a_number_no_offer_can_have_is_not_read_as_one(number):
+    # int(Decimal("Infinity")) raised OverflowError, a NaN compared raised InvalidOperation,
+    # and int(Decimal("1e999999999")) would build a billion-digit integer
+    assert "no stockLimitation" in refusal(_one_offer(KG5, limit=number), **READY)
+    assert "no positive price" in refusal(_one_offer(KG5, price=number), **READY)
+
+
+def test_a_date_out_of_range_in_paris_is_not_read_as_one():
+    document = _one_offer(KG5)
+    document["@graph"][1] |= {VIVRES + "availableFrom": "0001-01-01T00:00:00+14:00",
+                              VIVRES + "availableUntil": "9999-12-31T23:00:00-14:00"}
+    assert "no harvest window" in refusal(document, **(READY | {"window": None}))
+
+
+def test_an_iri_holding_a_lone_surrogate_still_gives_a_stable_offer_id():
+    document = _one_offer(KG5)  # what json.loads makes of a "\ud800" escape
+    document["@graph"][1]["@id"] = "https://p.test/o-\ud800"
+    [carrot] = offers_from_catalog(document, target(**READY)).offers
+    assert carrot.offer_id.startswith("ferme-des-saules-dfc-")
+
+
+def test_a_document_pyld_trips_over_is_refused_as_not_json_ld():
+    with pytest.raises(ContextRefused, match="not a JSON-LD document"):
+        offers_from_catalog({"@included": True, "@context": []}, target())  # a TypeError
