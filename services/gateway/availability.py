@@ -18,7 +18,7 @@ from services.events.orders import STANDING
 from services.events.supply import OfferDeclared
 from services.gateway.auth import principal, require
 from services.gateway.catalog import known_product
-from services.gateway.deps import Deps
+from services.gateway.deps import Deps, GatewayDeps
 from services.gateway.fields import Day, Latitude, Longitude, Quantity, Slug, refused
 
 router = APIRouter(prefix="/v1/availability", tags=["availability"])
@@ -58,13 +58,20 @@ async def declare(offer: OfferIn, who: Annotated[Principal, Depends(principal)],
                   deps: Deps) -> OfferDeclared:
     """A producer declares (or updates, or withdraws) an offer."""
     require(who, Role.PRODUCER)
+    return await record_offer(deps, offer_event(offer, who, deps))
+
+
+def offer_event(offer: OfferIn, who: Principal, deps: GatewayDeps) -> OfferDeclared:
+    """The OfferDeclared a producer's offer makes: 422 for a product the catalog does not
+    know or a farm location neither given nor in the directory, 403 for another's offer id.
+    Every way a producer declares offers (this route, a DFC catalog) goes through here."""
     product = known_product(deps.products, offer.product_id)
     offer_id = offer.offer_id or f"{who.subject}-{uuid.uuid4().hex[:10]}"
     known = deps.offers.get(offer_id)
     if known is not None and known.producer_id != who.subject:
         raise HTTPException(status.HTTP_403_FORBIDDEN, f"offer {offer_id} is another producer's")
     farm = offer.farm or _registered_farm(deps.directory, who.subject)
-    event = OfferDeclared(
+    return OfferDeclared(
         offer_id=offer_id, producer_id=who.subject, territory=offer.territory,
         product_id=offer.product_id, unit=product.unit,
         quantity_per_slot=offer.quantity_per_slot, pack_size=offer.pack_size,
@@ -72,6 +79,11 @@ async def declare(offer: OfferIn, who: Annotated[Principal, Depends(principal)],
         window_end=offer.window_end, organic=offer.organic, labels=tuple(offer.labels),
         farm_lat_e6=farm.lat_e6, farm_lon_e6=farm.lon_e6,
         declared_at=deps.clock(), withdrawn=offer.withdrawn)
+
+
+async def record_offer(deps: GatewayDeps, event: OfferDeclared) -> OfferDeclared:
+    """Publish the offer on supply.offers, and keep it in the table at once (the producer's
+    next read sees it)."""
     await deps.publisher.publish(OFFERS, event)
     deps.offers.put(event)
     return event
@@ -109,7 +121,7 @@ async def offers(who: Annotated[Principal, Depends(principal)], deps: Deps,
                  ) -> list[OfferView]:
     """Offers open on a day (not withdrawn, within their harvest window), with what the
     active pooled orders of that day reserved of each."""
-    today = deps.clock().astimezone(UTC).astimezone(PARIS).date()
+    today = paris_today(deps)
     if mine:
         require(who, Role.PRODUCER)
     chosen = [o for o in deps.offers.values()
@@ -127,6 +139,11 @@ async def offers(who: Annotated[Principal, Depends(principal)], deps: Deps,
                       remaining=max(0, o.quantity_per_slot - reserved[day].get(o.offer_id, 0)))
             for o, day in sorted(seen, key=lambda s: (s[0].territory, s[0].product_id,
                                                       s[0].price_cents, s[0].offer_id))]
+
+
+def paris_today(deps: GatewayDeps) -> date:
+    """Today in Paris, by the gateway's clock: the day offers are seen for by default."""
+    return deps.clock().astimezone(UTC).astimezone(PARIS).date()
 
 
 def own_offers(offers, today: date) -> list[tuple[OfferDeclared, date]]:

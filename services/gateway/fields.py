@@ -37,11 +37,13 @@ def text(max_length: int, *, min_length: int = 0) -> object:
     return Annotated[str, Field(min_length=min_length, max_length=max_length)]
 
 
-def refused(field: str, kind: str, msg: str, fr: str | None = None,
-            code: int = status.HTTP_422_UNPROCESSABLE_CONTENT) -> HTTPException:
-    """A refusal located at a field of the body, as a validation error is (`loc`, `type`,
-    `msg`), with its French sentence (`fr`) for the pages to show next to that field."""
-    item = {"loc": ["body", field], "type": kind, "msg": msg}
+def refused(field: str | None, kind: str, msg: str, fr: str | None = None,
+            code: int = status.HTTP_422_UNPROCESSABLE_CONTENT, *, where: str = "body"
+            ) -> HTTPException:
+    """A refusal located at a field of the body (or of the query: `where="query"`; the whole
+    body: no field), as a validation error is (`loc`, `type`, `msg`), with its French sentence
+    (`fr`) for the pages to show next to that field."""
+    item = {"loc": [where, field] if field else [where], "type": kind, "msg": msg}
     return HTTPException(code, [item | ({"fr": fr} if fr is not None else {})])
 
 

@@ -4,6 +4,7 @@ refuse and ship, the hub receives and dispatches, shops receive their part."""
 from __future__ import annotations
 
 import uuid
+from datetime import date
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
@@ -24,7 +25,7 @@ from services.events.orders import (
 from services.gateway.auth import principal, require, require_shop_or_staff
 from services.gateway.availability import Farm
 from services.gateway.catalog import known_product
-from services.gateway.deps import Deps
+from services.gateway.deps import Deps, GatewayDeps
 from services.gateway.fields import Day, OrderId, Quantity, Reason, ShopId, Slug, refused
 
 router = APIRouter(tags=["orders"])
@@ -183,13 +184,29 @@ def _owns(who: Principal, order: OrderRecorded, directory: Directory) -> bool:
     return who.role is Role.SHOP and who.subject in shops
 
 
+ORDER_READERS = (Role.HUB, Role.OPERATOR, Role.PRODUCER, Role.SHOP)
+
+
+def sees(who: Principal, order: OrderRecorded, directory: Directory) -> bool:
+    """Whether a token of ORDER_READERS may see the order: an operator all, the others their
+    own (_owns)."""
+    return who.role is Role.OPERATOR or _owns(who, order, directory)
+
+
+def visible_orders(who: Principal, deps: GatewayDeps, territory: str | None = None,
+                   slot: date | None = None) -> list[OrderRecorded]:
+    """The orders the token may see, of a territory and a slot if given, by order id (403
+    for a role that reads no orders). GET /v1/orders and GET /v1/dfc/orders."""
+    require(who, *ORDER_READERS)
+    return sorted((o for o in deps.orders.values()
+                   if sees(who, o, deps.directory)
+                   and territory in (None, o.territory) and slot in (None, o.delivery_slot)),
+                  key=lambda o: o.order_id)
+
+
 @router.get("/v1/orders", response_model=list[OrderRecorded])
 async def list_orders(who: Annotated[Principal, Depends(principal)], deps: Deps,
                       territory: Annotated[Slug | None, Query()] = None,
                       slot: Annotated[Day | None, Query()] = None) -> list[OrderRecorded]:
     """Orders as they stand, with the grid's explanation: each sees only its own."""
-    require(who, Role.HUB, Role.OPERATOR, Role.PRODUCER, Role.SHOP)
-    return sorted((o for o in deps.orders.values()
-                   if (who.role is Role.OPERATOR or _owns(who, o, deps.directory))
-                   and territory in (None, o.territory) and slot in (None, o.delivery_slot)),
-                  key=lambda o: o.order_id)
+    return visible_orders(who, deps, territory, slot)
