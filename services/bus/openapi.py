@@ -5,7 +5,7 @@ FastAPI documents a route's success and its 422; the rest are written once here,
 route is: one that takes a token answers 401 (no, unknown or revoked token), 403 (a token of
 another role or subject) and 503 (the token table is not current, so a revocation could be
 missing); one with a path parameter answers 404; one with a body answers 400 when it is not
-JSON. What only some routes answer (409, 504…)
+JSON. What only some routes answer (409, 413, 504…)
 they declare themselves with `errors(...)`.
 The API fuzz test (tests/integration/test_api_fuzz.py) fails on any status it sees that the
 document does not give for that route.
@@ -44,6 +44,7 @@ WHY = {
     403: "The token's role or subject may not do this.",
     404: "No such resource.",
     409: "The request conflicts with what is recorded (said in `detail`).",
+    413: "The body is larger than the route takes (`detail` says its limit).",
     422: "A field is missing or invalid (`detail` names each).",
     503: "The service cannot answer right now (Kafka or the registry is away): ask again.",
     504: "The service behind did not answer in time: ask again with the same request id.",

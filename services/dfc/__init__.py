@@ -7,5 +7,5 @@ catalog as Vivres offers. docs/dfc.md says what maps to what.
 - `importer`: a DFC catalog → OfferDeclared events (or refusals saying why, in French too);
 - `vocab`: the extension vocabulary as a document.
 
-Pure functions: the gateway's routes (docs/dfc.md, "Routes") read the tables and publish.
+Pure functions: the gateway's routes (docs/dfc.md, "Routes (English)") read the tables and publish.
 """

@@ -54,7 +54,7 @@ BASIS_MEASURE: dict[QuantityUnit, str] = {
 
 @dataclass(frozen=True)
 class Iris:
-    """Where each node lives: the gateway's DFC routes (docs/dfc.md, "Routes")."""
+    """Where each node lives: the gateway's DFC routes (docs/dfc.md, "Routes (English)")."""
 
     base: str
 

@@ -69,6 +69,8 @@ class Imported:
     rejected: tuple[Rejected, ...]
     # DFC IRIs the ontology 1.16.0 does not declare (nor the connectors write): read past, shown
     unknown_terms: tuple[str, ...] = ()
+    # the IRI of the DFC offer each offer was read from, by offer id (to name it in a refusal)
+    origins: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -251,9 +253,12 @@ class _Reader:
             if key is not None and t.product_map.get(str(key)) in t.products:
                 return t.products[t.product_map[str(key)]]
         name = g.literal(sp, "name") if sp else None
-        raise _Refused(f"no catalog product for {name or sp or item}: map it first",
-                       f"Produit « {name or sku or sp} » inconnu du catalogue : le pôle doit "
-                       "l'associer à un produit avant l'import.")
+        named_as = name or sku or sp or item
+        # until the hub can keep a product map (docs/dfc.md), the sku is the one way in
+        raise _Refused(f"no catalog product for {named_as or '(no name)'}: give the Vivres "
+                       "product id as the item's sku",
+                       f"Produit « {named_as or 'sans nom'} » inconnu du catalogue : indiquez "
+                       "comme référence (sku) l'identifiant du produit dans Vivres.")
 
     def pack_size(self, sp: str | None, product: ProductDefined) -> int:
         g = self.g
@@ -420,7 +425,7 @@ def offers_from_catalog(document: Any, target: Target) -> Imported:
     document names a context Vivres does not ship, or is not JSON-LD."""
     graph = Graph(flatten(document))
     reader = _Reader(graph, target)
-    offers: list[OfferDeclared] = []
+    seen: dict[str, tuple[str, OfferDeclared]] = {}
     rejected: list[Rejected] = []
     priced: set[str] = set()
     for offer in graph.of_type("Offer"):
@@ -430,14 +435,14 @@ def offers_from_catalog(document: Any, target: Target) -> Imported:
         if item:
             priced.add(item)
         try:
-            offers.append(reader.read(offer))
+            read = reader.read(offer)
         except _Refused as refusal:
             rejected.append(Rejected(offer, refusal.msg, refusal.fr))
+            continue
+        seen.setdefault(read.offer_id, (offer, read))  # two folding onto one id: the first
     for item in graph.of_type("CatalogItem"):
         if item not in priced:
             rejected.append(Rejected(item, "a catalog item without an offer (no price)",
                                      "Article sans offre (pas de prix) : non importé."))
-    seen: dict[str, OfferDeclared] = {}
-    for offer in offers:  # two DFC offers folding onto one id: the first (by IRI) stays
-        seen.setdefault(offer.offer_id, offer)
-    return Imported(tuple(seen.values()), tuple(rejected), graph.unknown_terms)
+    return Imported(tuple(read for _, read in seen.values()), tuple(rejected),
+                    graph.unknown_terms, {oid: iri for oid, (iri, _) in seen.items()})

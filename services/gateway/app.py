@@ -17,6 +17,7 @@ from services.gateway import (
     catalog,
     contract,
     demand,
+    dfc,
     directory,
     orders,
     pages,
@@ -61,6 +62,7 @@ def create_app(deps: GatewayDeps, metrics: Metrics | None = None) -> FastAPI:
     app.include_router(caisse.router)
     app.include_router(demand.router)
     app.include_router(planning.router)
+    app.include_router(dfc.router)  # the same data as DFC JSON-LD (docs/dfc.md)
     for router in (*directory.routers, directory.tokens):
         app.include_router(router)
     app.include_router(pages.router)  # the pages people open in a browser

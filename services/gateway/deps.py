@@ -26,6 +26,7 @@ from services.events.stock import StockLevelRecorded
 from services.events.supply import OfferDeclared
 
 E = TypeVar("E", bound=Event)
+LOCAL_URL = "http://127.0.0.1:8080"  # the gateway as `make run` serves it
 
 
 class Rows(Protocol[E]):
@@ -67,6 +68,7 @@ class GatewayDeps:
     directory: Directory = field(default_factory=Directory)  # its four tables
     planning: PlanningTables = field(default_factory=PlanningTables)
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    public_url: str = LOCAL_URL  # where clients reach the API: the base of the DFC IRIs
 
     def __post_init__(self) -> None:
         self.committee = FollowedCommittee(self.decisions)  # the decisions in force

@@ -41,11 +41,12 @@ from services.caisse.books import Books
 from services.caisse.replies import CaisseClient
 from services.directory.rules import Directory
 from services.gateway.app import create_app
-from services.gateway.deps import GatewayDeps, PlanningTables
+from services.gateway.deps import LOCAL_URL, GatewayDeps, PlanningTables
 
 
 @asynccontextmanager
-async def gateway_deps(platform: Platform) -> AsyncIterator[GatewayDeps]:
+async def gateway_deps(platform: Platform, public_url: str = LOCAL_URL
+                       ) -> AsyncIterator[GatewayDeps]:
     """The gateway's dependencies on a running platform: its publisher and the reference
     tables, each read whole before the first request."""
     settings, registry = platform.settings, platform.registry
@@ -73,16 +74,17 @@ async def gateway_deps(platform: Platform) -> AsyncIterator[GatewayDeps]:
                           books=Books(settings, registry), signals=signals,
                           subscriptions=subscriptions,
                           directory=Directory(territories, shops, producers, hubs),
-                          planning=PlanningTables(needs, plans, coverage))
+                          planning=PlanningTables(needs, plans, coverage),
+                          public_url=public_url)
 
 
-async def serve(settings: BusSettings, host: str, port: int) -> None:
+async def serve(settings: BusSettings, http: GatewaySettings) -> None:
     # On SIGTERM/SIGINT uvicorn stops accepting, finishes the requests in flight and returns;
     # then the tables close and the producer flushes.
     async with Platform("gateway", settings, handle_signals=False) as platform, \
-            gateway_deps(platform) as deps:
+            gateway_deps(platform, http.base_url()) as deps:
         app = create_app(deps, platform.metrics)
-        config = uvicorn.Config(app, host=host, port=port, log_config=None,
+        config = uvicorn.Config(app, host=http.host, port=http.port, log_config=None,
                                 access_log=False, lifespan="off",
                                 timeout_graceful_shutdown=3)  # SSE streams never end alone
         server = uvicorn.Server(config)
@@ -103,9 +105,19 @@ class GatewaySettings(BaseSettings):
 
     host: str = Field("127.0.0.1", validation_alias="VIVRES_HTTP_HOST")
     port: int = Field(8080, ge=0, le=65535, validation_alias="VIVRES_HTTP_PORT")
+    # How clients reach the API (behind a proxy: its https URL), without a trailing slash:
+    # the DFC documents' IRIs are built on it, so it must not change once they are shared.
+    public_url: str | None = Field(None, validation_alias="VIVRES_PUBLIC_URL",
+                                   pattern=r"^https?://[^/?#\s]+(/[^?#\s]*)?$")
+
+    def base_url(self) -> str:
+        """VIVRES_PUBLIC_URL, else http://VIVRES_HTTP_HOST:VIVRES_HTTP_PORT (127.0.0.1 for a
+        gateway listening on every address, as in a container)."""
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
+        return (self.public_url or f"http://{host}:{self.port}").rstrip("/")
 
 
 def main() -> None:
     settings, http = BusSettings(), GatewaySettings()
     configure_logging(settings.log_level, settings.log_format)
-    asyncio.run(serve(settings, http.host, http.port))
+    asyncio.run(serve(settings, http))

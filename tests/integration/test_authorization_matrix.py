@@ -136,6 +136,16 @@ POLICY: dict[tuple[str, str], Any] = {
     ("POST", "/v1/tokens"): roles(HUB, OPERATOR),
     ("GET", "/v1/tokens"): roles(HUB, OPERATOR),
     ("GET", "/v1/tokens/me"): ANY_ROLE,  # who the token is (the pages ask it)
+    # DFC (services.gateway.dfc): the catalog and the vocabulary public, as the product list
+    # is; a producer's DFC catalog read with any token, as offers are, and imported by the
+    # producer only (its own); orders seen by their parties, as GET /v1/orders
+    ("GET", "/v1/dfc/products"): PUBLIC,
+    ("GET", "/v1/dfc/products/{product_id}"): PUBLIC,
+    ("GET", "/v1/dfc/ns"): PUBLIC,
+    ("GET", "/v1/dfc/producers/{producer_id}/catalog"): ANY_ROLE,
+    ("POST", "/v1/dfc/producers/{producer_id}/catalog"): roles(PRODUCER),
+    ("GET", "/v1/dfc/orders"): roles(SHOP, PRODUCER, HUB, OPERATOR),  # each sees its own
+    ("GET", "/v1/dfc/orders/{order_id:path}"): roles(SHOP, PRODUCER, HUB, OPERATOR),
     # the bus's contract (services.gateway.contract): public, as the OpenAPI document is
     ("GET", "/asyncapi.yaml"): PUBLIC,
     ("GET", "/schemas/{area}/{name}"): PUBLIC,
@@ -221,6 +231,27 @@ class World:
 
     def mapping(self, shop: str) -> dict:
         return {"shop_id": shop, "code": "2001", "code_kind": "PLU", "product_id": self.product}
+
+    def dfc_catalog(self) -> dict:
+        """A DFC catalog of one offer, from another platform: its product named by a sku that
+        is a Vivres product id, its window given in the query (dfc_import)."""
+        here = f"https://ofn.test/authz-{self.run}"
+        return {"@context": "https://w3id.org/dfc/ontology/context/context_1.16.0.json",
+                "@graph": [
+                    {"@id": f"{here}/sp", "@type": "dfc-b:SuppliedProduct",
+                     "dfc-b:name": "Courge (matrice)",
+                     "dfc-b:hasQuantity": {"@type": "dfc-b:QuantitativeValue",
+                                           "dfc-b:hasUnit": "dfc-m:Kilogram", "dfc-b:value": 1}},
+                    {"@id": f"{here}/ci", "@type": "dfc-b:CatalogItem", "dfc-b:sku": self.product,
+                     "dfc-b:references": f"{here}/sp", "dfc-b:offeredThrough": f"{here}/o"},
+                    {"@id": f"{here}/o", "@type": "dfc-b:Offer", "dfc-b:stockLimitation": 10,
+                     "dfc-b:hasPrice": {"@type": "dfc-b:Price", "dfc-b:value": 3.5,
+                                        "dfc-b:hasUnit": "dfc-m:Euro"}}]}
+
+    def dfc_import(self, **more: Any) -> dict:
+        """The import's query: a dry run (the matrix changes no offer), the week's window."""
+        return {"territory": self.territory, "window_start": str(self.today),
+                "window_end": str(self.today + timedelta(7)), "dry_run": "true", **more}
 
 
 @dataclass(frozen=True)
@@ -349,6 +380,15 @@ REQUESTS: dict[tuple[str, str], Callable[[World, str | None], Call]] = {
         "role": "SHOP", "subject": w.shop_a, "label": "matrice"}),
     ("GET", "/v1/tokens"): lambda w, _: Call("/v1/tokens", {"subject": w.shop_a}),
     ("GET", "/v1/tokens/me"): lambda w, _: Call("/v1/tokens/me"),
+    ("GET", "/v1/dfc/products"): lambda w, _: Call("/v1/dfc/products", {"category": w.product}),
+    ("GET", "/v1/dfc/products/{product_id}"): lambda w, _: Call(f"/v1/dfc/products/{w.product}"),
+    ("GET", "/v1/dfc/ns"): lambda w, _: Call("/v1/dfc/ns"),
+    ("GET", "/v1/dfc/producers/{producer_id}/catalog"): lambda w, _: Call(
+        f"/v1/dfc/producers/{w.producer_p}/catalog", {"territory": w.territory}),
+    ("POST", "/v1/dfc/producers/{producer_id}/catalog"): lambda w, _: Call(
+        f"/v1/dfc/producers/{w.producer_p}/catalog", w.dfc_import(), json=w.dfc_catalog()),
+    ("GET", "/v1/dfc/orders"): lambda w, _: Call("/v1/dfc/orders", {"territory": w.territory}),
+    ("GET", "/v1/dfc/orders/{order_id:path}"): lambda w, _: Call(f"/v1/dfc/orders/{w.order_id}"),
     ("GET", "/asyncapi.yaml"): lambda w, _: Call("/asyncapi.yaml"),
     ("GET", "/schemas/{area}/{name}"): lambda w, _: Call("/schemas/sales/SaleRecorded.avsc"),
 }
@@ -605,6 +645,14 @@ async def test_each_acts_on_its_own_resources_only(stack, world) -> None:
               lambda subs: w.sub_kept not in {s["subscription_id"] for s in subs})
         expect("producer Q deletes producer P's subscription (404: not one of its own)",
                await as_(q, "DELETE", f"/v1/demand/subscriptions/{w.sub_kept}"), 404)
+        expect("producer Q imports a DFC catalog into producer P's", await as_(
+            q, "POST", f"/v1/dfc/producers/{w.producer_p}/catalog", params=w.dfc_import(),
+            json=w.dfc_catalog()), 403)
+        check("producer P's dry run declares the offer, publishing nothing",
+              await as_("PRODUCER", "POST", f"/v1/dfc/producers/{w.producer_p}/catalog",
+                        params=w.dfc_import(), json=w.dfc_catalog()),
+              lambda answer: answer["dry_run"] and len(answer["declared"]) == 1
+              and answer["rejected"] == [])
         check("producer P still has its subscription, without its secret",
               await as_("PRODUCER", "GET", "/v1/demand/subscriptions"),
               lambda subs: any(s["subscription_id"] == w.sub_kept and s["secret"] is None
@@ -631,6 +679,12 @@ async def test_each_acts_on_its_own_resources_only(stack, world) -> None:
                   await as_(who, "GET", "/v1/orders", params={"territory": w.territory}),
                   lambda orders, sees=sees: (w.order_id in {o["order_id"] for o in orders})
                   == sees)
+            check(f"{who} {'sees' if sees else 'does not see'} the order as DFC",
+                  await as_(who, "GET", "/v1/dfc/orders", params={"territory": w.territory}),
+                  lambda document, sees=sees: (w.order_id in {
+                      n.get("dfc-b:orderNumber") for n in document["@graph"]}) == sees)
+            expect(f"{who} reads the order's DFC IRI", await as_(
+                who, "GET", f"/v1/dfc/orders/{w.order_id}"), 200 if sees else 404)
 
         # a committee or a treasurer acts for its own caisse (its token names it)
         y = "committee Y"

@@ -31,6 +31,11 @@ class FakePublisher:
             raise TypeError(f"{topic.name} carries {topic.event.__name__}")
         self.log.append(Sent(topic.name, topic.key_of(event), event, partition))
 
+    async def publish(self, topic: Topic, event, *, correlation_id: str | None = None,
+                      partition: int | None = None) -> None:
+        """One event, as the gateway sends it (Publisher.publish)."""
+        await self.enqueue(topic, event, correlation_id=correlation_id, partition=partition)
+
     async def settle(self) -> None:
         self.log.append("settle")
 
@@ -79,3 +84,15 @@ class FakeTable(dict):
         self.update(self.late)
         self.late.clear()
         return True
+
+
+class FakeRows(dict):
+    """A followed table the gateway also writes to (TableView.put, read your own writes): its
+    rows under the key their topic gives them."""
+
+    def __init__(self, topic: Topic, rows=()) -> None:
+        super().__init__({topic.key_of(row): row for row in rows})
+        self.topic = topic
+
+    def put(self, event) -> None:
+        self[self.topic.key_of(event)] = event

@@ -10,7 +10,8 @@ from services.gateway.app import GatewayDeps, create_app
 from services.health.app import create_app as create_health_app
 
 PUBLIC = {("get", "/healthz"), ("get", "/v1/catalog/products"), ("get", "/asyncapi.yaml"),
-          ("get", "/schemas/{area}/{name}")}
+          ("get", "/schemas/{area}/{name}"), ("get", "/v1/dfc/products"),
+          ("get", "/v1/dfc/products/{product_id}"), ("get", "/v1/dfc/ns")}
 
 
 def gateway_doc() -> dict:
@@ -82,3 +83,14 @@ def test_the_webhooks_vivres_sends_are_documented_with_their_signed_headers() ->
     signal = gateway_doc()["webhooks"]["demand.signal"]["post"]["requestBody"]
     assert signal["content"]["application/json"]["schema"]["$ref"].endswith(
         "DemandSignalRecorded")
+
+
+def test_the_dfc_import_documents_its_body_and_its_size_limit() -> None:
+    paths = gateway_doc()["paths"]
+    post = paths["/v1/dfc/producers/{producer_id}/catalog"]["post"]
+    assert set(post["requestBody"]["content"]) == {"application/ld+json", "application/json"}
+    assert {"400", "403", "413", "422"} <= set(post["responses"])
+    for path in ("/v1/dfc/products", "/v1/dfc/producers/{producer_id}/catalog",
+                 "/v1/dfc/orders", "/v1/dfc/ns"):
+        answer = paths[path]["get"]["responses"]["200"]
+        assert set(answer["content"]) == {"application/ld+json"}, path
