@@ -157,7 +157,7 @@ async def running_gateway(settings: BusSettings, name: str = "gateway-test"
     assert report.ok, report.drift
     port = free_port()
     async with Platform(name, settings, handle_signals=False) as platform, \
-            gateway_deps(platform) as deps:
+            gateway_deps(platform, f"http://127.0.0.1:{port}") as deps:  # the DFC IRIs resolve
         server = uvicorn.Server(uvicorn.Config(
             create_app(deps, platform.metrics), host="127.0.0.1", port=port, log_config=None,
             access_log=False, lifespan="off", timeout_graceful_shutdown=3))  # SSE never ends alone
