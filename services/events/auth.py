@@ -5,9 +5,8 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import ClassVar
 
-from pydantic import AwareDatetime
 
-from services.events.base import Event
+from services.events.base import Event, WireTime
 
 
 class Role(StrEnum):
@@ -27,7 +26,7 @@ class TokenIssued(Event):
     role: Role
     subject: str | None = None
     label: str
-    issued_at: AwareDatetime
+    issued_at: WireTime
     revoked: bool = False
 
     @property

@@ -11,9 +11,9 @@ from datetime import date
 from enum import StrEnum
 from typing import ClassVar
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict
 
-from services.events.base import Event
+from services.events.base import Event, WireTime
 
 
 class RequestKind(StrEnum):
@@ -121,7 +121,7 @@ class CaisseRequested(Event):
     refund_id: str | None = None
     household: Household | None = None
     month: str | None = None
-    requested_at: AwareDatetime
+    requested_at: WireTime
     requested_by: str
 
     @property
@@ -157,8 +157,8 @@ class LedgerEntryRecorded(Event):
     month: str | None = None
     reason: DeclineReason | None = None
     household: Household | None = None
-    occurred_at: AwareDatetime
-    recorded_at: AwareDatetime
+    occurred_at: WireTime
+    recorded_at: WireTime
 
     @property
     def event_source(self) -> str:
@@ -182,7 +182,7 @@ class RequestAnswered(Event):
     amount_cents: int = 0
     balance_cents: int | None = None
     entries: int = 0
-    answered_at: AwareDatetime
+    answered_at: WireTime
 
     @property
     def routing_key(self) -> str:
@@ -217,7 +217,7 @@ class DecisionRecorded(Event):
     votes_abstain: int
     rules: AllowanceRules | None = None
     note: str | None = None
-    decided_at: AwareDatetime
+    decided_at: WireTime
 
     @property
     def event_source(self) -> str:
@@ -237,7 +237,7 @@ class ContributionRecorded(Event):
     month: str
     amount_cents: int
     income_band: str
-    recorded_at: AwareDatetime
+    recorded_at: WireTime
 
     @property
     def event_source(self) -> str:
@@ -259,7 +259,7 @@ class SettlementRecorded(Event):
     net_cents: int
     redemptions: int
     refunds: int
-    computed_at: AwareDatetime
+    computed_at: WireTime
 
     @property
     def settlement_key(self) -> str:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import AwareDatetime
 
-from services.events.base import Event
+from services.events.base import Event, WireTime
 from services.events.sales import CodeKind, QuantityUnit
 
 
@@ -26,7 +25,7 @@ class ProductDefined(Event):
     unit: QuantityUnit
     organic: bool
     labels: tuple[str, ...]
-    defined_at: AwareDatetime
+    defined_at: WireTime
 
     @property
     def event_id(self) -> str:
@@ -45,7 +44,7 @@ class TillCodeMapped(Event):
     code: str
     code_kind: CodeKind
     product_id: str
-    mapped_at: AwareDatetime
+    mapped_at: WireTime
 
     @property
     def code_key(self) -> str:
@@ -70,7 +69,7 @@ class TillCodeUnmapped(Event):
     code_kind: CodeKind
     label: str
     ticket_id: str
-    first_seen_at: AwareDatetime
+    first_seen_at: WireTime
 
     @property
     def code_key(self) -> str:
@@ -95,10 +94,10 @@ class ShopRegistered(Event):
     territory: str
     kind: str  # "sociale" or "solidaire" (older entries: free text)
     timezone: str
-    registered_at: AwareDatetime  # when this version was recorded
+    registered_at: WireTime  # when this version was recorded
     commune: str | None = None
     opening_days: tuple[int, ...] = ()  # ISO weekdays, 1 Monday
-    closed_at: AwareDatetime | None = None
+    closed_at: WireTime | None = None
 
     @property
     def event_id(self) -> str:

@@ -6,9 +6,9 @@ from __future__ import annotations
 from datetime import date
 from typing import ClassVar
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict
 
-from services.events.base import Event
+from services.events.base import Event, WireTime
 
 
 class _Part(BaseModel):
@@ -55,8 +55,8 @@ class DemandSignalRecorded(Event):
     forecast_14d_p90: float
     committed_supply_7d: int
     supply_gap_7d: float
-    inputs_at: AwareDatetime | None = None
-    computed_at: AwareDatetime
+    inputs_at: WireTime | None = None
+    computed_at: WireTime
     sold_weeks: tuple[WeekSold, ...] = ()
 
     @property
@@ -92,7 +92,7 @@ class SubscriptionRecorded(Event):
     product_id: str | None = None
     category: str | None = None
     secret: str
-    created_at: AwareDatetime
+    created_at: WireTime
     revoked: bool = False
     events: tuple[str, ...] = ("demand.signal",)  # WEBHOOK_EVENTS
 

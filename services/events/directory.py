@@ -7,17 +7,16 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import AwareDatetime
 
-from services.events.base import Event
+from services.events.base import Event, WireTime
 
 
 class _Entry(Event):
     time_field: ClassVar[str] = "recorded_at"
     kind: ClassVar[str]
 
-    recorded_at: AwareDatetime
-    closed_at: AwareDatetime | None = None
+    recorded_at: WireTime
+    closed_at: WireTime | None = None
 
     @property
     def entry_id(self) -> str:

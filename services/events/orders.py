@@ -7,9 +7,9 @@ from datetime import date
 from enum import StrEnum
 from typing import ClassVar
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict
 
-from services.events.base import Event
+from services.events.base import Event, WireTime
 from services.events.sales import QuantityUnit
 
 
@@ -62,7 +62,7 @@ class NeedStated(Event):
     quantity: int
     unit: QuantityUnit
     delivery_slot: date
-    stated_at: AwareDatetime
+    stated_at: WireTime
 
     @property
     def event_source(self) -> str:
@@ -84,7 +84,7 @@ class OrderCommanded(Event):
     reason: str | None = None
     hub_lat_e6: int | None = None
     hub_lon_e6: int | None = None
-    commanded_at: AwareDatetime
+    commanded_at: WireTime
 
     @property
     def event_source(self) -> str:
@@ -128,7 +128,7 @@ class OrderLine(_Part):
 
 class Step(_Part):
     status: OrderStatus
-    at: AwareDatetime
+    at: WireTime
     actor_role: ActorRole
     actor_id: str
     command_id: str
@@ -151,7 +151,7 @@ class OrderRecorded(Event):
     received_by: tuple[str, ...]
     replaces: str | None = None
     refused_by: tuple[str, ...]
-    recorded_at: AwareDatetime
+    recorded_at: WireTime
 
     @property
     def event_id(self) -> str:

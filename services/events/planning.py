@@ -7,9 +7,9 @@ from __future__ import annotations
 from datetime import date
 from typing import ClassVar
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict
 
-from services.events.base import Event
+from services.events.base import Event, WireTime
 
 
 class _Part(BaseModel):
@@ -33,7 +33,7 @@ class ForwardNeedStated(Event):
     firm: bool = False
     price_cents: int | None = None
     stated_by: str
-    stated_at: AwareDatetime
+    stated_at: WireTime
 
     @staticmethod
     def key(shop_id: str, product_id: str, week: date) -> str:
@@ -58,7 +58,7 @@ class CropPlanned(Event):
     product_id: str
     week: date
     units: int
-    planned_at: AwareDatetime
+    planned_at: WireTime
 
     @staticmethod
     def key(producer_id: str, territory: str, product_id: str, week: date) -> str:
@@ -82,7 +82,7 @@ class HistoryWeekImported(Event):
     product_id: str
     week: date
     units: int
-    imported_at: AwareDatetime
+    imported_at: WireTime
 
     @staticmethod
     def key(territory: str, product_id: str, week: date) -> str:
@@ -110,7 +110,7 @@ class SalesHistoryRecorded(Event):
     territory: str
     product_id: str
     weeks: tuple[WeekUnits, ...]
-    updated_at: AwareDatetime
+    updated_at: WireTime
 
     @property
     def event_id(self) -> str:
@@ -160,7 +160,7 @@ class CoverageRecorded(Event):
     weeks: tuple[CoverageWeek, ...]
     needs: tuple[NeedLine, ...]
     plans: tuple[PlanLine, ...]
-    computed_at: AwareDatetime
+    computed_at: WireTime
 
     @property
     def event_id(self) -> str:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import ClassVar
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict
 
-from services.events.base import Event
+from services.events.base import Event, WireTime
 
 
 class CodeKind(StrEnum):
@@ -75,7 +75,7 @@ class _TillTicket(Event):
     shop_id: str
     till_id: str
     ticket_number: int
-    occurred_at: AwareDatetime
+    occurred_at: WireTime
     timezone: str
 
     @property

@@ -7,9 +7,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import ClassVar
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict
 
-from services.events.base import Event
+from services.events.base import Event, WireTime
 from services.events.sales import QuantityUnit
 
 
@@ -59,7 +59,7 @@ class StockCounted(_ShopEvent):
     count_id: str
     quantity: int
     unit: QuantityUnit
-    counted_at: AwareDatetime
+    counted_at: WireTime
 
 
 class WasteRecorded(_ShopEvent):
@@ -70,7 +70,7 @@ class WasteRecorded(_ShopEvent):
     quantity: int
     unit: QuantityUnit
     reason: str
-    recorded_at: AwareDatetime
+    recorded_at: WireTime
 
 
 class DeliveryReceived(_ShopEvent):
@@ -81,14 +81,14 @@ class DeliveryReceived(_ShopEvent):
     quantity: int
     unit: QuantityUnit
     order_id: str | None = None
-    received_at: AwareDatetime
+    received_at: WireTime
 
 
 class ReorderPointSet(_ShopEvent):
     schema_name: ClassVar[str] = "org.vivres.stock.ReorderPointSet"
     time_field: ClassVar[str] = "set_at"
     reorder_point: int
-    set_at: AwareDatetime
+    set_at: WireTime
 
     @property
     def event_id(self) -> str:
@@ -110,7 +110,7 @@ class StockLevelRecorded(_ShopEvent):
     reorder_point: int
     status: StockStatus
     positions: tuple[SourcePosition, ...]
-    updated_at: AwareDatetime
+    updated_at: WireTime
 
     @property
     def level_key(self) -> str:
@@ -131,7 +131,7 @@ class StockChanged(_ShopEvent):
     delta: int
     on_hand: int
     status: StockStatus
-    occurred_at: AwareDatetime
+    occurred_at: WireTime
 
     @property
     def event_id(self) -> str:
@@ -146,7 +146,7 @@ class StockAlerted(_ShopEvent):
     status: StockStatus
     on_hand: int
     reorder_point: int
-    occurred_at: AwareDatetime
+    occurred_at: WireTime
     movement_id: str | None = None
 
     @property

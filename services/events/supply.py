@@ -5,9 +5,8 @@ from __future__ import annotations
 from datetime import date
 from typing import ClassVar
 
-from pydantic import AwareDatetime
 
-from services.events.base import Event
+from services.events.base import Event, WireTime
 from services.events.sales import QuantityUnit
 
 
@@ -29,7 +28,7 @@ class OfferDeclared(Event):
     labels: tuple[str, ...]
     farm_lat_e6: int
     farm_lon_e6: int
-    declared_at: AwareDatetime
+    declared_at: WireTime
     withdrawn: bool = False
 
     def open_on(self, day: date) -> bool:

@@ -107,9 +107,8 @@ async def test_offers_round_trip_through_the_producer_s_dfc_catalog(stack) -> No
     # on the topic: a reader that is not this gateway finds the offers declared again
     wanted = {e["offer_id"]: moment(e["declared_at"]) for e in answer["offers"]}
     async with TableView(stack.platform.settings, stack.platform.registry, OFFERS) as offers:
-        def arrived() -> bool:  # Avro keeps milliseconds
-            return all((found := offers.get(offer_id)) is not None
-                       and abs(found.declared_at - at) < timedelta(milliseconds=1)
+        def arrived() -> bool:  # the same time as the gateway answered, to the millisecond
+            return all((found := offers.get(offer_id)) is not None and found.declared_at == at
                        for offer_id, at in wanted.items())
         await eventually(arrived, what="the imported offers on supply.offers")
         assert all(offers.get(offer_id).producer_id == farm for offer_id in wanted)
