@@ -118,10 +118,11 @@ $(COMPOSE_CHECK): $(COMPOSE_CHECK_SRC)
 	cd deploy/tools/compose-check && $(GO) build -trimpath -buildvcs=false -o $(COMPOSE_CHECK) .
 
 # deploy/k8s is validated (tests/checks/test_k8s_manifests.py) by a validator of its own: a virtualenv
-# with kubernetes-validate (Kubernetes' JSON schemas) from PyPI, and Strimzi's CRDs from Maven
-# Central (the io.strimzi:api tests jar), fetched once into the cache by deploy/k8s/schemas.py.
-kube-schemas: ## fetch the Kubernetes and Strimzi schemas deploy/k8s is validated against (once)
-	$(PYTHON) deploy/k8s/schemas.py fetch
+# with kubernetes-validate (Kubernetes' JSON schemas) from PyPI, Strimzi's CRDs from Maven
+# Central (the io.strimzi:api tests jar) and the prometheus-operator's (PodMonitor,
+# PrometheusRule) from its Go module, fetched once into the cache by deploy/k8s/schemas.py.
+kube-schemas: ## fetch the Kubernetes, Strimzi and prometheus-operator schemas deploy/k8s is validated against (once)
+	GO="$(GO)" $(PYTHON) deploy/k8s/schemas.py fetch
 
 # docs/asyncapi.yaml (`vivres asyncapi`) is validated (tests/checks/test_asyncapi.py) by the AsyncAPI
 # project's own parser, @asyncapi/parser with its Avro schema parser, from npm, pinned by

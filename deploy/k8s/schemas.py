@@ -2,20 +2,27 @@
 """What validating deploy/k8s needs, fetched once into the cache (`make kube-schemas`):
 
     schemas.py fetch     the validator's virtualenv (deploy/k8s/requirements.txt, from PyPI: it
-                         bundles the Kubernetes JSON schemas) and Strimzi's CRDs (from Maven
+                         bundles the Kubernetes JSON schemas), Strimzi's CRDs (from Maven
                          Central: io.strimzi:api:STRIMZI_VERSION:jar:tests, whose crds/v1beta2/
                          are the CRDs as that release installs them, every served version's
-                         openAPIV3Schema); idempotent, quick when both are there
+                         openAPIV3Schema) and the prometheus-operator's CRDs of PodMonitor and
+                         PrometheusRule (its Go module, PROMETHEUS_OPERATOR_MODULE at
+                         PROMETHEUS_OPERATOR_VERSION, fetched by `go mod download` and checked
+                         against its pinned hash: example/prometheus-operator-crd/ holds the
+                         CRDs that release installs); idempotent, quick when all are there
     schemas.py paths     print where they are (and exit 1 when one is missing)
 
 Under $VIVRES_CACHE_DIR (else ~/.cache/vivres, as deploy/local/stack.py): k8s/tools-<digest of
-requirements.txt>/ and k8s/strimzi-<version>/. Standard library only: it runs before .venv.
+requirements.txt>/, k8s/strimzi-<version>/ and k8s/prometheus-operator-<version>/. Standard
+library only: it runs before .venv. Go is found as $GO (the Makefile passes its own), else on the
+PATH.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -37,6 +44,15 @@ STRIMZI_ARTIFACT = f"io.strimzi:api:{STRIMZI_VERSION}:jar:tests"
 STRIMZI_JAR_SHA256 = "b99f69303dc507ca505b74345d93f5260621bb084b8b79447f726e54b6e66a1d"
 STRIMZI_CRDS = ("040-Crd-kafka.yaml", "043-Crd-kafkatopic.yaml", "044-Crd-kafkauser.yaml",
                 "045-Crd-kafkanodepool.yaml")
+# The prometheus-operator publishes no Maven or PyPI artifact with its CRDs; its Go module carries
+# them (Go builds the Compose checker already). The h1: hash is the module's, as go.sum and Go's
+# checksum database give it: `go mod download` refuses a module that does not match that database,
+# and a module whose hash is not this one is refused here.
+PROMETHEUS_OPERATOR_VERSION = "0.85.0"
+PROMETHEUS_OPERATOR_MODULE = "github.com/prometheus-operator/prometheus-operator"
+PROMETHEUS_OPERATOR_SUM = "h1:M5xLCLEoaW2IJfnuCwFzzpL+jSVQu3KGT84Pye+fW8s="
+PROMETHEUS_OPERATOR_CRDS = ("monitoring.coreos.com_podmonitors.yaml",
+                            "monitoring.coreos.com_prometheusrules.yaml")
 MAKE_TARGET = "make kube-schemas"
 
 
@@ -63,13 +79,25 @@ class Paths:
     def crds(self) -> Path:
         return self.root / f"strimzi-{STRIMZI_VERSION}"
 
+    @property
+    def monitoring_crds(self) -> Path:
+        return self.root / f"prometheus-operator-{PROMETHEUS_OPERATOR_VERSION}"
+
+    @property
+    def crd_dirs(self) -> list[Path]:
+        """Every directory of CRDs the validator reads (`validate.py --crds` each)."""
+        return [self.crds, self.monitoring_crds]
+
     def missing(self) -> list[str]:
-        """What is not there yet, in words (empty when both are)."""
+        """What is not there yet, in words (empty when all is)."""
         found = []
         if not (self.tools / ".complete").exists():
             found.append(f"the validator's virtualenv ({self.tools})")
         if not (self.crds / ".complete").exists():
             found.append(f"Strimzi {STRIMZI_VERSION}'s CRDs ({self.crds})")
+        if not (self.monitoring_crds / ".complete").exists():
+            found.append(f"the prometheus-operator {PROMETHEUS_OPERATOR_VERSION}'s CRDs "
+                         f"({self.monitoring_crds})")
         return found
 
 
@@ -124,20 +152,61 @@ def fetch_crds(paths: Paths) -> None:
         shutil.rmtree(staging, ignore_errors=True)
 
 
+def fetch_monitoring_crds(paths: Paths) -> None:
+    target = paths.monitoring_crds
+    if (target / ".complete").exists():
+        return
+    go = os.environ.get("GO") or shutil.which("go")
+    if not go:
+        sys.exit("[kube-schemas] Go is required to fetch the prometheus-operator's CRDs (its Go "
+                 "module): install Go 1.24 or later and put go on the PATH")
+    module = f"{PROMETHEUS_OPERATOR_MODULE}@v{PROMETHEUS_OPERATOR_VERSION}"
+    say(f"fetching the Go module {module} (once)")
+    paths.root.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix="prometheus-operator-", dir=paths.root))
+    try:
+        # outside any Go module (a directory of its own), so that nothing's go.mod changes
+        command = [go, "mod", "download", "-json", module]
+        result = subprocess.run(command, capture_output=True, text=True, cwd=staging,
+                                env={**os.environ, "GOFLAGS": "-mod=mod", "GO111MODULE": "on"})
+        answer = json.loads(result.stdout or "{}")
+        if result.returncode != 0 or answer.get("Error"):
+            sys.stderr.write(result.stderr[-4000:])
+            sys.exit(f"[kube-schemas] {' '.join(command)} failed: {answer.get('Error', '')}")
+        if answer.get("Sum") != PROMETHEUS_OPERATOR_SUM:
+            sys.exit(f"[kube-schemas] {module}: hash {answer.get('Sum')}, "
+                     f"expected {PROMETHEUS_OPERATOR_SUM}")
+        inside = f"{module}/example/prometheus-operator-crd"
+        with zipfile.ZipFile(answer["Zip"]) as archive:
+            for name in PROMETHEUS_OPERATOR_CRDS:
+                (staging / name).write_bytes(archive.read(f"{inside}/{name}"))
+        (staging / ".complete").write_text(
+            f"{module} {answer['Sum']}: example/prometheus-operator-crd/"
+            f"{{{','.join(PROMETHEUS_OPERATOR_CRDS)}}}\n")
+        shutil.rmtree(target, ignore_errors=True)
+        staging.rename(target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="fetch what validating deploy/k8s needs")
     parser.add_argument("command", choices=["fetch", "paths"])
     args = parser.parse_args(argv)
     paths = Paths.from_env()
     if args.command == "paths":
-        print(f"python {paths.python}\ncrds {paths.crds}")
+        print(f"python {paths.python}")
+        for directory in paths.crd_dirs:
+            print(f"crds {directory}")
         return 1 if paths.missing() else 0
     started = time.monotonic()
     if not paths.missing():
         return 0
     fetch_tools(paths)
     fetch_crds(paths)
-    say(f"ready in {time.monotonic() - started:.1f} s: {paths.tools.name}, {paths.crds.name}")
+    fetch_monitoring_crds(paths)
+    say(f"ready in {time.monotonic() - started:.1f} s: {paths.tools.name}, "
+        f"{', '.join(d.name for d in paths.crd_dirs)}")
     return 0
 
 

@@ -2,11 +2,12 @@
 virtualenv `make kube-schemas` makes, deploy/k8s/schemas.py), which has jsonschema, PyYAML and
 kubernetes-validate:
 
-    python validate.py --crds DIR [--kubernetes 1.30,1.37] [--json] FILE...
-    python validate.py --crds DIR [--kubernetes ...] --json --stdin    (a JSON list of objects)
+    python validate.py --crds DIR [--crds DIR]... [--kubernetes 1.30,1.37] [--json] FILE...
+    python validate.py --crds DIR... [--kubernetes ...] --json --stdin   (a JSON list of objects)
 
 Core objects: kubernetes-validate's strict schemas (an unknown field is an error) of each
-Kubernetes version named. Strimzi's custom resources: the openAPIV3Schema of the CRD version their
+Kubernetes version named. Custom resources (Strimzi's, the prometheus-operator's: the CRDs of every
+--crds directory): the openAPIV3Schema of the CRD version their
 apiVersion names (served, not deprecated), made strict as `kubectl apply` is (its default
 field validation refuses unknown fields; x-kubernetes-preserve-unknown-fields keeps its meaning),
 with metadata checked against Kubernetes' ObjectMeta. Prints each object's errors (and, with
@@ -53,15 +54,17 @@ def strict(schema: Any) -> Any:
 
 
 class Validator:
-    def __init__(self, crd_dir: Path, versions: list[str]) -> None:
+    def __init__(self, crd_dirs: list[Path], versions: list[str]) -> None:
         self.versions = versions
         self.crds: dict[tuple[str, str], dict[str, Any]] = {}
-        for path in sorted(crd_dir.glob("*.yaml")):
-            crd = yaml.safe_load(path.read_text(encoding="utf-8"))
-            spec = crd["spec"]
-            self.crds[(spec["group"], spec["names"]["kind"])] = crd
-        if not self.crds:
-            raise SystemExit(f"no CRD in {crd_dir}")
+        for crd_dir in crd_dirs:
+            paths = sorted(crd_dir.glob("*.yaml"))
+            if not paths:
+                raise SystemExit(f"no CRD in {crd_dir}")
+            for path in paths:
+                crd = yaml.safe_load(path.read_text(encoding="utf-8"))
+                spec = crd["spec"]
+                self.crds[(spec["group"], spec["names"]["kind"])] = crd
         self._object_meta: dict[str, Any] = {}
 
     def errors(self, obj: Any) -> list[str]:
@@ -136,7 +139,8 @@ def _where(error: jsonschema.ValidationError) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="validate Kubernetes manifests")
-    parser.add_argument("--crds", type=Path, required=True, help="a directory of CRD YAML files")
+    parser.add_argument("--crds", type=Path, required=True, action="append",
+                        help="a directory of CRD YAML files (repeatable)")
     parser.add_argument("--kubernetes", default=KUBERNETES,
                         help=f"Kubernetes versions, comma-separated ({KUBERNETES})")
     parser.add_argument("--json", action="store_true", help="a JSON report on stdout")
@@ -169,7 +173,8 @@ def main(argv: list[str] | None = None) -> int:
             for error in r["errors"]:
                 print(f"       {error}")
         print(f"{len(report) - len(failed)} valid, {len(failed)} invalid "
-              f"(Kubernetes {', '.join(validator.versions)}; CRDs from {args.crds})")
+              f"(Kubernetes {', '.join(validator.versions)}; CRDs from "
+              f"{', '.join(map(str, args.crds))})")
     return 1 if failed else 0
 
 

@@ -1,7 +1,8 @@
 """deploy/k8s: the committed manifests are what deploy/k8s/generate.py makes from the catalog, the
 principals and services.toml, they say what those say, and every object is valid against its
 schema: Kubernetes' own for the core objects (kubernetes-validate's strict JSON schemas, an
-unknown field refused), Strimzi's CRDs for its custom resources.
+unknown field refused), Strimzi's and the prometheus-operator's CRDs for the custom resources.
+The monitoring objects (PodMonitors, alerts) have their own tests: test_k8s_monitoring.py.
 
 The validator and the schemas are fetched once by `make kube-schemas` (deploy/k8s/schemas.py) into
 ~/.cache/vivres/k8s/; without them these tests fail, naming that target."""
@@ -9,35 +10,19 @@ The validator and the schemas are fetched once by `make kube-schemas` (deploy/k8
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
 import subprocess
-import sys
 from collections.abc import Iterable, Iterator
 from functools import cache
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
-import pytest
 
 from services.bus import access, catalog
+from tests.checks.deploy_tools import K8S, generate, validator_paths
 
-K8S = Path(__file__).resolve().parents[2] / "deploy" / "k8s"
 STRIMZI_KINDS = {"Kafka", "KafkaNodePool", "KafkaTopic", "KafkaUser"}
-
-
-def _load(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"vivres_k8s_{name}", K8S / f"{name}.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
-generate = _load("generate")
-schemas = _load("schemas")
+MONITORING_KINDS = {"PodMonitor", "PrometheusRule"}
 
 
 @cache
@@ -54,12 +39,9 @@ def every(kind: str | None = None) -> Iterator[dict[str, Any]]:
 
 def validate(*, files: Iterable[Path] = (), stdin: list[Any] | None = None) -> dict[str, Any]:
     """The validator's JSON report (deploy/k8s/validate.py, run by the validator's Python)."""
-    paths = schemas.Paths.from_env()
-    missing = paths.missing()
-    if missing:
-        pytest.fail(f"missing {' and '.join(missing)}: run `{schemas.MAKE_TARGET}` once "
-                    "(`make test` does)", pytrace=False)
-    command = [str(paths.python), str(K8S / "validate.py"), "--crds", str(paths.crds), "--json",
+    paths = validator_paths()
+    crds = [option for directory in paths.crd_dirs for option in ("--crds", str(directory))]
+    command = [str(paths.python), str(K8S / "validate.py"), *crds, "--json",
                *(["--stdin"] if stdin is not None else []), *map(str, files)]
     result = subprocess.run(command, input=json.dumps(stdin) if stdin is not None else None,
                             capture_output=True, text=True, timeout=120)
@@ -71,12 +53,11 @@ def validate(*, files: Iterable[Path] = (), stdin: list[Any] | None = None) -> d
 
 
 def test_the_committed_manifests_are_what_the_generator_makes() -> None:
-    rendered = generate.render()
-    assert sorted(p.name for p in K8S.glob("*.yaml")) == sorted(rendered)
-    for name, text in rendered.items():
-        assert (K8S / name).read_text(encoding="utf-8") == text, (
-            f"deploy/k8s/{name} differs from what the catalog, access.py and services.toml give:"
-            " run .venv/bin/python deploy/k8s/generate.py")
+    assert sorted(p.name for p in K8S.glob("*.yaml")) == sorted(generate.render())
+    for path, text in generate.outputs().items():
+        assert path.read_text(encoding="utf-8") == text, (
+            f"{path.relative_to(K8S.parents[1])} differs from what the catalog, access.py and "
+            "services.toml give: run .venv/bin/python deploy/k8s/generate.py")
 
 
 # --- against the schemas ----------------------------------------------------------------------
@@ -94,10 +75,12 @@ def test_every_object_is_valid_against_kubernetes_and_strimzi_schemas() -> None:
     assert parsed == objects()
     # ... and each kind was checked, against the CRDs and Kubernetes versions expected
     kinds = {d["kind"] for d in report["documents"]}
-    assert STRIMZI_KINDS | {"Deployment", "StatefulSet", "Service", "PodDisruptionBudget",
-                            "ConfigMap", "Job"} <= kinds
+    assert STRIMZI_KINDS | MONITORING_KINDS | {"Deployment", "StatefulSet", "Service",
+                                               "PodDisruptionBudget", "ConfigMap", "Job"} <= kinds
     assert set(report["crds"]) >= {"kafkas.kafka.strimzi.io", "kafkanodepools.kafka.strimzi.io",
-                                   "kafkatopics.kafka.strimzi.io", "kafkausers.kafka.strimzi.io"}
+                                   "kafkatopics.kafka.strimzi.io", "kafkausers.kafka.strimzi.io",
+                                   "podmonitors.monitoring.coreos.com",
+                                   "prometheusrules.monitoring.coreos.com"}
     assert report["kubernetes"] == ["1.30", "1.37"]
 
 
@@ -105,7 +88,8 @@ def _broken() -> dict[str, dict[str, Any]]:
     """One wrong field or type in an object of each kind."""
     first = {kind: next(every(kind)) for kind in
              ("Deployment", "StatefulSet", "Service", "PodDisruptionBudget", "ConfigMap", "Job",
-              "Kafka", "KafkaNodePool", "KafkaTopic", "KafkaUser")}
+              "Kafka", "KafkaNodePool", "KafkaTopic", "KafkaUser", "PodMonitor",
+              "PrometheusRule")}
     broken: dict[str, dict[str, Any]] = {}
 
     def case(label: str, kind: str, change: Any) -> None:
@@ -145,6 +129,17 @@ def _broken() -> dict[str, dict[str, Any]]:
          lambda o: o["spec"]["authorization"]["acls"][0].update(operations=["Reed"]))
     case("KafkaUser ACL without operations", "KafkaUser",
          lambda o: o["spec"]["authorization"]["acls"][0].pop("operations"))
+    case("Kafka metricsConfig of an unknown type", "Kafka",
+         lambda o: o["spec"]["kafka"]["metricsConfig"].update(type="jmx"))
+    case("Kafka exporter unknown field", "Kafka",
+         lambda o: o["spec"]["kafkaExporter"].update(topicRegexp=".*"))
+    case("PodMonitor endpoint unknown field", "PodMonitor",
+         lambda o: o["spec"]["podMetricsEndpoints"][0].update(portName="metrics"))
+    case("PodMonitor without a selector", "PodMonitor", lambda o: o["spec"].pop("selector"))
+    case("PrometheusRule `for` not a duration", "PrometheusRule",
+         lambda o: o["spec"]["groups"][0]["rules"][0].update({"for": "ten minutes"}))
+    case("PrometheusRule annotation not a string", "PrometheusRule",
+         lambda o: o["spec"]["groups"][0]["rules"][0]["annotations"].update(runbook={"a": 1}))
     return broken
 
 

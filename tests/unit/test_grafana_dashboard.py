@@ -11,70 +11,13 @@ import re
 from pathlib import Path
 
 import pytest
-from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.parser import text_string_to_metric_families
 
-from services.bus.metrics import Metrics
-from services.health.app import ReportCollector
 from services.health.status import Status
+from tests.metric_names import REPORT, exposed, health_samples
 
 DASHBOARD = Path(__file__).resolve().parents[2] / "deploy" / "grafana" / "vivres-streams.json"
 METRIC = re.compile(r"\bvivres_[a-z_]+\b")
 RATED = re.compile(r"\b(?:rate|irate|increase)\(\s*(vivres_[a-z_]+)")
-
-# A small report in the shape of services.health.monitor.Monitor._build().
-REPORT = {
-    "status": "STALL", "generated_at": "2025-03-01T10:00:00Z", "window_s": 30.0,
-    "interval_s": 5.0,
-    "kafka": {
-        "status": "WARN", "reachable": True, "error": None, "bootstrap": "127.0.0.1:9092",
-        "last_seen": "2025-03-01T10:00:00Z",
-        "brokers": [{"id": 1, "host": "kafka-1", "port": 9092},
-                    {"id": 2, "host": "kafka-2", "port": 9092}],
-        "controller": 2, "voters": [1, 2], "partitions": 12,
-        "under_replicated": ["sales.tickets[1]"], "offline": []},
-    "groups": [{
-        "group": "vivres-stock", "state": "Stable", "members": 1, "status": "STALL",
-        "reason": "1 member(s), offset unmoved for 40s", "lag": 7, "lag_seconds": 42.5,
-        "topics": ["sales.tickets"],
-        "partitions": [
-            {"topic": "sales.tickets", "partition": 0, "committed": 10, "end": 10, "lag": 0,
-             "lag_seconds": 0.0, "status": "OK", "reason": "caught up within the window"},
-            {"topic": "sales.tickets", "partition": 1, "committed": 3, "end": 10, "lag": 7,
-             "lag_seconds": 42.5, "status": "STALL",
-             "reason": "1 member(s), offset unmoved for 40s"}],
-        "history": [[1740823190.0, 5], [1740823195.0, 7]]}],
-    "topics": [{"topic": "sales.tickets", "partitions": 2, "end": 20, "records_per_s": 0.4}],
-    "dead_letters": [{"topic": "sales.tickets.dlq", "source": "sales.tickets", "depth": 3,
-                      "rate": 0.0, "status": "OK", "latest": []}],
-    "services": [{
-        "service": "stock", "url": "http://127.0.0.1:9102/metrics", "up": True, "error": None,
-        "status": "OK", "last_seen": "2025-03-01T10:00:00Z",
-        "event_latency_ms": {"count": 4, "p50": 120.0, "p99": 900.0},
-        "bus_latency_ms": {"count": 4, "p50": 15.0, "p99": 250.0},
-        "freshness": [{"state": "sales.tickets", "newest_event_at": "2025-03-01T09:59:50Z",
-                       "age_s": 10.0}]}],
-}
-
-
-def _samples(text: str) -> list:
-    return [s for family in text_string_to_metric_families(text) for s in family.samples]
-
-
-def _health_samples() -> list:
-    registry = CollectorRegistry()
-    registry.register(ReportCollector(lambda: REPORT))
-    return _samples(generate_latest(registry).decode())
-
-
-def _service_samples() -> list:
-    metrics = Metrics("x")
-    metrics.applied("t", 1.0, 1.0)
-    for counter in (metrics.consumed, metrics.handled, metrics.retries, metrics.published):
-        counter.labels("x", "t").inc()
-    metrics.dead_lettered.labels("x", "t", "handle").inc()
-    metrics.handler_seconds.labels("x", "t").observe(0.01)
-    return _samples(metrics.exposition().decode())
 
 
 def _value(samples: list, name: str, **labels: str) -> float:
@@ -129,10 +72,9 @@ def test_dashboard_is_well_formed(dashboard: dict) -> None:
 
 def test_every_metric_queried_is_exposed(dashboard: dict) -> None:
     # PromQL names samples as exposed: counters with _total, histograms with _bucket/_sum/_count.
-    exposed = {s.name for s in _health_samples() + _service_samples()}
     used = {name for expr in _exprs(dashboard) for name in METRIC.findall(expr)}
     assert used, "no vivres_ metric found in the dashboard's queries"
-    assert used <= exposed, f"not exposed by any service: {sorted(used - exposed)}"
+    assert used <= exposed(), f"not exposed by any service: {sorted(used - exposed())}"
     for expr in _exprs(dashboard):
         for name in RATED.findall(expr):
             assert name.endswith(("_total", "_bucket")), f"rate() of a non-counter: {expr}"
@@ -140,7 +82,7 @@ def test_every_metric_queried_is_exposed(dashboard: dict) -> None:
 
 def test_every_health_gauge_is_on_the_dashboard(dashboard: dict) -> None:
     used = {name for expr in _exprs(dashboard) for name in METRIC.findall(expr)}
-    health = {s.name for s in _health_samples()}
+    health = {s.name for s in health_samples()}
     assert health <= used, f"not shown: {sorted(health - used)}"
 
 
@@ -164,7 +106,7 @@ def test_status_mappings_follow_the_severity_order(dashboard: dict) -> None:
 
 
 def test_health_gauges_carry_the_report_figures() -> None:
-    samples = _health_samples()
+    samples = health_samples()
     group = REPORT["groups"][0]
     assert _value(samples, "vivres_health_status") == Status.STALL.severity == 2
     assert _value(samples, "vivres_health_kafka_up") == 1
