@@ -5,7 +5,9 @@ config` is built on, in a small program (deploy/tools/compose-check, built by `m
 compose-check`): there is no Docker engine nor compose plugin here, and Debian's docker-compose
 1.29 rejects valid modern files. Then, so that a lenient validator cannot let a wrong file through,
 its normalized project (what `docker compose config --format json` prints) is held against
-deploy/local/services.toml, what `make run` starts.
+deploy/local/services.toml, what `make run` starts. The operators' tools (Kafka UI, Prometheus,
+Grafana) sit behind the `ops` profile: validated with it, absent without it, and held against
+the files they read (deploy/prometheus, deploy/grafana/provisioning).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 import pytest
 
 from services.health.service import parse_targets
+from tests.checks.deploy_tools import load_yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
@@ -31,6 +34,7 @@ CHECKER = CACHE / "bin" / "compose-check"
 # The services that run until stopped (`vivres serve NAME`), and the demo jobs that end.
 SERVING = [e for e in SERVICES["service"] if e["command"].startswith("vivres serve ")]
 JOBS = [e for e in SERVICES["service"] if not e["command"].startswith("vivres serve ")]
+OPS = {"kafka-ui", "prometheus", "grafana"}  # `docker compose --profile ops up`
 
 
 def check(path: Path, *options: str) -> subprocess.CompletedProcess[str]:
@@ -50,6 +54,11 @@ def load(path: Path, *options: str) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def project() -> dict[str, Any]:
     return load(COMPOSE)
+
+
+@pytest.fixture(scope="module")
+def ops_project() -> dict[str, Any]:
+    return load(COMPOSE, "-profile", "ops")
 
 
 def test_docker_compose_yml_is_valid() -> None:
@@ -101,8 +110,8 @@ def test_a_broken_project_is_rejected(project: dict, breakage: Any, tmp_path: Pa
     assert result.returncode != 0, f"{breakage.__name__} was accepted"
 
 
-def test_every_serving_service_of_make_run_runs_with_a_healthcheck(project: dict) -> None:
-    services = project["services"]
+def test_every_serving_service_of_make_run_runs_with_a_healthcheck(ops_project: dict) -> None:
+    services = ops_project["services"]
     for entry in SERVING:
         service = services.get(entry["name"])
         assert service is not None, f"{entry['name']} (services.toml) is not in docker-compose.yml"
@@ -187,8 +196,8 @@ def test_every_vivres_container_runs_the_one_image_built_here(project: dict) -> 
     assert Path(services["provision"]["build"]["context"]) == ROOT
 
 
-def test_ports_listen_on_loopback_only(project: dict) -> None:
-    for name, service in project["services"].items():
+def test_ports_listen_on_loopback_only(ops_project: dict) -> None:
+    for name, service in ops_project["services"].items():
         for port in service.get("ports", []):
             assert port.get("host_ip") == "127.0.0.1", f"{name} publishes {port} beyond loopback"
 
@@ -210,3 +219,125 @@ def test_settings_come_from_the_environment() -> None:
 
 def _published(service: dict) -> dict[int, tuple[str, str]]:
     return {p["target"]: (p.get("host_ip"), p["published"]) for p in service.get("ports", [])}
+
+
+# --- the operators' tools (`docker compose --profile ops up`) ---------------------------------
+
+
+def test_the_ops_profile_is_valid_and_off_by_default(project: dict, ops_project: dict) -> None:
+    result = check(COMPOSE, "-profile", "ops")
+    assert result.returncode == 0, result.stderr
+    assert not OPS & project["services"].keys(), "`docker compose up` starts the ops tools"
+    assert ops_project["services"].keys() - project["services"].keys() == OPS
+    for name in OPS:
+        service = ops_project["services"][name]
+        assert service["profiles"] == ["ops"]
+        image, _, tag = service["image"].rpartition(":")
+        assert image and tag and tag not in ("latest", "main"), f"{name} is not pinned"
+    assert {"prometheus-data", "grafana-data"} <= ops_project["volumes"].keys()
+
+
+def _grafana_without_its_source(p: dict) -> None:
+    p["services"]["grafana"]["depends_on"]["nowhere"] = {"condition": "service_started"}
+
+
+def _prometheus_port_not_a_port(p: dict) -> None:
+    p["services"]["prometheus"]["ports"][0]["target"] = "ninety"
+
+
+def _kafka_ui_misspelt(p: dict) -> None:
+    p["services"]["kafka-ui"]["enviroment"] = p["services"]["kafka-ui"].pop("environment")
+
+
+@pytest.mark.parametrize("breakage", [_grafana_without_its_source, _prometheus_port_not_a_port,
+                                      _kafka_ui_misspelt])
+def test_a_broken_ops_service_is_rejected(ops_project: dict, breakage: Any,
+                                          tmp_path: Path) -> None:
+    changed = json.loads(json.dumps(ops_project))
+    breakage(changed)
+    broken = tmp_path / "broken.json"
+    broken.write_text(json.dumps(changed), encoding="utf-8")
+    assert check(broken, "-profile", "ops").returncode != 0, f"{breakage.__name__} was accepted"
+
+
+def _mounted(service: dict, target: str) -> Path:
+    """The host file or directory a bind mount puts at `target` (or under it)."""
+    for volume in service["volumes"]:
+        if volume["type"] == "bind" and volume["target"] == target:
+            return Path(volume["source"])
+    raise AssertionError(f"nothing is mounted at {target}")
+
+
+def _metrics_address(name: str, service: dict) -> str | None:
+    """Where a Vivres service of compose serves /metrics: its metrics port, or the health
+    service's HTTP port (its /metrics is there)."""
+    if (service.get("command") or [])[:2] != ["vivres", "serve"]:
+        return None
+    env = service["environment"]
+    port = env.get("VIVRES_METRICS_PORT") or env.get("VIVRES_HEALTH_PORT")
+    assert port, f"{name} serves no /metrics that Prometheus could scrape"
+    return f"{name}:{port}"
+
+
+def test_prometheus_scrapes_every_vivres_service_of_compose(ops_project: dict) -> None:
+    services = ops_project["services"]
+    prometheus = services["prometheus"]
+    config_dir = _mounted(prometheus, "/etc/prometheus")
+    assert config_dir == ROOT / "deploy" / "prometheus"
+    assert "--config.file=/etc/prometheus/prometheus.yml" in prometheus["command"]
+    [config] = load_yaml(config_dir / "prometheus.yml")
+    targets = {target for job in config["scrape_configs"]
+               for static in job.get("static_configs", []) for target in static["targets"]}
+    expected = {address for name, service in services.items()
+                if (address := _metrics_address(name, service))}
+    assert len(expected) == len(SERVING)
+    assert expected <= targets, f"not scraped: {sorted(expected - targets)}"
+    ours = {t for t in targets if t.split(":")[0] in services}
+    assert ours == expected, f"scraped at a wrong port or not a service: {ours - expected}"
+    for rules in config["rule_files"]:
+        assert (config_dir / Path(rules).relative_to("/etc/prometheus")).is_file(), rules
+
+
+def test_grafana_is_provisioned_with_prometheus_and_the_dashboard(ops_project: dict) -> None:
+    services = ops_project["services"]
+    grafana = services["grafana"]
+    provisioning = _mounted(grafana, "/etc/grafana/provisioning")
+    assert provisioning == ROOT / "deploy" / "grafana" / "provisioning"
+    [sources] = load_yaml(provisioning / "datasources" / "vivres.yaml")
+    [source] = sources["datasources"]
+    port = services["prometheus"]["ports"][0]["target"]
+    assert (source["type"], source["url"], source["isDefault"]) == (
+        "prometheus", f"http://prometheus:{port}", True)
+    [dashboards] = load_yaml(provisioning / "dashboards" / "vivres.yaml")
+    [provider] = dashboards["providers"]
+    assert provider["type"] == "file"
+    mounted = [(Path(v["source"]), v["target"]) for v in grafana["volumes"]
+               if v["type"] == "bind" and v["target"].startswith(provider["options"]["path"] + "/")]
+    assert mounted == [(ROOT / "deploy" / "grafana" / "vivres-streams.json",
+                        provider["options"]["path"] + "/vivres-streams.json")]
+    assert mounted[0][0].is_file()
+    env = grafana["environment"]
+    assert env["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"] == mounted[0][1]
+    assert (env["GF_AUTH_ANONYMOUS_ENABLED"], env["GF_AUTH_ANONYMOUS_ORG_ROLE"]) == (
+        "true", "Viewer")
+    assert env["GF_SECURITY_ADMIN_PASSWORD"] == "vivres"  # the documented local default
+    changed = load(COMPOSE, "-profile", "ops", "-e", "VIVRES_GRAFANA_ADMIN_PASSWORD=s3cret")
+    assert changed["services"]["grafana"]["environment"]["GF_SECURITY_ADMIN_PASSWORD"] == "s3cret"
+
+
+def test_the_kafka_ui_reads_the_cluster_and_the_registrys_confluent_api(
+        ops_project: dict) -> None:
+    services = ops_project["services"]
+    env = services["kafka-ui"]["environment"]
+    bus = services["gateway"]["environment"]
+    registry_port = services["registry"]["environment"]["QUARKUS_HTTP_PORT"]
+    assert env["KAFKA_CLUSTERS_0_SCHEMAREGISTRY"] == bus["SCHEMA_REGISTRY_URL"] == (
+        f"http://registry:{registry_port}/apis/ccompat/v7")
+    assert env["KAFKA_CLUSTERS_0_BOOTSTRAPSERVERS"] == bus["KAFKA_BOOTSTRAP_SERVERS"]
+    assert env["KAFKA_CLUSTERS_0_READONLY"] == "true"
+    for stack in ("kafka", "registry"):
+        assert services["kafka-ui"]["depends_on"][stack]["condition"] == "service_healthy"
+    published = {name: _published(services[name]) for name in OPS}
+    assert published == {"kafka-ui": {8080: ("127.0.0.1", "8082")},
+                         "prometheus": {9090: ("127.0.0.1", "9090")},
+                         "grafana": {3000: ("127.0.0.1", "3000")}}
