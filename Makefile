@@ -105,8 +105,9 @@ lint: venv ## ruff: blocking calls in async code, naive datetimes, blind excepts
 # Debian's docker-compose (1.29) rejects valid files (a top-level `name:`). A small Go program
 # (deploy/tools/compose-check), built once into the cache: ~20 s from nothing, then instant.
 VIVRES_CACHE_DIR ?= $(HOME)/.cache/vivres
-COMPOSE_CHECK := $(VIVRES_CACHE_DIR)/bin/compose-check
-COMPOSE_CHECK_SRC := $(wildcard deploy/tools/compose-check/*.go deploy/tools/compose-check/go.*)
+COMPOSE_CHECK_SRC := $(sort $(wildcard deploy/tools/compose-check/*.go deploy/tools/compose-check/go.*))
+# named by its sources' hash: checkouts of different versions sharing the cache each get theirs
+COMPOSE_CHECK := $(VIVRES_CACHE_DIR)/bin/compose-check-$(shell cat $(COMPOSE_CHECK_SRC) | sha256sum | cut -c1-12)
 GO ?= $(shell command -v go || command -v /usr/local/go/bin/go)
 compose-check: $(COMPOSE_CHECK) ## validate docker-compose.yml against the Compose specification
 	$(COMPOSE_CHECK) docker-compose.yml

@@ -13,6 +13,7 @@ the files they read (deploy/prometheus, deploy/grafana/provisioning).
 from __future__ import annotations
 
 import json
+import hashlib
 import os
 import shlex
 import subprocess
@@ -29,7 +30,11 @@ ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
 SERVICES = tomllib.loads((ROOT / "deploy/local/services.toml").read_text(encoding="utf-8"))
 CACHE = Path(os.environ.get("VIVRES_CACHE_DIR") or Path.home() / ".cache" / "vivres")
-CHECKER = CACHE / "bin" / "compose-check"
+TOOL = ROOT / "deploy/tools/compose-check"
+SOURCES = sorted([*TOOL.glob("*.go"), *TOOL.glob("go.*")])  # as the Makefile sorts them
+# the Makefile names the build by its sources' hash, so checkouts sharing the cache each get theirs
+CHECKER = CACHE / "bin" / ("compose-check-" + hashlib.sha256(
+    b"".join(p.read_bytes() for p in SOURCES)).hexdigest()[:12])
 
 # The services that run until stopped (`vivres serve NAME`), and the demo jobs that end.
 SERVING = [e for e in SERVICES["service"] if e["command"].startswith("vivres serve ")]
