@@ -26,7 +26,7 @@ SECURITY_APPLY = @$(if $(SECURED),echo "vivres security apply" && \
 
 .DEFAULT_GOAL := help
 .PHONY: help venv browser fetch up demo-data down run status test test-unit test-checks test-integration test-e2e \
-        lint schemas-check compose-check kube-schemas asyncapi-parser bench clean
+        lint schemas-check compose-check prometheus-check kube-schemas asyncapi-parser bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -100,23 +100,34 @@ schemas-check: venv ## every schema reads all its earlier versions (names the of
 lint: venv ## ruff: blocking calls in async code, naive datetimes, blind excepts, prints
 	$(BIN)/ruff check services tests bench examples deploy
 
-# docker-compose.yml is checked against the Compose specification by compose-go, the loader that
-# `docker compose config` is built on: there is no Docker engine nor compose plugin here, and
-# Debian's docker-compose (1.29) rejects valid files (a top-level `name:`). A small Go program
-# (deploy/tools/compose-check), built once into the cache: ~20 s from nothing, then instant.
+# The deploy files are checked by the loaders of the tools that read them, in small Go programs
+# under deploy/tools, each built once into the cache (~30 s from nothing, then instant) under a
+# name with its sources' hash, so checkouts of different versions sharing the cache each get theirs.
 VIVRES_CACHE_DIR ?= $(HOME)/.cache/vivres
-COMPOSE_CHECK_SRC := $(sort $(wildcard deploy/tools/compose-check/*.go deploy/tools/compose-check/go.*))
-# named by its sources' hash: checkouts of different versions sharing the cache each get theirs
-COMPOSE_CHECK := $(VIVRES_CACHE_DIR)/bin/compose-check-$(shell cat $(COMPOSE_CHECK_SRC) | sha256sum | cut -c1-12)
 GO ?= $(shell command -v go || command -v /usr/local/go/bin/go)
+go_tool_src = $(sort $(wildcard deploy/tools/$(1)/*.go deploy/tools/$(1)/go.*))
+go_tool = $(VIVRES_CACHE_DIR)/bin/$(1)-$(shell cat $(call go_tool_src,$(1)) | sha256sum | cut -c1-12)
+define GO_TOOL
+$(call go_tool,$(1)): $(call go_tool_src,$(1))
+	@test -n "$(GO)" || { echo "Go 1.24 or later is needed to build deploy/tools/$(1):" \
+	  "install it and put go on the PATH"; exit 1; }
+	mkdir -p $$(dir $$@)
+	cd deploy/tools/$(1) && $(GO) build -trimpath -buildvcs=false -o $$@ .
+endef
+$(foreach tool,compose-check prometheus-check,$(eval $(call GO_TOOL,$(tool))))
+
+# docker-compose.yml against the Compose specification, by compose-go, the loader that `docker
+# compose config` is built on: there is no Docker engine nor compose plugin here, and Debian's
+# docker-compose (1.29) rejects valid files (a top-level `name:`).
+COMPOSE_CHECK := $(call go_tool,compose-check)
 compose-check: $(COMPOSE_CHECK) ## validate docker-compose.yml against the Compose specification
 	$(COMPOSE_CHECK) docker-compose.yml
 
-$(COMPOSE_CHECK): $(COMPOSE_CHECK_SRC)
-	@test -n "$(GO)" || { echo "Go 1.24 or later is needed to build the Compose checker" \
-	  "(deploy/tools/compose-check): install it and put go on the PATH"; exit 1; }
-	mkdir -p $(dir $(COMPOSE_CHECK))
-	cd deploy/tools/compose-check && $(GO) build -trimpath -buildvcs=false -o $(COMPOSE_CHECK) .
+# deploy/prometheus and the alerts of deploy/k8s by Prometheus' own loaders (its configuration's,
+# and its rule files' with the PromQL parser), as `promtool check config` and `check rules` do.
+PROMETHEUS_CHECK := $(call go_tool,prometheus-check)
+prometheus-check: $(PROMETHEUS_CHECK) ## validate deploy/prometheus (configuration, alert rules) as Prometheus loads it
+	$(PROMETHEUS_CHECK) -config deploy/prometheus/prometheus.yml deploy/prometheus/alerts.yml
 
 # deploy/k8s is validated (tests/checks/test_k8s_manifests.py) by a validator of its own: a virtualenv
 # with kubernetes-validate (Kubernetes' JSON schemas) from PyPI, Strimzi's CRDs from Maven
@@ -140,7 +151,7 @@ $(ASYNCAPI_PARSER): $(ASYNCAPI_JS)/package-lock.json
 	@touch $@
 
 # `make test` starts the stack only if it is not already up, and stops it only if it started it.
-CHECKERS := compose-check kube-schemas asyncapi-parser
+CHECKERS := compose-check prometheus-check kube-schemas asyncapi-parser
 test: venv browser lint schemas-check $(CHECKERS) ## set up and run the whole suite (every tier)
 	@started=0; \
 	if ! $(STACK) status --quiet; then $(STACK) start || exit 1; started=1; fi; \

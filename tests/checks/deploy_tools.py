@@ -1,4 +1,5 @@
-"""What the deploy checks share: deploy/k8s's scripts loaded as modules, and a YAML reader.
+"""What the deploy checks share: deploy/k8s's scripts loaded as modules, a YAML reader, and the
+Go checkers of deploy/tools as the Makefile builds them.
 
 .venv has no YAML parser (the project writes YAML with services/bus/yaml.py and reads none), so
 YAML files are read by PyYAML in the manifests' validator's virtualenv (`make kube-schemas`), as
@@ -6,8 +7,10 @@ the tools that load them would read them."""
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +21,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
+CACHE = Path(os.environ.get("VIVRES_CACHE_DIR") or Path.home() / ".cache" / "vivres")
 
 
 def _load(name: str) -> ModuleType:
@@ -52,3 +56,16 @@ def load_yaml(path: Path) -> list[Any]:
                             capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 0, f"{path} is not valid YAML:\n{result.stderr}"
     return [doc for doc in json.loads(result.stdout) if doc is not None]
+
+
+def go_tool(name: str) -> Path:
+    """The build of deploy/tools/NAME for these sources, named as the Makefile names it (their
+    sorted contents' hash); the test fails, naming the target, when it is not built."""
+    tool = ROOT / "deploy" / "tools" / name
+    sources = sorted([*tool.glob("*.go"), *tool.glob("go.*")])
+    digest = hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()[:12]
+    built = CACHE / "bin" / f"{name}-{digest}"
+    if not built.exists():
+        pytest.fail(f"{built} is missing: run `make {name}` once (it builds it with Go; "
+                    "`make test` does it first)", pytrace=False)
+    return built

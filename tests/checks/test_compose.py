@@ -13,8 +13,6 @@ the files they read (deploy/prometheus, deploy/grafana/provisioning).
 from __future__ import annotations
 
 import json
-import hashlib
-import os
 import shlex
 import subprocess
 import tomllib
@@ -24,17 +22,11 @@ from typing import Any
 import pytest
 
 from services.health.service import parse_targets
-from tests.checks.deploy_tools import load_yaml
+from tests.checks.deploy_tools import go_tool, load_yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
 SERVICES = tomllib.loads((ROOT / "deploy/local/services.toml").read_text(encoding="utf-8"))
-CACHE = Path(os.environ.get("VIVRES_CACHE_DIR") or Path.home() / ".cache" / "vivres")
-TOOL = ROOT / "deploy/tools/compose-check"
-SOURCES = sorted([*TOOL.glob("*.go"), *TOOL.glob("go.*")])  # as the Makefile sorts them
-# the Makefile names the build by its sources' hash, so checkouts sharing the cache each get theirs
-CHECKER = CACHE / "bin" / ("compose-check-" + hashlib.sha256(
-    b"".join(p.read_bytes() for p in SOURCES)).hexdigest()[:12])
 
 # The services that run until stopped (`vivres serve NAME`), and the demo jobs that end.
 SERVING = [e for e in SERVICES["service"] if e["command"].startswith("vivres serve ")]
@@ -43,10 +35,8 @@ OPS = {"kafka-ui", "prometheus", "grafana"}  # `docker compose --profile ops up`
 
 
 def check(path: Path, *options: str) -> subprocess.CompletedProcess[str]:
-    if not CHECKER.exists():
-        pytest.fail(f"the Compose checker {CHECKER} is missing: run `make compose-check` "
-                    "(it builds it with Go; `make test` does it first)")
-    return subprocess.run([str(CHECKER), *options, str(path)], capture_output=True, text=True,
+    return subprocess.run([str(go_tool("compose-check")), *options, str(path)],
+                          capture_output=True, text=True,
                           timeout=120, check=False)
 
 
