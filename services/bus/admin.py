@@ -2,18 +2,23 @@
 client per service process: a `Platform` opens `shared_admin` for its lifetime, and every
 `admin_client` asked with its settings inside it gets that client (started on first use)
 rather than a connection of its own. Outside a platform (the CLI, tests) each call opens one.
+
+What aiokafka's admin client does not offer (SCRAM users, ACLs, deleting groups) goes through
+confluent-kafka's (librdkafka's, maintained with Kafka's protocol): `kept_admin` and `settled`,
+rather than requests encoded by hand on aiokafka's internals, which break on its upgrades.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
+from concurrent.futures import Future
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 
 from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.protocol.admin import DeleteGroupsRequest
+from confluent_kafka.admin import AdminClient
 
 from services.bus.settings import BusSettings
 
@@ -99,10 +104,27 @@ async def forget_app(settings: BusSettings, group: str) -> None:
         topics = [t for t in await admin.list_topics() if t.startswith(f"{group}-")]
         if topics:
             await admin.delete_topics(topics)
-        await delete_group(admin, group)
+    await delete_groups(settings, [group])
 
 
-async def delete_group(admin: AIOKafkaAdminClient, group: str) -> None:
-    """Delete a consumer group (aiokafka 0.14's admin client has no call for it yet)."""
-    node = await admin.find_coordinator(group)
-    await admin._send_request(DeleteGroupsRequest([group]), node)  # noqa: SLF001
+async def delete_groups(settings: BusSettings, groups: list[str]) -> dict[str, str]:
+    """Delete consumer groups; why each one that stays stayed (a group with members does)."""
+    if not groups:
+        return {}
+    return await settled(kept_admin(settings).delete_consumer_groups(groups))
+
+
+def kept_admin(settings: BusSettings) -> AdminClient:
+    """confluent-kafka's admin client on the same cluster, as the same user."""
+    return AdminClient(settings.librdkafka_config())
+
+
+async def settled(futures: Mapping[object, Future]) -> dict[object, str]:
+    """Wait for every request of a confluent-kafka admin call; the refused ones and why."""
+    refused: dict[object, str] = {}
+    for what, future in futures.items():
+        try:
+            await asyncio.wrap_future(future)
+        except Exception as err:  # noqa: BLE001 - KafkaException: reported per request
+            refused[what] = str(err.args[0] if err.args else err)
+    return refused

@@ -6,14 +6,13 @@ exactly the ACLs its declaration gives. Run as the cluster's administrator (a su
     vivres security acls       print what would be granted, per user
 
 SCRAM credentials are set with AlterUserScramCredentials (KIP-554; brokers forward it to the
-KRaft controllers) and ACLs with CreateAcls: the salted password is computed here (RFC 5802's
-Hi(), PBKDF2-HMAC), so the password itself never crosses the wire. aiokafka carries CreateAcls
-but not AlterUserScramCredentials, hence the small request below.
+KRaft controllers) and ACLs with CreateAcls, both through confluent-kafka's admin client
+(librdkafka), which salts the password here (RFC 5802's Hi()): the password itself never
+crosses the wire.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import secrets
@@ -21,42 +20,34 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.protocol.admin import CreateAclsRequest
-from aiokafka.protocol.api import Request, RequestStruct, Response
-from aiokafka.protocol.types import (
-    CompactArray,
-    CompactBytes,
-    CompactString,
-    Int8,
-    Int16,
-    Int32,
-    Schema,
-    TaggedFields,
+from confluent_kafka.admin import (
+    AclBinding,
+    AclOperation,
+    AclPermissionType,
+    ResourcePatternType,
+    ResourceType,
+    ScramCredentialInfo,
+    ScramMechanism,
+    UserScramCredentialUpsertion,
 )
 
-from services.bus.access import PRINCIPALS, Acl, Operation, Pattern, Principal, Resource
+from services.bus.access import PRINCIPALS, Acl, Pattern, Principal, Resource
+from services.bus.admin import kept_admin, settled
 from services.bus.settings import BusSettings
 
 SCRAM_ITERATIONS = 8192  # Kafka's minimum is 4096
-MECHANISMS = {"SCRAM-SHA-256": (1, "sha256"), "SCRAM-SHA-512": (2, "sha512")}
-
-# Kafka's protocol codes (org.apache.kafka.common.acl / resource)
-RESOURCE_CODES = {Resource.TOPIC: 2, Resource.GROUP: 3, Resource.CLUSTER: 4,
-                  Resource.TRANSACTIONAL_ID: 5}
-OPERATION_CODES = {Operation.READ: 3, Operation.WRITE: 4, Operation.CREATE: 5,
-                   Operation.DESCRIBE: 8, Operation.IDEMPOTENT_WRITE: 12}
-PATTERN_CODES = {Pattern.LITERAL: 3, Pattern.PREFIXED: 4}
-ALLOW = 3
+MECHANISMS = {"SCRAM-SHA-256": ScramMechanism.SCRAM_SHA_256,
+              "SCRAM-SHA-512": ScramMechanism.SCRAM_SHA_512}
+# Kafka calls the cluster resource CLUSTER; librdkafka names the same code (4) BROKER.
+RESOURCES = {Resource.TOPIC: ResourceType.TOPIC, Resource.GROUP: ResourceType.GROUP,
+             Resource.CLUSTER: ResourceType.BROKER,
+             Resource.TRANSACTIONAL_ID: ResourceType.TRANSACTIONAL_ID}
+PATTERNS = {Pattern.LITERAL: ResourcePatternType.LITERAL,
+            Pattern.PREFIXED: ResourcePatternType.PREFIXED}
 
 
 class SecurityError(RuntimeError):
     pass
-
-
-def salted_password(password: str, salt: bytes, iterations: int, hash_name: str) -> bytes:
-    """RFC 5802 Hi(): PBKDF2 with HMAC of the mechanism's hash, one block."""
-    return hashlib.pbkdf2_hmac(hash_name, password.encode(), salt, iterations)
 
 
 def passwords(path: Path, users: Iterable[str]) -> dict[str, str]:
@@ -83,75 +74,23 @@ async def apply(settings: BusSettings, secrets_file: Path, *, mechanism: str = "
     """Every principal's SCRAM user and ACLs on the cluster the (administrator's) settings name."""
     principals = list(principals)
     known = passwords(secrets_file, [p.user for p in principals])
-    code, hash_name = MECHANISMS[mechanism]
-    admin = AIOKafkaAdminClient(**settings.kafka_options(), client_id="vivres-security")
-    await admin.start()
-    try:
-        upserts = []
-        for principal in principals:
-            salt = secrets.token_bytes(32)
-            upserts.append((principal.user, code, SCRAM_ITERATIONS, salt,
-                            salted_password(known[principal.user], salt, SCRAM_ITERATIONS,
-                                            hash_name), {}))
-        response = await admin._send_request(AlterUserScramCredentials(upserts))
-        failed = [(user, error, message) for user, error, message, _tags
-                  in response.results if error]
-        if failed:
-            raise SecurityError(f"SCRAM credentials refused: {failed}")
-        count = 0
-        for principal in principals:
-            for acl in principal.acls():
-                await _create_acl(admin, principal.user, acl)
-                count += 1
-    finally:
-        await admin.close()
-    return Applied([p.user for p in principals], count)
+    info = ScramCredentialInfo(MECHANISMS[mechanism], SCRAM_ITERATIONS)
+    admin = kept_admin(settings)
+    upserts = [UserScramCredentialUpsertion(p.user, info, known[p.user].encode())
+               for p in principals]
+    refused = await settled(admin.alter_user_scram_credentials(upserts))
+    if refused:
+        raise SecurityError(f"SCRAM credentials refused: {refused}")
+    bindings = {acl_binding(p.user, acl): (p.user, acl) for p in principals for acl in p.acls()}
+    refused = await settled(admin.create_acls(list(bindings)))
+    if refused:
+        raise SecurityError("ACLs refused: " + "; ".join(
+            f"{bindings[binding][1]} for {bindings[binding][0]}: {error}"
+            for binding, error in refused.items()))
+    return Applied([p.user for p in principals], len(bindings))
 
 
-async def _create_acl(admin: AIOKafkaAdminClient, user: str, acl: Acl) -> None:
-    response = await admin._send_request(CreateAclsRequest(
-        RESOURCE_CODES[acl.resource], acl.name, PATTERN_CODES[acl.pattern], f"User:{user}",
-        "*", OPERATION_CODES[acl.operation], ALLOW))
-    for result in response.creation_responses:
-        if result[0]:
-            raise SecurityError(f"ACL {acl} for {user} refused: error {result[0]} {result[1]}")
-
-
-# AlterUserScramCredentials v0 (KIP-554), flexible from its first version.
-class _AlterUserScramCredentialsResponse_v0(Response):
-    API_KEY = 51
-    API_VERSION = 0
-    SCHEMA = Schema(
-        ("throttle_time_ms", Int32),
-        ("results", CompactArray(("user", CompactString("utf-8")), ("error_code", Int16),
-                                 ("error_message", CompactString("utf-8")),
-                                 ("tags", TaggedFields))),
-        ("tags", TaggedFields),
-    )
-
-
-class _AlterUserScramCredentialsRequest_v0(RequestStruct):
-    FLEXIBLE_VERSION = True
-    API_KEY = 51
-    API_VERSION = 0
-    RESPONSE_TYPE = _AlterUserScramCredentialsResponse_v0
-    SCHEMA = Schema(
-        ("deletions", CompactArray(("name", CompactString("utf-8")), ("mechanism", Int8),
-                                   ("tags", TaggedFields))),
-        ("upsertions", CompactArray(("name", CompactString("utf-8")), ("mechanism", Int8),
-                                    ("iterations", Int32), ("salt", CompactBytes),
-                                    ("salted_password", CompactBytes),
-                                    ("tags", TaggedFields))),
-        ("tags", TaggedFields),
-    )
-
-
-class AlterUserScramCredentials(Request[_AlterUserScramCredentialsRequest_v0]):
-    API_KEY = 51
-
-    def __init__(self, upsertions: list[tuple]) -> None:
-        self.upsertions = upsertions
-
-    def build(self, request_struct_class: type[_AlterUserScramCredentialsRequest_v0]
-              ) -> _AlterUserScramCredentialsRequest_v0:
-        return request_struct_class([], self.upsertions, {})
+def acl_binding(user: str, acl: Acl) -> AclBinding:
+    """ALLOW, from any host, as Kafka's CreateAcls takes it."""
+    return AclBinding(RESOURCES[acl.resource], acl.name, PATTERNS[acl.pattern], f"User:{user}",
+                      "*", AclOperation[acl.operation.value], AclPermissionType.ALLOW)

@@ -57,6 +57,18 @@ class BusSettings(BaseSettings):
             options["ssl_context"] = tls_context(self.kafka_ssl_cafile)
         return options
 
+    def librdkafka_config(self) -> dict[str, str]:
+        """The same connection for librdkafka (confluent-kafka's admin client)."""
+        config = {"bootstrap.servers": self.kafka_bootstrap_servers,
+                  "security.protocol": self.kafka_security_protocol}
+        if self.kafka_security_protocol.startswith("SASL"):
+            config.update({"sasl.mechanism": self.kafka_sasl_mechanism,
+                           "sasl.username": self.kafka_sasl_username or "",
+                           "sasl.password": self.sasl_password() or ""})
+        if self.kafka_security_protocol.endswith("SSL") and self.kafka_ssl_cafile:
+            config["ssl.ca.location"] = self.kafka_ssl_cafile
+        return config
+
 
     def sasl_password(self) -> str | None:
         """KAFKA_SASL_PASSWORD, else the content of KAFKA_SASL_PASSWORD_FILE."""

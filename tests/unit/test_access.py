@@ -74,3 +74,38 @@ def test_every_topic_a_service_consumes_is_written_by_someone() -> None:
     for principal in PRINCIPALS:
         for name in principal.consumes + principal.reads:
             assert name == ANY_TOPIC or name in written | by_admin, (principal.user, name)
+
+
+def test_every_acl_declared_has_a_binding_for_the_kept_admin_client() -> None:
+    """What `vivres security apply` sends (services/bus/security.py): each declared ACL maps
+    to one distinct librdkafka binding, the cluster resource included (librdkafka's BROKER)."""
+    from confluent_kafka.admin import AclOperation, ResourcePatternType, ResourceType
+
+    from services.bus.security import acl_binding
+
+    declared = [(p.user, acl) for p in PRINCIPALS for acl in p.acls()]
+    bindings = [acl_binding(user, acl) for user, acl in declared]
+    assert len(set(bindings)) == len(declared)
+    for (user, acl), binding in zip(declared, bindings, strict=True):
+        assert binding.principal == f"User:{user}" and binding.host == "*"
+        assert binding.name == acl.name
+        assert binding.operation == AclOperation[acl.operation.value]
+        assert binding.resource_pattern_type == ResourcePatternType[acl.pattern.value]
+        assert binding.restype == (ResourceType.BROKER if acl.resource == "CLUSTER"
+                                   else ResourceType[acl.resource.value])
+    assert any(b.restype == ResourceType.BROKER for b in bindings)
+
+
+def test_the_kept_admin_client_connects_as_the_service_does(tmp_path) -> None:
+    from services.bus.settings import BusSettings
+
+    secret = tmp_path / "password"
+    secret.write_text("s3cret\n")
+    config = BusSettings(kafka_bootstrap_servers="k:9093", kafka_security_protocol="SASL_SSL",
+                         kafka_sasl_username="vivres-admin", kafka_sasl_password_file=str(secret),
+                         kafka_ssl_cafile="/ca.crt").librdkafka_config()
+    assert config == {"bootstrap.servers": "k:9093", "security.protocol": "SASL_SSL",
+                      "sasl.mechanism": "SCRAM-SHA-512", "sasl.username": "vivres-admin",
+                      "sasl.password": "s3cret", "ssl.ca.location": "/ca.crt"}
+    assert BusSettings(kafka_bootstrap_servers="k:9092").librdkafka_config() == {
+        "bootstrap.servers": "k:9092", "security.protocol": "PLAINTEXT"}
