@@ -11,6 +11,7 @@ rather than requests encoded by hand on aiokafka's internals, which break on its
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator, Mapping
 from concurrent.futures import Future
 from contextlib import asynccontextmanager
@@ -115,8 +116,14 @@ async def delete_groups(settings: BusSettings, groups: list[str]) -> dict[str, s
 
 
 def kept_admin(settings: BusSettings) -> AdminClient:
-    """confluent-kafka's admin client on the same cluster, as the same user."""
-    return AdminClient(settings.librdkafka_config())
+    """confluent-kafka's admin client on the same cluster, as the same user: one per process
+    and connection (librdkafka reconnects it by itself), like `shared_admin`'s."""
+    return _admin_for(tuple(sorted(settings.librdkafka_config().items())))
+
+
+@functools.cache
+def _admin_for(config: tuple[tuple[str, str], ...]) -> AdminClient:
+    return AdminClient(dict(config))
 
 
 async def settled(futures: Mapping[object, Future]) -> dict[object, str]:
