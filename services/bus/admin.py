@@ -1,7 +1,8 @@
 """Small questions to the cluster that several parts of the platform ask, through one admin
 client per service process: a `Platform` opens `shared_admin` for its lifetime, and every
 `admin_client` asked with its settings inside it gets that client (started on first use)
-rather than a connection of its own. Outside a platform (the CLI, tests) each call opens one.
+rather than a connection of its own (`kept_admin` likewise for confluent-kafka's). Outside a
+platform (the CLI, tests) each call opens one.
 
 What aiokafka's admin client does not offer (SCRAM users, ACLs, deleting groups) goes through
 confluent-kafka's (librdkafka's, maintained with Kafka's protocol): `kept_admin` and `settled`,
@@ -11,7 +12,6 @@ rather than requests encoded by hand on aiokafka's internals, which break on its
 from __future__ import annotations
 
 import asyncio
-import functools
 from collections.abc import AsyncIterator, Mapping
 from concurrent.futures import Future
 from contextlib import asynccontextmanager
@@ -28,6 +28,7 @@ class _Shared:
     def __init__(self, settings: BusSettings) -> None:
         self.settings = settings
         self.client: AIOKafkaAdminClient | None = None
+        self.kept: AdminClient | None = None  # confluent-kafka's, made on first use
         self.lock = asyncio.Lock()
         self.closed = False
 
@@ -55,6 +56,7 @@ async def shared_admin(settings: BusSettings) -> AsyncIterator[None]:
         if _SHARED.get() is shared:
             _SHARED.set(None)
         shared.closed = True  # a task it started that asks later opens a client of its own
+        shared.kept = None  # librdkafka closes its connections when the client is freed
         async with shared.lock:
             if shared.client is not None:
                 await shared.client.close()
@@ -116,14 +118,14 @@ async def delete_groups(settings: BusSettings, groups: list[str]) -> dict[str, s
 
 
 def kept_admin(settings: BusSettings) -> AdminClient:
-    """confluent-kafka's admin client on the same cluster, as the same user: one per process
-    and connection (librdkafka reconnects it by itself), like `shared_admin`'s."""
-    return _admin_for(tuple(sorted(settings.librdkafka_config().items())))
-
-
-@functools.cache
-def _admin_for(config: tuple[tuple[str, str], ...]) -> AdminClient:
-    return AdminClient(dict(config))
+    """confluent-kafka's admin client on the same cluster, as the same user: the platform's
+    one inside `shared_admin`, else a client of its own (freed with its last reference)."""
+    shared = _SHARED.get()
+    if shared is None or shared.closed or shared.settings != settings:
+        return AdminClient(settings.librdkafka_config())
+    if shared.kept is None:
+        shared.kept = AdminClient(settings.librdkafka_config())
+    return shared.kept
 
 
 async def settled(futures: Mapping[object, Future]) -> dict[object, str]:

@@ -109,3 +109,23 @@ def test_the_kept_admin_client_connects_as_the_service_does(tmp_path) -> None:
                       "sasl.password": "s3cret", "ssl.ca.location": "/ca.crt"}
     assert BusSettings(kafka_bootstrap_servers="k:9092").librdkafka_config() == {
         "bootstrap.servers": "k:9092", "security.protocol": "PLAINTEXT"}
+
+
+async def test_a_platform_keeps_one_confluent_admin_client(monkeypatch) -> None:
+    from services.bus import admin
+    from services.bus.settings import BusSettings
+
+    made: list[dict] = []
+
+    class Recorded:  # stands for confluent-kafka's client: no connection in the fast tier
+        def __init__(self, config: dict) -> None:
+            made.append(config)
+
+    monkeypatch.setattr(admin, "AdminClient", Recorded)
+    settings = BusSettings(kafka_bootstrap_servers="k:9092")
+    async with admin.shared_admin(settings):
+        assert admin.kept_admin(settings) is admin.kept_admin(settings)
+        other = BusSettings(kafka_bootstrap_servers="elsewhere:9092")
+        assert admin.kept_admin(other) is not admin.kept_admin(other)  # not the platform's
+    assert admin.kept_admin(settings) is not admin.kept_admin(settings)  # outside: one each
+    assert len(made) == 5
