@@ -1,11 +1,11 @@
 """Small questions to the cluster that several parts of the platform ask, through one admin
 client per service process: a `Platform` opens `shared_admin` for its lifetime, and every
 `admin_client` asked with its settings inside it gets that client (started on first use)
-rather than a connection of its own (`kept_admin` likewise for confluent-kafka's). Outside a
+rather than a connection of its own (`confluent_admin` likewise for confluent-kafka's). Outside a
 platform (the CLI, tests) each call opens one.
 
 What aiokafka's admin client does not offer (SCRAM users, ACLs, deleting groups) goes through
-confluent-kafka's (librdkafka's, maintained with Kafka's protocol): `kept_admin` and `settled`,
+confluent-kafka's (librdkafka's, maintained with Kafka's protocol): `confluent_admin` and `settled`,
 rather than requests encoded by hand on aiokafka's internals, which break on its upgrades.
 """
 
@@ -22,6 +22,11 @@ from aiokafka.admin import AIOKafkaAdminClient
 from confluent_kafka.admin import AdminClient
 
 from services.bus.settings import BusSettings
+
+
+# librdkafka answers every admin request within its own request timeout (60 s by default); past
+# twice that, the request is lost (its client was freed) and waiting longer would hang the caller.
+SETTLED_TIMEOUT_S = 120.0
 
 
 class _Shared:
@@ -114,26 +119,34 @@ async def delete_groups(settings: BusSettings, groups: list[str]) -> dict[str, s
     """Delete consumer groups; why each one that stays stayed (a group with members does)."""
     if not groups:
         return {}
-    return await settled(kept_admin(settings).delete_consumer_groups(groups))
+    async with confluent_admin(settings) as admin:
+        return await settled(admin.delete_consumer_groups(groups))
 
 
-def kept_admin(settings: BusSettings) -> AdminClient:
+@asynccontextmanager
+async def confluent_admin(settings: BusSettings) -> AsyncIterator[AdminClient]:
     """confluent-kafka's admin client on the same cluster, as the same user: the platform's
-    one inside `shared_admin`, else a client of its own (freed with its last reference)."""
+    one inside `shared_admin`, else one of its own for the block. Its requests' futures must be
+    awaited inside the block: librdkafka drops a freed client's requests, whose futures then
+    never complete."""
     shared = _SHARED.get()
     if shared is None or shared.closed or shared.settings != settings:
-        return AdminClient(settings.librdkafka_config())
+        yield AdminClient(settings.librdkafka_config())
+        return
     if shared.kept is None:
         shared.kept = AdminClient(settings.librdkafka_config())
-    return shared.kept
+    yield shared.kept
 
 
-async def settled(futures: Mapping[object, Future]) -> dict[object, str]:
-    """Wait for every request of a confluent-kafka admin call; the refused ones and why."""
+async def settled(futures: Mapping[object, Future], *,
+                  timeout_s: float = SETTLED_TIMEOUT_S) -> dict[object, str]:
+    """Wait for every request of a confluent-kafka admin call; the refused ones and why. A
+    request unanswered after timeout_s raises TimeoutError rather than waiting for ever."""
     refused: dict[object, str] = {}
-    for what, future in futures.items():
-        try:
-            await asyncio.wrap_future(future)
-        except Exception as err:  # noqa: BLE001 - KafkaException: reported per request
-            refused[what] = str(err.args[0] if err.args else err)
+    async with asyncio.timeout(timeout_s):
+        for what, future in futures.items():
+            try:
+                await asyncio.wrap_future(future)
+            except Exception as err:  # noqa: BLE001 - KafkaException: reported per request
+                refused[what] = str(err.args[0] if err.args else err)
     return refused

@@ -32,7 +32,7 @@ from confluent_kafka.admin import (
 )
 
 from services.bus.access import PRINCIPALS, Acl, Pattern, Principal, Resource
-from services.bus.admin import kept_admin, settled
+from services.bus.admin import confluent_admin, settled
 from services.bus.settings import BusSettings
 
 SCRAM_ITERATIONS = 8192  # Kafka's minimum is 4096
@@ -75,14 +75,14 @@ async def apply(settings: BusSettings, secrets_file: Path, *, mechanism: str = "
     principals = list(principals)
     known = passwords(secrets_file, [p.user for p in principals])
     info = ScramCredentialInfo(MECHANISMS[mechanism], SCRAM_ITERATIONS)
-    admin = kept_admin(settings)
     upserts = [UserScramCredentialUpsertion(p.user, info, known[p.user].encode())
                for p in principals]
-    refused = await settled(admin.alter_user_scram_credentials(upserts))
-    if refused:
-        raise SecurityError(f"SCRAM credentials refused: {refused}")
     bindings = {acl_binding(p.user, acl): (p.user, acl) for p in principals for acl in p.acls()}
-    refused = await settled(admin.create_acls(list(bindings)))
+    async with confluent_admin(settings) as admin:
+        refused = await settled(admin.alter_user_scram_credentials(upserts))
+        if refused:
+            raise SecurityError(f"SCRAM credentials refused: {refused}")
+        refused = await settled(admin.create_acls(list(bindings)))
     if refused:
         raise SecurityError("ACLs refused: " + "; ".join(
             f"{bindings[binding][1]} for {bindings[binding][0]}: {error}"

@@ -76,7 +76,7 @@ def test_every_topic_a_service_consumes_is_written_by_someone() -> None:
             assert name == ANY_TOPIC or name in written | by_admin, (principal.user, name)
 
 
-def test_every_acl_declared_has_a_binding_for_the_kept_admin_client() -> None:
+def test_every_acl_declared_has_a_binding_for_the_confluent_admin_client() -> None:
     """What `vivres security apply` sends (services/bus/security.py): each declared ACL maps
     to one distinct librdkafka binding, the cluster resource included (librdkafka's BROKER)."""
     from confluent_kafka.admin import AclOperation, ResourcePatternType, ResourceType
@@ -96,7 +96,7 @@ def test_every_acl_declared_has_a_binding_for_the_kept_admin_client() -> None:
     assert any(b.restype == ResourceType.BROKER for b in bindings)
 
 
-def test_the_kept_admin_client_connects_as_the_service_does(tmp_path) -> None:
+def test_the_confluent_admin_client_connects_as_the_service_does(tmp_path) -> None:
     from services.bus.settings import BusSettings
 
     secret = tmp_path / "password"
@@ -124,8 +124,27 @@ async def test_a_platform_keeps_one_confluent_admin_client(monkeypatch) -> None:
     monkeypatch.setattr(admin, "AdminClient", Recorded)
     settings = BusSettings(kafka_bootstrap_servers="k:9092")
     async with admin.shared_admin(settings):
-        assert admin.kept_admin(settings) is admin.kept_admin(settings)
+        async with admin.confluent_admin(settings) as one, admin.confluent_admin(settings) as two:
+            assert one is two
         other = BusSettings(kafka_bootstrap_servers="elsewhere:9092")
-        assert admin.kept_admin(other) is not admin.kept_admin(other)  # not the platform's
-    assert admin.kept_admin(settings) is not admin.kept_admin(settings)  # outside: one each
+        async with admin.confluent_admin(other) as one, admin.confluent_admin(other) as two:
+            assert one is not two  # not the platform's cluster: a client for each block
+    async with admin.confluent_admin(settings) as one, admin.confluent_admin(settings) as two:
+        assert one is not two  # outside a platform: likewise
     assert len(made) == 5
+
+
+async def test_an_admin_request_never_answered_is_a_timeout_not_a_hang() -> None:
+    import asyncio
+    from concurrent.futures import Future
+
+    import pytest
+
+    from services.bus.admin import settled
+
+    answered, refused, lost = Future(), Future(), Future()
+    answered.set_result(None)
+    refused.set_exception(RuntimeError("GROUP_ID_NOT_FOUND"))
+    assert await settled({"a": answered, "b": refused}) == {"b": "GROUP_ID_NOT_FOUND"}
+    with pytest.raises(asyncio.TimeoutError):
+        await settled({"a": answered, "c": lost}, timeout_s=0.05)
