@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import uvicorn
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.bus.http import http_server
 from services.bus.catalog import (
     CAISSE_DECISIONS,
     DEMAND_SIGNALS,
@@ -84,13 +83,8 @@ async def serve(settings: BusSettings, http: GatewaySettings) -> None:
     async with Platform("gateway", settings, handle_signals=False) as platform, \
             gateway_deps(platform, http.base_url()) as deps:
         app = create_app(deps, platform.metrics)
-        config = uvicorn.Config(app, host=http.host, port=http.port, log_config=None,
-                                access_log=False, lifespan="off",
-                                timeout_graceful_shutdown=3)  # SSE streams never end alone
-        server = uvicorn.Server(config)
-        # Our handlers, not uvicorn's: uvicorn re-raises the signal after serving, which
-        # would kill the process before the producer flushes.
-        server.capture_signals = contextlib.nullcontext
+        server = http_server(app, http.host, http.port,
+                             graceful_shutdown_s=3)  # SSE streams never end alone
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))

@@ -14,7 +14,6 @@ server. Configured by environment:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -23,11 +22,11 @@ from typing import Any
 
 import httpx
 import structlog
-import uvicorn
 from fastapi import FastAPI
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.bus.http import http_server
 from services.bus.catalog import TOKENS, TOPICS
 from services.bus.logging import configure_logging
 from services.bus.metrics import Metrics
@@ -129,9 +128,7 @@ async def running(settings: BusSettings, config: HealthConfig) -> AsyncIterator[
 async def serve(settings: BusSettings, config: HealthConfig, host: str, port: int) -> None:
     async with running(settings, config) as health:
         loop_task = asyncio.create_task(health.monitor.run(), name="health-loop")
-        server = uvicorn.Server(uvicorn.Config(health.app, host=host, port=port, log_config=None,
-                                               access_log=False, lifespan="off"))
-        server.capture_signals = contextlib.nullcontext  # ours: stop, then close in order
+        server = http_server(health.app, host, port)  # our signals: stop, then close in order
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))

@@ -5,7 +5,6 @@ given the secret)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import time
 from collections.abc import AsyncIterator, Mapping
@@ -14,9 +13,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import uvicorn
 from aiohttp import web
 
+from services.bus.http import http_server
 from services.auth.tokens import ROLES_WITH_SUBJECT, digest, issue
 from services.bus.catalog import TOKENS, TOPICS
 from services.bus.provision import provision_catalog
@@ -61,9 +60,7 @@ async def running_health(settings: BusSettings, config: HealthConfig, *, loop: b
         assert report.ok, report.drift
     port = free_port()
     async with running(settings, config) as health:
-        server = uvicorn.Server(uvicorn.Config(health.app, host="127.0.0.1", port=port,
-                                               log_config=None, lifespan="off"))
-        server.capture_signals = contextlib.nullcontext  # leave pytest's signals alone
+        server = http_server(health.app, "127.0.0.1", port)
         serving = asyncio.create_task(server.serve())
         collecting = asyncio.create_task(health.monitor.run()) if loop else None
         await eventually(lambda: server.started, what="health service started")

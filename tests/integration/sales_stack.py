@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import uvicorn
 
+from services.bus.http import http_server
 from services.auth.tokens import Principal, digest, issue
 from services.bus.catalog import TOKENS, TOPICS
 from services.bus.platform import Platform
@@ -158,10 +158,8 @@ async def running_gateway(settings: BusSettings, name: str = "gateway-test"
     port = free_port()
     async with Platform(name, settings, handle_signals=False) as platform, \
             gateway_deps(platform, f"http://127.0.0.1:{port}") as deps:  # the DFC IRIs resolve
-        server = uvicorn.Server(uvicorn.Config(
-            create_app(deps, platform.metrics), host="127.0.0.1", port=port, log_config=None,
-            access_log=False, lifespan="off", timeout_graceful_shutdown=3))  # SSE never ends alone
-        server.capture_signals = contextlib.nullcontext  # leave pytest's signals alone
+        server = http_server(create_app(deps, platform.metrics), "127.0.0.1", port,
+                             graceful_shutdown_s=3)  # SSE never ends alone
         serving = asyncio.create_task(server.serve())
         await eventually(lambda: server.started, what="gateway started")
         try:
