@@ -4,21 +4,26 @@ client per service process: a `Platform` opens `shared_admin` for its lifetime, 
 rather than a connection of its own (`confluent_admin` likewise for confluent-kafka's). Outside a
 platform (the CLI, tests) each call opens one.
 
-What aiokafka's admin client does not offer (SCRAM users, ACLs, deleting groups) goes through
-confluent-kafka's (librdkafka's, maintained with Kafka's protocol): `confluent_admin` and `settled`,
-rather than requests encoded by hand on aiokafka's internals, which break on its upgrades.
+What aiokafka's admin client does not offer (SCRAM users, ACLs, deleting groups, ListOffsets,
+groups listed despite a broker away) goes through confluent-kafka's (librdkafka's, maintained
+with Kafka's protocol): `confluent_admin`, then `answered` or `settled` for its futures, rather
+than requests encoded by hand on aiokafka's internals, which break on its upgrades.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import threading
 from collections.abc import AsyncIterator, Mapping
 from concurrent.futures import Future
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
+from typing import TypeVar
 
 from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
 from services.bus.settings import BusSettings
@@ -27,13 +32,37 @@ from services.bus.settings import BusSettings
 # librdkafka answers every admin request within its own request timeout (60 s by default); past
 # twice that, the request is lost (its client was freed) and waiting longer would hang the caller.
 SETTLED_TIMEOUT_S = 120.0
+K = TypeVar("K")
+
+
+class _Kept:
+    """A confluent-kafka admin client whose librdkafka lines (a broker it cannot reach...) go to
+    the standard library's logging, hence the JSON stream, rather than to stderr in librdkafka's
+    format: they wait in its queue until polled, which a thread does until `close`."""
+
+    def __init__(self, settings: BusSettings) -> None:
+        self.client = AdminClient({**settings.librdkafka_config(),
+                                   "logger": logging.getLogger("librdkafka")})
+        self._stop = threading.Event()
+        self._poller = threading.Thread(target=self._serve_logs, name="librdkafka-logs",
+                                        daemon=True)
+        self._poller.start()
+
+    def _serve_logs(self) -> None:
+        while not self._stop.is_set():
+            self.client.poll(0.5)
+
+    def close(self) -> None:
+        """Stop serving its logs; librdkafka closes its connections when the client is freed."""
+        self._stop.set()
+        self._poller.join(timeout=5)
 
 
 class _Shared:
     def __init__(self, settings: BusSettings) -> None:
         self.settings = settings
         self.client: AIOKafkaAdminClient | None = None
-        self.kept: AdminClient | None = None  # confluent-kafka's, made on first use
+        self.kept: _Kept | None = None  # confluent-kafka's, made on first use
         self.lock = asyncio.Lock()
         self.closed = False
 
@@ -61,7 +90,9 @@ async def shared_admin(settings: BusSettings) -> AsyncIterator[None]:
         if _SHARED.get() is shared:
             _SHARED.set(None)
         shared.closed = True  # a task it started that asks later opens a client of its own
-        shared.kept = None  # librdkafka closes its connections when the client is freed
+        if shared.kept is not None:
+            shared.kept.close()
+            shared.kept = None
         async with shared.lock:
             if shared.client is not None:
                 await shared.client.close()
@@ -131,22 +162,35 @@ async def confluent_admin(settings: BusSettings) -> AsyncIterator[AdminClient]:
     never complete."""
     shared = _SHARED.get()
     if shared is None or shared.closed or shared.settings != settings:
-        yield AdminClient(settings.librdkafka_config())
+        own = _Kept(settings)
+        try:
+            yield own.client
+        finally:
+            await asyncio.to_thread(own.close)
         return
     if shared.kept is None:
-        shared.kept = AdminClient(settings.librdkafka_config())
-    yield shared.kept
+        shared.kept = _Kept(settings)
+    yield shared.kept.client
 
 
-async def settled(futures: Mapping[object, Future], *,
-                  timeout_s: float = SETTLED_TIMEOUT_S) -> dict[object, str]:
-    """Wait for every request of a confluent-kafka admin call; the refused ones and why. A
-    request unanswered after timeout_s raises TimeoutError rather than waiting for ever."""
-    refused: dict[object, str] = {}
+async def answered(futures: Mapping[K, Future], *,
+                   timeout_s: float = SETTLED_TIMEOUT_S) -> dict[K, object]:
+    """Every answer of a confluent-kafka admin call, each request's KafkaException in place of
+    its answer (one refused is one left out, not the call failed); anything else raises, and so
+    does a request unanswered after timeout_s (TimeoutError) rather than waiting for ever."""
+    keys = list(futures)
     async with asyncio.timeout(timeout_s):
-        for what, future in futures.items():
-            try:
-                await asyncio.wrap_future(future)
-            except Exception as err:  # noqa: BLE001 - KafkaException: reported per request
-                refused[what] = str(err.args[0] if err.args else err)
-    return refused
+        results = await asyncio.gather(*(asyncio.wrap_future(futures[k]) for k in keys),
+                                       return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException) and not isinstance(result, KafkaException):
+            raise result
+    return dict(zip(keys, results, strict=True))
+
+
+async def settled(futures: Mapping[K, Future], *,
+                  timeout_s: float = SETTLED_TIMEOUT_S) -> dict[K, str]:
+    """The requests of a confluent-kafka admin call that were refused, and why."""
+    return {what: str(result.args[0] if result.args else result)
+            for what, result in (await answered(futures, timeout_s=timeout_s)).items()
+            if isinstance(result, KafkaException)}
