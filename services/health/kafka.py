@@ -8,8 +8,19 @@ One `KafkaProbe.snapshot()` reads, at one moment:
 - the brokers, the active controller (the KRaft quorum's leader, asked with DescribeQuorum,
   which brokers forward to the controllers), under-replicated and offline partitions.
 
-Any failure raises (KafkaError, OSError, TimeoutError): the monitor says Kafka is unreachable and
-keeps its last figures, marked as such.
+Metadata, the groups' names and the partitions' offsets are asked through confluent-kafka's
+admin client (`kept_admin`, librdkafka: one per process); its futures are awaited, its one
+blocking call (`list_topics`) runs in a thread. The groups' states, members and committed offsets
+stay on aiokafka's public admin calls: librdkafka 2.16 aborts the whole process when a group
+coordinator goes away under those requests (see `_groups`), which is when health matters most.
+
+One request is still encoded by hand, on aiokafka's admin client: DescribeQuorum (bottom of this
+module). Neither librdkafka nor aiokafka offers it; kafka-python 3.x does
+(`describe_metadata_quorum`), but adding a second Kafka library for one figure was not chosen.
+A failure to encode or decode it (an aiokafka upgrade) is logged as a warning, not hidden.
+
+Any failure raises (KafkaException, KafkaError, OSError, TimeoutError): the monitor says Kafka is
+unreachable and keeps its last figures, marked as such.
 """
 
 from __future__ import annotations
@@ -26,8 +37,6 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 from aiokafka.protocol.api import Request, RequestStruct, Response
-from aiokafka.protocol.admin import ListGroupsRequest
-from aiokafka.protocol.offset import OffsetRequest
 from aiokafka.protocol.types import (
     CompactArray,
     CompactString,
@@ -37,13 +46,17 @@ from aiokafka.protocol.types import (
     Schema,
     TaggedFields,
 )
+from confluent_kafka import IsolationLevel, KafkaException
+from confluent_kafka import TopicPartition as Partition
+from confluent_kafka.admin import AdminClient, ClusterMetadata, OffsetSpec
 
+from services.bus.admin import answered, kept_admin
 from services.bus.client import new_consumer
 from services.bus.settings import BusSettings
 
 log = structlog.get_logger("vivres.health.kafka")
 REQUEST_TIMEOUT_MS = 5_000
-LATEST, EARLIEST = -1, -2  # ListOffsets' special timestamps
+TIMEOUT_S = REQUEST_TIMEOUT_MS / 1000  # librdkafka's per-call request_timeout, in seconds
 
 
 @dataclass(frozen=True)
@@ -76,19 +89,22 @@ class KafkaSnapshot:
 
 
 class KafkaProbe:
-    """Long-lived clients asking Kafka for a snapshot; `async with` starts and closes them."""
+    """Long-lived clients asking Kafka for a snapshot; `async with` starts and closes them (the
+    process's confluent-kafka admin client is kept: librdkafka reconnects it by itself)."""
 
     def __init__(self, settings: BusSettings, *, groups: str = ".*",
                  topics: Iterable[str] = ()) -> None:
         self.settings = settings
         self.group_pattern = re.compile(groups)
         self.watched_topics = tuple(topics)
-        self._admin: AIOKafkaAdminClient | None = None
+        self._kept: AdminClient | None = None
+        self._admin: AIOKafkaAdminClient | None = None  # groups, DescribeQuorum
         self._consumer: AIOKafkaConsumer | None = None
         self._append_times: dict[tuple[TopicPartition, int], float] = {}
 
     async def __aenter__(self) -> KafkaProbe:
         options = self.settings.kafka_options()
+        self._kept = kept_admin(self.settings)
         self._admin = AIOKafkaAdminClient(**options, client_id="vivres-health",
                                           request_timeout_ms=REQUEST_TIMEOUT_MS)
         self._consumer = new_consumer(self.settings, committed=False, client_id="vivres-health",
@@ -108,28 +124,27 @@ class KafkaProbe:
             await self._admin.close()
 
     async def snapshot(self) -> KafkaSnapshot:
-        admin = self._admin
-        assert admin is not None, "use `async with probe:` first"
-        metadata = (await admin._get_cluster_metadata()).to_object()  # brokers, controller, ISR
-        names = sorted(g for g in await self._group_names(metadata)
-                       if self.group_pattern.fullmatch(g))
+        kept = self._kept
+        assert kept is not None, "use `async with probe:` first"
+        # brokers, partitions, leaders, ISR: one Metadata request, like kafka-topics --describe
+        metadata = await asyncio.to_thread(kept.list_topics, timeout=TIMEOUT_S)
+        names = sorted(g for g in await self._group_names() if self.group_pattern.fullmatch(g))
         groups = await self._groups(names)
-        existing = {t["topic"]: t for t in metadata["topics"] if t["error_code"] == 0}
+        existing = {name: t.partitions for name, t in metadata.topics.items() if t.error is None}
         wanted = set(self.watched_topics) | {tp.topic for g in groups.values()
                                              for tp in g.committed}
         wanted |= {f"{name}.dlq" for name in self.watched_topics}
-        partitions = [TopicPartition(name, p["partition"])
-                      for name in sorted(wanted & existing.keys())
-                      for p in existing[name]["partitions"]]
-        leaders = {TopicPartition(name, p["partition"]): p["leader"]
-                   for name, topic in existing.items() for p in topic["partitions"]}
-        ends, starts = await asyncio.gather(self._offsets(partitions, leaders, LATEST),
-                                            self._offsets(partitions, leaders, EARLIEST))
+        partitions = [TopicPartition(name, p) for name in sorted(wanted & existing.keys())
+                      for p in sorted(existing[name])]
+        leaders = {TopicPartition(name, p.id): p.leader
+                   for name, topic in existing.items() for p in topic.values()}
+        ends, starts = await asyncio.gather(
+            self._offsets(partitions, leaders, OffsetSpec.latest()),
+            self._offsets(partitions, leaders, OffsetSpec.earliest()))
         # a topic is reported only whole: a partition without an answer this round (its
         # leader just died) would make its sums dip, and its dead letters look new later
         complete = {name for name in wanted & existing.keys()
-                    if all(TopicPartition(name, p["partition"]) in ends
-                           for p in existing[name]["partitions"])}
+                    if all(TopicPartition(name, p) in ends for p in existing[name])}
         ends = {tp: end for tp, end in ends.items() if tp.topic in complete}
         at = time.time()
         waiting = {(tp, offset) for g in groups.values() for tp, offset in g.committed.items()
@@ -139,50 +154,43 @@ class KafkaProbe:
                              cluster=await self._cluster(metadata),
                              topics=sorted(complete))
 
-    async def _group_names(self, metadata: dict[str, Any]) -> set[str]:
+    async def _group_names(self) -> set[str]:
         """Every group of every broker that answers: a dead broker, still in the metadata until
         it is fenced, must not blind us to the others (its groups move to another)."""
-        names: set[str] = set()
-        for broker in metadata["brokers"]:
-            try:
-                response = await self._admin._send_request(ListGroupsRequest(),
-                                                           broker["node_id"])
-            except KafkaError:
-                continue
-            if not response.error_code:
-                names.update(group[0] for group in response.groups)
-        return names
+        try:
+            listed = await asyncio.wrap_future(
+                self._kept.list_consumer_groups(request_timeout=TIMEOUT_S))
+        except KafkaException as err:  # no broker answered: no group seen, as none listed
+            log.warning("groups not listed", error=str(err))
+            return set()
+        for error in listed.errors or ():
+            log.debug("a broker did not list its groups", error=str(error))
+        return {group.group_id for group in listed.valid or ()}
 
     async def _offsets(self, partitions: list[TopicPartition], leaders: dict[TopicPartition, int],
-                       spec: int) -> dict[TopicPartition, int]:
-        """ListOffsets asked of each partition's leader, as Kafka's tools do (read_uncommitted:
-        the end is the high watermark). The consumer's own end_offsets() fetches metadata topic
-        by topic, which took seconds for a few hundred partitions."""
-        by_leader: dict[int, dict[str, list[tuple[int, int]]]] = {}
-        for tp in partitions:
-            if leaders.get(tp, -1) >= 0:
-                by_leader.setdefault(leaders[tp], {}).setdefault(tp.topic, []).append(
-                    (tp.partition, spec))
-        responses = await asyncio.gather(*(
-            self._admin._send_request(OffsetRequest(-1, 0, list(topics.items())), node)
-            for node, topics in by_leader.items()), return_exceptions=True)
-        found = {}
-        for response in responses:
-            if isinstance(response, KafkaError):
-                continue  # that leader is away: its partitions are left out this round
-            if isinstance(response, BaseException):
-                raise response
-            for topic in response.to_object()["topics"]:
-                for p in topic["partitions"]:
-                    if p["error_code"] == 0:
-                        found[TopicPartition(topic["topic"], p["partition"])] = p["offset"]
-        return found
+                       spec: OffsetSpec) -> dict[TopicPartition, int]:
+        """ListOffsets of the partitions that have a leader, as Kafka's tools ask it
+        (read_uncommitted: the end is the high watermark). A partition whose leader is away is
+        left out this round: librdkafka fails it alone, or (a leader that times out) answers
+        it with no offset (-1001)."""
+        asked = {Partition(tp.topic, tp.partition): spec
+                 for tp in partitions if leaders.get(tp, -1) >= 0}
+        if not asked:
+            return {}
+        answers = await answered(self._kept.list_offsets(
+            asked, isolation_level=IsolationLevel.READ_UNCOMMITTED, request_timeout=TIMEOUT_S))
+        return {TopicPartition(tp.topic, tp.partition): answer.offset
+                for tp, answer in answers.items()
+                if not isinstance(answer, KafkaException) and answer.offset >= 0}
 
     async def _groups(self, names: list[str]) -> dict[str, GroupOffsets]:
         if not names:
             return {}
         admin = self._admin
         described: dict[str, dict[str, Any]] = {}
+        # aiokafka's public calls, not confluent-kafka's: librdkafka 2.16 aborts the process
+        # (assertion `eonce->refcnt > 0`, confluentinc/librdkafka#4605, open) when a group
+        # coordinator's connection drops under DescribeGroups or OffsetFetch: a broker dying.
         # One group per request: aiokafka 0.14 cannot decode a DescribeGroups answer about
         # several groups (KafkaConnectionError "Buffer underrun decoding string", Kafka 4.x).
         # A group whose coordinator is away this round is left out of it (not failed whole).
@@ -241,40 +249,52 @@ class KafkaProbe:
             self._append_times = {k: v for k, v in self._append_times.items() if k in wanted}
         return {key: self._append_times[key] for key in wanted if key in self._append_times}
 
-    async def _cluster(self, metadata: dict[str, Any]) -> Cluster:
+    async def _cluster(self, metadata: ClusterMetadata) -> Cluster:
         under, offline, count = [], [], 0
-        for topic in metadata["topics"]:
-            for p in topic["partitions"]:
+        for topic in metadata.topics.values():
+            for p in topic.partitions.values():
                 count += 1
-                name = f"{topic['topic']}[{p['partition']}]"
-                if p["leader"] < 0:
+                name = f"{topic.topic}[{p.id}]"
+                if p.leader < 0:
                     offline.append(name)
-                elif len(p["isr"]) < len(p["replicas"]):
+                elif len(p.isrs) < len(p.replicas):
                     under.append(name)
         controller, voters = await self._quorum()
-        brokers = [{"id": b["node_id"], "host": b["host"], "port": b["port"]}
-                   for b in metadata["brokers"]]
+        brokers = [{"id": b.id, "host": b.host, "port": b.port}
+                   for b in metadata.brokers.values()]
         return Cluster(brokers=sorted(brokers, key=lambda b: b["id"]),
                        controller=controller, voters=voters, under_replicated=sorted(under),
                        offline=sorted(offline), partitions=count)
 
     async def _quorum(self) -> tuple[int | None, list[int]]:
         """The KRaft metadata quorum's leader and voters (clients' metadata names a random
-        broker as "controller" under KRaft, so it is asked of the quorum itself)."""
+        broker as "controller" under KRaft, so it is asked of the quorum itself). The one
+        request still encoded by hand: no confluent-kafka call asks it (module docstring)."""
         try:
+            # aiokafka's private sender: it has no public call for a request of one's own
             response = await self._admin._send_request(DescribeQuorum())
-        except Exception:  # noqa: BLE001 - an older or ZooKeeper cluster: no quorum to show
-            return None, []
-        answer = response.to_object()
-        if answer["error_code"] or not answer["topics"]:  # e.g. not authorised to describe
-            return None, []
-        partition = answer["topics"][0]["partitions"][0]
-        if partition["error_code"]:
-            return None, []
-        return partition["leader_id"], sorted(v["replica_id"] for v in partition["current_voters"])
+            return quorum_of(response.to_object())
+        except KafkaError as err:  # not answered: an older or ZooKeeper cluster, a broker away
+            log.debug("quorum not described", error=repr(err))
+        except Exception as err:  # noqa: BLE001 - our encoding broke (an aiokafka upgrade?)
+            log.warning("DescribeQuorum request or answer not understood", error=repr(err))
+        return None, []
 
 
-# DescribeQuorum v0 (KIP-595; forwarded by brokers since KIP-836), which aiokafka does not carry.
+def quorum_of(answer: dict[str, Any]) -> tuple[int | None, list[int]]:
+    """The leader and voters a DescribeQuorum answer names (none when it says an error, e.g.
+    not authorised to describe the cluster)."""
+    if answer["error_code"] or not answer["topics"]:
+        return None, []
+    partition = answer["topics"][0]["partitions"][0]
+    if partition["error_code"]:
+        return None, []
+    return partition["leader_id"], sorted(v["replica_id"] for v in partition["current_voters"])
+
+
+# DescribeQuorum v0 (KIP-595; forwarded by brokers since KIP-836), which aiokafka does not carry
+# and confluent-kafka (librdkafka) does not offer: the one request of this module kept by hand,
+# on aiokafka's protocol classes (which 0.14 reworked: tests/unit/test_health_kafka.py guards it).
 _VOTER = CompactArray(("replica_id", Int32), ("log_end_offset", Int64), ("tags", TaggedFields))
 
 
