@@ -9,10 +9,11 @@ One `KafkaProbe.snapshot()` reads, at one moment:
   which brokers forward to the controllers), under-replicated and offline partitions.
 
 Metadata, the groups' names and the partitions' offsets are asked through confluent-kafka's
-admin client (`kept_admin`, librdkafka: one per process); its futures are awaited, its one
-blocking call (`list_topics`) runs in a thread. The groups' states, members and committed offsets
-stay on aiokafka's public admin calls: librdkafka 2.16 aborts the whole process when a group
-coordinator goes away under those requests (see `_groups`), which is when health matters most.
+admin client (`confluent_admin`, librdkafka: the probe's for its lifetime); its futures are
+awaited, its one blocking call (`list_topics`) runs in a thread. The groups' states, members
+and committed offsets stay on aiokafka's public admin calls: librdkafka 2.16 aborts the whole
+process when a group coordinator goes away under those requests (see `_groups`), which is when
+health matters most.
 
 One request is still encoded by hand, on aiokafka's admin client: DescribeQuorum (bottom of this
 module). Neither librdkafka nor aiokafka offers it; kafka-python 3.x does
@@ -29,6 +30,7 @@ import asyncio
 import re
 import time
 from collections.abc import Iterable
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,7 +52,7 @@ from confluent_kafka import IsolationLevel, KafkaException
 from confluent_kafka import TopicPartition as Partition
 from confluent_kafka.admin import AdminClient, ClusterMetadata, OffsetSpec
 
-from services.bus.admin import answered, kept_admin
+from services.bus.admin import answered, confluent_admin
 from services.bus.client import new_consumer
 from services.bus.settings import BusSettings
 
@@ -89,8 +91,8 @@ class KafkaSnapshot:
 
 
 class KafkaProbe:
-    """Long-lived clients asking Kafka for a snapshot; `async with` starts and closes them (the
-    process's confluent-kafka admin client is kept: librdkafka reconnects it by itself)."""
+    """Long-lived clients asking Kafka for a snapshot; `async with` starts and closes them
+    (librdkafka reconnects its admin client by itself)."""
 
     def __init__(self, settings: BusSettings, *, groups: str = ".*",
                  topics: Iterable[str] = ()) -> None:
@@ -98,18 +100,20 @@ class KafkaProbe:
         self.group_pattern = re.compile(groups)
         self.watched_topics = tuple(topics)
         self._kept: AdminClient | None = None
+        self._kept_block = AsyncExitStack()
         self._admin: AIOKafkaAdminClient | None = None  # groups, DescribeQuorum
         self._consumer: AIOKafkaConsumer | None = None
         self._append_times: dict[tuple[TopicPartition, int], float] = {}
 
     async def __aenter__(self) -> KafkaProbe:
         options = self.settings.kafka_options()
-        self._kept = kept_admin(self.settings)
         self._admin = AIOKafkaAdminClient(**options, client_id="vivres-health",
                                           request_timeout_ms=REQUEST_TIMEOUT_MS)
         self._consumer = new_consumer(self.settings, committed=False, client_id="vivres-health",
                                   request_timeout_ms=REQUEST_TIMEOUT_MS)
         try:
+            self._kept = await self._kept_block.enter_async_context(
+                confluent_admin(self.settings))
             await self._admin.start()
             await self._consumer.start()
         except BaseException:
@@ -122,6 +126,7 @@ class KafkaProbe:
             await self._consumer.stop()
         if self._admin is not None:
             await self._admin.close()
+        await self._kept_block.aclose()
 
     async def snapshot(self) -> KafkaSnapshot:
         kept = self._kept
