@@ -107,6 +107,9 @@ PRODUCTS = _compacted("catalog.products", EVENT_TYPES["org.vivres.catalog.Produc
                       "product_id", "The shared catalog of canonical products.")
 MAPPINGS = _compacted("catalog.mappings", EVENT_TYPES["org.vivres.catalog.TillCodeMapped"],
                       "code_key", "Each shop's till codes mapped to canonical products.")
+DFC_LINKS = _compacted("catalog.dfc-links", EVENT_TYPES["org.vivres.catalog.DfcProductLinked"],
+                       "link_key", "Each producer's DFC product references (its own IRIs and "
+                       "skus) linked to canonical products, for its catalog imports.")
 UNMAPPED = _compacted("catalog.unmapped", EVENT_TYPES["org.vivres.catalog.TillCodeUnmapped"],
                       "code_key", "Till codes seen on tickets without a mapping.")
 SHOPS = _compacted("catalog.shops", EVENT_TYPES["org.vivres.catalog.ShopRegistered"], "shop_id",
@@ -219,7 +222,7 @@ PLANNING_COVERAGE = _compacted("planning.coverage",
 
 TOPICS: tuple[Topic, ...] = (
     SALES_SUBMITTED, REFUNDS_SUBMITTED, SALES, REFUNDS, PRODUCTS, MAPPINGS, UNMAPPED, SHOPS, TOKENS,
-    TERRITORIES, PRODUCERS, HUBS,
+    TERRITORIES, PRODUCERS, HUBS, DFC_LINKS,
     STOCK_COUNTS, STOCK_WASTE, STOCK_DELIVERIES, REORDER_POINTS, STOCK_LEVELS, STOCK_CHANGES,
     STOCK_ALERTS, OFFERS, NEEDS, ORDER_COMMANDS, ORDERS, CAISSE_REQUESTS, CAISSE_LEDGER,
     CAISSE_ANSWERS, CAISSE_DECISIONS, CAISSE_CONTRIBUTIONS, CAISSE_SETTLEMENTS, DEMAND_SIGNALS,

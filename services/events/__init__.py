@@ -14,6 +14,7 @@ from services.events.caisse import (
     SettlementRecorded,
 )
 from services.events.catalog import (
+    DfcProductLinked,
     ProductDefined,
     ShopRegistered,
     TillCodeMapped,
@@ -50,7 +51,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
                   RequestAnswered, DecisionRecorded, ContributionRecorded, SettlementRecorded,
                   ShopRegistered, DemandSignalRecorded, SubscriptionRecorded, TerritoryRegistered,
                   ProducerRegistered, HubRegistered, ForwardNeedStated, CropPlanned,
-                  HistoryWeekImported, SalesHistoryRecorded, CoverageRecorded)
+                  HistoryWeekImported, SalesHistoryRecorded, CoverageRecorded, DfcProductLinked)
 }
 
 __all__ = ["EVENT_TYPES", "Event"]

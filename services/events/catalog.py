@@ -60,6 +60,39 @@ class TillCodeMapped(Event):
         return f"/shops/{self.shop_id}/catalog"
 
 
+def link_key(producer_id: str, reference: str) -> str:
+    """The key of a producer's DFC link: one product per producer and reference (a producer
+    id is a slug, without "/": the reference, an IRI or a sku, is all that follows)."""
+    return f"{producer_id}/{reference}"
+
+
+class DfcProductLinked(Event):
+    """A producer's own name for a product in its DFC catalog (a supplied-product or
+    catalog-item IRI, or a sku) linked to a canonical product: what a catalog import reads
+    as that product (services/dfc/importer.py, `product_map`)."""
+
+    schema_name: ClassVar[str] = "org.vivres.catalog.DfcProductLinked"
+    time_field: ClassVar[str] = "linked_at"
+
+    producer_id: str
+    reference: str
+    product_id: str
+    linked_at: WireTime
+
+    @property
+    def link_key(self) -> str:
+        """`<producer_id>/<reference>`: one per producer and reference."""
+        return link_key(self.producer_id, self.reference)
+
+    @property
+    def event_id(self) -> str:
+        return f"dfc-link/{self.link_key}/{int(self.linked_at.timestamp() * 1000)}"
+
+    @property
+    def event_source(self) -> str:
+        return f"/producers/{self.producer_id}/dfc"
+
+
 class TillCodeUnmapped(Event):
     schema_name: ClassVar[str] = "org.vivres.catalog.TillCodeUnmapped"
     time_field: ClassVar[str] = "first_seen_at"
