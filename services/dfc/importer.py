@@ -5,7 +5,8 @@ however it was compacted (the DFC context by any of its URLs, an inline context,
 platform's prefixes, the 2.0 or retired namespaces) it is read by full IRIs. Each `dfc-b:Offer`
 with its `CatalogItem` and `SuppliedProduct` becomes one offer, or one refusal saying why in
 English and in French (the producer reads it). Nothing is guessed: a product the catalog does not
-name (a Vivres product IRI, or an entry of `product_map`) is refused, to be mapped by the hub.
+name (a Vivres product IRI, or an entry of `product_map`: the producer's links) is refused, with
+the reference to link it by (`Rejected.reference`), for the producer or the hub to link.
 
 What an offer needs and where it is read, first found wins (docs/dfc.md has the table):
 - product: the supplied product's `isVariantOf`, or itself, or the item's `references`, when it
@@ -61,6 +62,7 @@ class Rejected:
     iri: str
     msg: str
     fr: str
+    reference: str | None = None  # an unknown product: what to link (`reference_of`)
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,7 @@ class Target:
     products: Mapping[str, ProductDefined]
     now: datetime
     iris: Iris
+    # product ids by the catalog's own names: supplied-product IRI, catalog-item IRI or sku
     product_map: Mapping[str, str] = field(default_factory=dict)
     existing: Mapping[str, OfferDeclared] = field(default_factory=dict)  # offers by offer_id
     farm: tuple[int, int] | None = None  # the directory's farm location, microdegrees
@@ -90,9 +93,24 @@ class Target:
 
 
 class _Refused(Exception):
-    def __init__(self, msg: str, fr: str) -> None:
+    def __init__(self, msg: str, fr: str, reference: str | None = None) -> None:
         super().__init__(msg)
-        self.msg, self.fr = msg, fr
+        self.msg, self.fr, self.reference = msg, fr, reference
+
+
+MAX_REFERENCE = 500  # characters of a reference a link can name (the links route's limit)
+
+
+def reference_of(sku: Any, sp: str | None, item: str | None) -> str | None:
+    """What to link an unknown product by: the item's sku (what the producer sees in its
+    platform), else the supplied product's IRI, else the item's; never a blank node (its name
+    is made anew at each reading) nor what a link cannot hold."""
+    sku = str(sku) if isinstance(sku, str | int) and not isinstance(sku, bool) else None
+    for reference in (sku, sp, item):
+        if reference and reference.strip() and not reference.startswith("_:") \
+                and len(reference) <= MAX_REFERENCE:
+            return reference
+    return None
 
 
 class Graph:
@@ -253,12 +271,20 @@ class _Reader:
             if key is not None and t.product_map.get(str(key)) in t.products:
                 return t.products[t.product_map[str(key)]]
         name = g.literal(sp, "name") if sp else None
-        named_as = name or sku or sp or item
-        # until the hub can keep a product map (docs/dfc.md), the sku is the one way in
-        raise _Refused(f"no catalog product for {named_as or '(no name)'}: give the Vivres "
-                       "product id as the item's sku",
-                       f"Produit « {named_as or 'sans nom'} » inconnu du catalogue : indiquez "
-                       "comme référence (sku) l'identifiant du produit dans Vivres.")
+        reference = reference_of(sku, sp, item)
+        named_as = name or reference
+        if reference is None:
+            raise _Refused(f"no catalog product for {named_as or '(no name)'}, and nothing to "
+                           "link it by: give the item a sku",
+                           f"Produit « {named_as or 'sans nom'} » inconnu du catalogue, et "
+                           "sans référence pour l'associer : donnez une référence (sku) à "
+                           "l'article.")
+        raise _Refused(f"no catalog product for {named_as}: link its reference {reference!r} "
+                       f"to a Vivres product (POST /v1/dfc/producers/{t.producer_id}/links), "
+                       "then import again",
+                       f"Produit « {named_as} » inconnu du catalogue : associez sa référence "
+                       f"« {reference} » à un produit de Vivres (le producteur ou le pôle, une "
+                       "fois pour toutes), puis importez à nouveau.", reference)
 
     def pack_size(self, sp: str | None, product: ProductDefined) -> int:
         g = self.g
@@ -437,7 +463,7 @@ def offers_from_catalog(document: Any, target: Target) -> Imported:
         try:
             read = reader.read(offer)
         except _Refused as refusal:
-            rejected.append(Rejected(offer, refusal.msg, refusal.fr))
+            rejected.append(Rejected(offer, refusal.msg, refusal.fr, refusal.reference))
             continue
         seen.setdefault(read.offer_id, (offer, read))  # two folding onto one id: the first
     for item in graph.of_type("CatalogItem"):

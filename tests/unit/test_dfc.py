@@ -430,6 +430,31 @@ def test_a_product_is_also_found_by_the_item_s_sku():
     assert [o.product_id for o in result.offers] == ["carotte"]
 
 
+def test_an_unknown_product_s_refusal_names_the_reference_to_link_it_by():
+    [carrot, radish] = sorted(offers_from_catalog(OFN_CATALOG, target(window=WINDOW)).rejected,
+                              key=lambda r: r.iri)
+    assert carrot.reference == "CAR-5"  # the item's sku, what the producer sees in OFN
+    assert "« CAR-5 »" in carrot.fr and "associez" in carrot.fr
+    assert "'CAR-5'" in carrot.msg and "/v1/dfc/producers/ferme-des-saules/links" in carrot.msg
+    sp = "https://ofn.test/api/dfc/enterprises/7/supplied_products/32"
+    assert radish.reference == sp  # no sku: its supplied product's IRI
+    assert "Radis rose" in radish.fr and f"« {sp} »" in radish.fr
+    # linked by that reference, it is read as that product (and refused for its pieces)
+    linked = offers_from_catalog(OFN_CATALOG, target(product_map={sp: "carotte"},
+                                                     window=WINDOW))
+    [dozens] = [r for r in linked.rejected if r.iri.endswith("/offers/32")]
+    assert dozens.msg.startswith("pack in Piece") and dozens.reference is None
+
+
+def test_a_blank_node_is_never_a_reference_to_link():
+    document = _one_offer(KG5)
+    document["@graph"][0]["@id"] = "_:sp"
+    document["@graph"][1]["dfc-b:offeredItem"] = {"@id": "_:sp"}
+    result = offers_from_catalog(document, target(window=WINDOW, farm=(45_720_300, 4_693_900)))
+    [rejected] = result.rejected
+    assert rejected.reference is None and "sku" in rejected.fr
+
+
 # As connector-typescript exports (its README and tests): the "latest" context URL, numbers as
 # strings, offeredItem as a plain string (the context gives it no @id type).
 CONNECTOR_CATALOG = {
