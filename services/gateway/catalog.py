@@ -24,7 +24,8 @@ def known_product(products: Rows[ProductDefined], product_id: str) -> ProductDef
     """The catalog's product, or 422 naming `product_id` when the catalog does not know it."""
     product = products.get(product_id)
     if product is None:
-        raise refused("product_id", "value_error", f"unknown product {product_id!r}")
+        raise refused("product_id", "value_error", f"unknown product {product_id!r}",
+                      f"Aucun produit « {product_id} » dans le catalogue de Vivres.")
     return product
 
 

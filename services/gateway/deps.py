@@ -18,7 +18,12 @@ from services.directory.rules import Directory
 from services.events.auth import TokenIssued
 from services.events.base import Event
 from services.events.caisse import DecisionRecorded
-from services.events.catalog import ProductDefined, TillCodeMapped, TillCodeUnmapped
+from services.events.catalog import (
+    DfcProductLinked,
+    ProductDefined,
+    TillCodeMapped,
+    TillCodeUnmapped,
+)
 from services.events.demand import DemandSignalRecorded, SubscriptionRecorded
 from services.events.orders import NeedStated, OrderRecorded
 from services.events.planning import CoverageRecorded, CropPlanned, ForwardNeedStated
@@ -67,6 +72,7 @@ class GatewayDeps:
     subscriptions: Rows[SubscriptionRecorded] | None = None
     directory: Directory = field(default_factory=Directory)  # its four tables
     planning: PlanningTables = field(default_factory=PlanningTables)
+    dfc_links: Rows[DfcProductLinked] = field(default_factory=dict)  # by link_key
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     public_url: str = LOCAL_URL  # where clients reach the API: the base of the DFC IRIs
 

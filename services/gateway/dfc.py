@@ -1,6 +1,7 @@
 """The DFC (Data Food Consortium) routes: the shared catalog, a producer's offers and the pooled
-orders as DFC 1.16 JSON-LD documents, a producer's DFC catalog imported as offers, and the
-`vivres:` vocabulary. docs/dfc.md says what maps to what; services/dfc does it (pure).
+orders as DFC 1.16 JSON-LD documents, a producer's DFC catalog imported as offers, the links of
+a producer's own product names (IRIs, skus) to the catalog's products, and the `vivres:`
+vocabulary. docs/dfc.md says what maps to what; services/dfc does it (pure).
 
 The documents' IRIs are these routes under the public URL (GatewayDeps.public_url, from
 VIVRES_PUBLIC_URL), so a node read from one can be fetched again. An import goes through the
@@ -17,16 +18,18 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from services.auth.tokens import Principal
+from services.bus.catalog import DFC_LINKS
 from services.bus.openapi import errors
 from services.dfc.export import Iris, catalog_document, offers_document, orders_document
-from services.dfc.importer import Imported, Rejected, Target, offers_from_catalog
+from services.dfc.importer import MAX_REFERENCE, Imported, Rejected, Target, offers_from_catalog
 from services.dfc.jsonld import ContextRefused
 from services.dfc.vocab import vocabulary_document
 from services.directory.rules import PRODUCER, unknown
 from services.events.auth import Role
+from services.events.catalog import DfcProductLinked
 from services.events.supply import OfferDeclared
 from services.gateway.auth import principal, require
 from services.gateway.availability import (
@@ -36,8 +39,9 @@ from services.gateway.availability import (
     paris_today,
     record_offer,
 )
+from services.gateway.catalog import known_product
 from services.gateway.deps import Deps, GatewayDeps
-from services.gateway.fields import Day, OrderId, Slug, refused
+from services.gateway.fields import Day, OrderId, Slug, refused, text
 from services.gateway.orders import ORDER_READERS, sees, visible_orders
 
 router = APIRouter(prefix="/v1/dfc", tags=["dfc"])
@@ -114,12 +118,80 @@ async def catalog(producer_id: ProducerId, _who: Annotated[Principal, Depends(pr
                                           entry))
 
 
+# --- a producer's product links --------------------------------------------------------------
+
+Reference = text(MAX_REFERENCE, min_length=1)
+
+
+class LinkIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reference: Reference = Field(description="How the producer's DFC catalog names the "
+                                 "product: the item's sku, or the IRI of its supplied product "
+                                 "or catalog item, exactly as an import's refusal gives it "
+                                 "(`rejected[].reference`).")
+    product_id: Slug = Field(description="The Vivres product it is.")
+
+
+def _may_link(who: Principal, producer_id: str) -> None:
+    """The producer itself, the hub or an operator (403 otherwise), as a shop's till codes."""
+    if not (who.role is Role.PRODUCER and who.subject == producer_id
+            or who.role in (Role.HUB, Role.OPERATOR)):
+        raise HTTPException(status.HTTP_403_FORBIDDEN,
+                            f"not allowed for producer {producer_id}: the producer itself, "
+                            "the hub or an operator")
+
+
+def producer_links(deps: GatewayDeps, producer_id: str) -> list[DfcProductLinked]:
+    return sorted((link for link in deps.dfc_links.values() if link.producer_id == producer_id),
+                  key=lambda link: link.reference)
+
+
+def _known_producer(deps: GatewayDeps, producer_id: str) -> None:
+    if deps.directory.producers.get(producer_id) is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, [unknown(PRODUCER, producer_id).detail()])
+
+
+@router.post("/producers/{producer_id}/links", status_code=status.HTTP_201_CREATED,
+             response_model=DfcProductLinked)
+async def link_product(producer_id: ProducerId, link: LinkIn,
+                       who: Annotated[Principal, Depends(principal)], deps: Deps
+                       ) -> DfcProductLinked:
+    """Link how a producer's DFC catalog names a product (its sku, or its supplied product's
+    or catalog item's IRI) to a Vivres product, once: its catalog imports then read it as
+    that product. The producer itself, the hub or an operator, as a shop's till codes; linking
+    the same reference again replaces the link."""
+    _may_link(who, producer_id)
+    _known_producer(deps, producer_id)
+    known_product(deps.products, link.product_id)
+    event = DfcProductLinked(producer_id=producer_id, reference=link.reference,
+                             product_id=link.product_id, linked_at=deps.clock())
+    await deps.publisher.publish(DFC_LINKS, event)
+    deps.dfc_links.put(event)
+    return event
+
+
+@router.get("/producers/{producer_id}/links", response_model=list[DfcProductLinked])
+async def list_links(producer_id: ProducerId, who: Annotated[Principal, Depends(principal)],
+                     deps: Deps) -> list[DfcProductLinked]:
+    """A producer's links, by reference: the producer itself, the hub or an operator. `404`
+    when the directory does not know the producer and it has no link."""
+    _may_link(who, producer_id)
+    links = producer_links(deps, producer_id)
+    if not links:
+        _known_producer(deps, producer_id)
+    return links
+
+
+# --- a producer's catalog imported -----------------------------------------------------------
+
 class RejectedOffer(BaseModel):
     """A node of the catalog that gave no offer, and why (`fr`: for the producer)."""
 
     iri: str
     msg: str
     fr: str
+    reference: str | None = Field(None, description="An unknown product: the reference to "
+                                  "link it by (POST /v1/dfc/producers/{producer_id}/links).")
 
 
 class ImportAnswer(BaseModel):
@@ -150,7 +222,9 @@ async def import_catalog(
 ) -> ImportAnswer:
     """A producer's DFC catalog declared as its offers: each DFC offer read (docs/dfc.md) is
     checked and published as POST /v1/availability would; what cannot be read or is invalid
-    is refused with its reason in French, and nothing of it is published. The same catalog
+    is refused with its reason in French, and nothing of it is published. A product the
+    catalog names its own way (its IRIs, its skus) is read through the producer's links
+    (POST .../links); an unknown one's refusal gives the reference to link. The same catalog
     sent again updates the same offers. A producer imports into its own catalog only."""
     require(who, Role.PRODUCER)
     if who.subject != producer_id:
@@ -159,8 +233,7 @@ async def import_catalog(
     target = Target(producer_id=producer_id, territory=_territory(deps, producer_id, territory),
                     products={p.product_id: p for p in deps.products.values()},
                     now=deps.clock(), iris=_iris(deps),
-                    # no mapping store yet (docs/dfc.md): a sku that is a Vivres product id
-                    product_map={p.product_id: p.product_id for p in deps.products.values()},
+                    product_map=_product_map(deps, producer_id),
                     existing={o.offer_id: o for o in deps.offers.values()},
                     farm=_farm(deps, producer_id), window=_window(window_start, window_end))
     document = await _json_body(request)
@@ -181,6 +254,13 @@ async def import_catalog(
     return ImportAnswer(dry_run=dry_run, declared=[e.offer_id for e in events], offers=events,
                         rejected=[_refusal(r) for r in rejected],
                         unknown_terms=[_printable(t) for t in imported.unknown_terms])
+
+
+def _product_map(deps: GatewayDeps, producer_id: str) -> dict[str, str]:
+    """Product ids by the catalog's names: a sku that is a Vivres product id, then the
+    producer's own links (which win: a link is said, an equal id may be chance)."""
+    found = {p.product_id: p.product_id for p in deps.products.values()}
+    return found | {link.reference: link.product_id for link in producer_links(deps, producer_id)}
 
 
 def _territory(deps: GatewayDeps, producer_id: str, asked: str | None) -> str:
@@ -276,7 +356,9 @@ def _printable(text: str) -> str:
 
 def _refusal(rejected: Rejected) -> RejectedOffer:
     return RejectedOffer(iri=_printable(rejected.iri), msg=_printable(rejected.msg),
-                   fr=_printable(rejected.fr))
+                         fr=_printable(rejected.fr),
+                         reference=None if rejected.reference is None
+                         else _printable(rejected.reference))
 
 
 # --- pooled orders ---------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from services.bus.http import http_server
 from services.bus.catalog import (
     CAISSE_DECISIONS,
     DEMAND_SIGNALS,
+    DFC_LINKS,
     HUBS,
     MAPPINGS,
     NEEDS,
@@ -67,13 +68,14 @@ async def gateway_deps(platform: Platform, public_url: str = LOCAL_URL
             TableView(settings, registry, PLANNING_NEEDS) as needs, \
             TableView(settings, registry, PLANNING_PLANS) as plans, \
             TableView(settings, registry, PLANNING_COVERAGE) as coverage, \
+            TableView(settings, registry, DFC_LINKS) as dfc_links, \
             CaisseClient(settings, registry, platform.publisher) as caisse:
         yield GatewayDeps(platform.publisher, tokens, products, mappings, unmapped, stock,
                           offers, orders, needs=slot_needs, caisse=caisse, decisions=decisions,
                           books=Books(settings, registry), signals=signals,
                           subscriptions=subscriptions,
                           directory=Directory(territories, shops, producers, hubs),
-                          planning=PlanningTables(needs, plans, coverage),
+                          planning=PlanningTables(needs, plans, coverage), dfc_links=dfc_links,
                           public_url=public_url)
 
 

@@ -2,7 +2,9 @@
 answer expands against the shipped context to declared DFC terms (test_dfc's checks); each
 token sees what GET /v1/availability and GET /v1/orders would show it; a producer imports its
 own DFC catalog only, through the same checks and publication as POST /v1/availability; a
-refused offer says why in French and nothing of it is published; a dry run publishes nothing."""
+refused offer says why in French and nothing of it is published; a dry run publishes nothing;
+a product the catalog names its own way is refused with the reference to link, and once the
+producer or the hub links it (POST .../links, on catalog.dfc-links) the import reads it."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ import pytest
 from pydantic import ValidationError
 
 from services.auth.tokens import issue
-from services.bus.catalog import OFFERS, ORDERS, PRODUCTS, TOKENS
+from services.bus.catalog import DFC_LINKS, OFFERS, ORDERS, PRODUCTS, TOKENS
 from services.dfc.export import offers_document
 from services.dfc.jsonld import expand
 from services.dfc.terms import DFC_B, VIVRES, document_context
@@ -55,6 +57,7 @@ async def http():
                                 ("shop", Role.SHOP, "epi-vaise"),
                                 ("other shop", Role.SHOP, "epi-croix-rousse"),
                                 ("committee", Role.COMMITTEE, "caisse-lyon"),
+                                ("hub", Role.HUB, "pole-lyon"),
                                 ("operator", Role.OPERATOR, None)):
         token, event = issue(role, subject, name, NOW)
         tokens.put(event)
@@ -63,7 +66,7 @@ async def http():
     deps = GatewayDeps(publisher, tokens, FakeRows(PRODUCTS, CATALOG.values()), {}, {}, {},
                        FakeRows(OFFERS, (*SAULES_OFFERS, *OTHERS)), FakeRows(ORDERS, [order()]),
                        directory=Directory(producers={SAULES: FARM}), clock=lambda: NOW,
-                       public_url=PUBLIC_URL)
+                       public_url=PUBLIC_URL, dfc_links=FakeRows(DFC_LINKS))
     transport = httpx.ASGITransport(app=create_app(deps))
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         client.bearer, client.publisher, client.deps = bearer, publisher, deps
@@ -292,6 +295,101 @@ async def test_another_producer_s_vivres_offers_are_refused_not_taken_over(http)
     answer = await send(http, theirs)
     assert [r["msg"] for r in answer.json()["rejected"]] == ["another producer's Vivres offer"]
     assert published(http) == []
+
+
+# --- links ---------------------------------------------------------------------------------
+
+LINKS_PATH = f"/v1/dfc/producers/{SAULES}/links"
+
+
+async def link(http, reference: str, product_id: str = "carotte", who: str = "hub",
+               path: str = LINKS_PATH) -> httpx.Response:
+    return await http.post(path, headers=http.bearer.get(who, {}),
+                           json={"reference": reference, "product_id": product_id})
+
+
+async def test_a_product_named_the_producer_s_way_is_read_once_the_hub_links_it(http) -> None:
+    document = _catalog({"name": "Carottes de Brindas", "sku": "CAR-BRI-5"})
+    [refusal] = (await send(http, document, **MAY)).json()["rejected"]
+    assert refusal["reference"] == "CAR-BRI-5"  # what to link, as the French says
+    assert "« CAR-BRI-5 »" in refusal["fr"] and "associez" in refusal["fr"]
+    assert "link its reference 'CAR-BRI-5'" in refusal["msg"] and LINKS_PATH in refusal["msg"]
+
+    made = await link(http, "CAR-BRI-5")
+    assert made.status_code == 201, made.text
+    assert made.json() | {"linked_at": None} == {"producer_id": SAULES, "reference": "CAR-BRI-5",
+                                                 "product_id": "carotte", "linked_at": None}
+    [sent] = http.publisher.sent(DFC_LINKS)
+    assert sent.key == f"{SAULES}/CAR-BRI-5" and sent.event.linked_at == NOW
+    assert http.deps.dfc_links[sent.key] is sent.event  # read your own writes
+
+    answer = (await send(http, document, **MAY)).json()
+    assert answer["rejected"] == [] and [o["product_id"] for o in answer["offers"]] == [
+        "carotte"]
+    assert [e.product_id for e in published(http)] == ["carotte"]
+    for who in ("saules", "hub", "operator"):
+        listed = await http.get(LINKS_PATH, headers=http.bearer[who])
+        assert listed.status_code == 200 and listed.json() == [made.json()], who
+
+
+async def test_the_producer_links_by_its_own_iris_and_a_link_is_replaced(http) -> None:
+    document = _catalog({"name": "Carottes", "sku": "carotte"})  # a Vivres id: read as carotte
+    item = "https://ofn.test/7/0/ci"
+    assert (await link(http, item, "savon", who="saules")).status_code == 201
+    assert (await send(http, document, **MAY, dry_run="true")).json()["rejected"][0][
+        "msg"].startswith("pack in")  # the link wins over the sku: a savon is in pieces
+    assert (await link(http, item, "carotte", who="saules")).status_code == 201
+    [declared] = (await send(http, document, **MAY, dry_run="true")).json()["offers"]
+    assert declared["product_id"] == "carotte"
+    [kept] = (await http.get(LINKS_PATH, headers=http.bearer["saules"])).json()
+    assert (kept["reference"], kept["product_id"]) == (item, "carotte")  # one per reference
+
+
+async def test_only_the_producer_the_hub_or_an_operator_links_and_reads_links(http) -> None:
+    for who in ("plateau", "shop", "committee"):
+        assert (await link(http, "CAR-BRI-5", who=who)).status_code == 403, who
+        assert (await http.get(LINKS_PATH, headers=http.bearer[who])).status_code == 403, who
+    assert (await link(http, "CAR-BRI-5", who="nobody")).status_code == 401
+    assert (await http.get(LINKS_PATH)).status_code == 401
+    assert http.publisher.sent(DFC_LINKS) == []
+
+
+async def test_another_producer_s_links_do_not_name_this_producer_s_products(http) -> None:
+    plateau = "/v1/dfc/producers/gaec-du-plateau/links"
+    http.deps.directory = Directory(producers={SAULES: FARM, "gaec-du-plateau": FARM.model_copy(
+        update={"producer_id": "gaec-du-plateau"})})
+    assert (await link(http, "CAR-BRI-5", who="plateau", path=plateau)).status_code == 201
+    answer = (await send(http, _catalog({"name": "Carottes", "sku": "CAR-BRI-5"}), **MAY)).json()
+    assert answer["declared"] == [] and answer["rejected"][0]["reference"] == "CAR-BRI-5"
+    assert (await http.get(LINKS_PATH, headers=http.bearer["saules"])).json() == []
+
+
+@pytest.mark.parametrize(("body", "where"), [
+    ({"reference": "CAR-BRI-5", "product_id": "panais"}, "product_id"),  # not in the catalog
+    ({"reference": "", "product_id": "carotte"}, "reference"),
+    ({"reference": "x" * 501, "product_id": "carotte"}, "reference"),
+    ({"reference": "CAR-BRI-5", "product_id": "Carotte !"}, "product_id"),
+    ({"reference": "CAR-BRI-5"}, "product_id"),
+])
+async def test_a_link_to_what_vivres_cannot_read_is_refused(http, body, where) -> None:
+    answer = await http.post(LINKS_PATH, headers=http.bearer["hub"], json=body)
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["detail"][0]["loc"] == ["body", where]
+    assert http.publisher.sent(DFC_LINKS) == []
+
+
+async def test_an_unknown_product_is_refused_in_french(http) -> None:
+    answer = await link(http, "CAR-BRI-5", "panais")
+    [problem] = answer.json()["detail"]
+    assert problem["fr"] == "Aucun produit « panais » dans le catalogue de Vivres."
+
+
+async def test_links_of_a_producer_the_directory_does_not_know_are_404(http) -> None:
+    path = "/v1/dfc/producers/ferme-inconnue/links"
+    for answer in (await link(http, "CAR-BRI-5", path=path),
+                   await http.get(path, headers=http.bearer["hub"])):
+        assert answer.status_code == 404 and "ferme-inconnue" in answer.json()["detail"][0]["fr"]
+    assert http.publisher.sent(DFC_LINKS) == []
 
 
 # --- the setting -----------------------------------------------------------------------------

@@ -94,3 +94,11 @@ def test_the_dfc_import_documents_its_body_and_its_size_limit() -> None:
                  "/v1/dfc/orders", "/v1/dfc/ns"):
         answer = paths[path]["get"]["responses"]["200"]
         assert set(answer["content"]) == {"application/ld+json"}, path
+
+
+def test_the_dfc_links_document_every_answer_they_give() -> None:
+    links = gateway_doc()["paths"]["/v1/dfc/producers/{producer_id}/links"]
+    assert {"201", "400", "401", "403", "404", "422", "503"} <= set(links["post"]["responses"])
+    assert {"200", "401", "403", "404", "422", "503"} <= set(links["get"]["responses"])
+    answer = links["post"]["responses"]["201"]["content"]["application/json"]["schema"]
+    assert answer["$ref"].endswith("/DfcProductLinked")
