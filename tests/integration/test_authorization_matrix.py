@@ -138,12 +138,15 @@ POLICY: dict[tuple[str, str], Any] = {
     ("GET", "/v1/tokens/me"): ANY_ROLE,  # who the token is (the pages ask it)
     # DFC (services.gateway.dfc): the catalog and the vocabulary public, as the product list
     # is; a producer's DFC catalog read with any token, as offers are, and imported by the
-    # producer only (its own); orders seen by their parties, as GET /v1/orders
+    # producer only (its own); its product links made and read by the producer itself, the
+    # hub or an operator, as a shop's till codes; orders seen by their parties, as GET /v1/orders
     ("GET", "/v1/dfc/products"): PUBLIC,
     ("GET", "/v1/dfc/products/{product_id}"): PUBLIC,
     ("GET", "/v1/dfc/ns"): PUBLIC,
     ("GET", "/v1/dfc/producers/{producer_id}/catalog"): ANY_ROLE,
     ("POST", "/v1/dfc/producers/{producer_id}/catalog"): roles(PRODUCER),
+    ("GET", "/v1/dfc/producers/{producer_id}/links"): roles(PRODUCER, HUB, OPERATOR),
+    ("POST", "/v1/dfc/producers/{producer_id}/links"): roles(PRODUCER, HUB, OPERATOR),
     ("GET", "/v1/dfc/orders"): roles(SHOP, PRODUCER, HUB, OPERATOR),  # each sees its own
     ("GET", "/v1/dfc/orders/{order_id:path}"): roles(SHOP, PRODUCER, HUB, OPERATOR),
     # the bus's contract (services.gateway.contract): public, as the OpenAPI document is
@@ -247,6 +250,11 @@ class World:
                     {"@id": f"{here}/o", "@type": "dfc-b:Offer", "dfc-b:stockLimitation": 10,
                      "dfc-b:hasPrice": {"@type": "dfc-b:Price", "dfc-b:value": 3.5,
                                         "dfc-b:hasUnit": "dfc-m:Euro"}}]}
+
+    def dfc_link(self) -> dict:
+        """Producer P's link of dfc_catalog's supplied product to the world's product (the
+        one its sku names already: the matrix changes no import)."""
+        return {"reference": f"https://ofn.test/authz-{self.run}/sp", "product_id": self.product}
 
     def dfc_import(self, **more: Any) -> dict:
         """The import's query: a dry run (the matrix changes no offer), the week's window."""
@@ -387,6 +395,10 @@ REQUESTS: dict[tuple[str, str], Callable[[World, str | None], Call]] = {
         f"/v1/dfc/producers/{w.producer_p}/catalog", {"territory": w.territory}),
     ("POST", "/v1/dfc/producers/{producer_id}/catalog"): lambda w, _: Call(
         f"/v1/dfc/producers/{w.producer_p}/catalog", w.dfc_import(), json=w.dfc_catalog()),
+    ("GET", "/v1/dfc/producers/{producer_id}/links"): lambda w, _: Call(
+        f"/v1/dfc/producers/{w.producer_p}/links"),
+    ("POST", "/v1/dfc/producers/{producer_id}/links"): lambda w, _: Call(
+        f"/v1/dfc/producers/{w.producer_p}/links", json=w.dfc_link()),
     ("GET", "/v1/dfc/orders"): lambda w, _: Call("/v1/dfc/orders", {"territory": w.territory}),
     ("GET", "/v1/dfc/orders/{order_id:path}"): lambda w, _: Call(f"/v1/dfc/orders/{w.order_id}"),
     ("GET", "/asyncapi.yaml"): lambda w, _: Call("/asyncapi.yaml"),
@@ -648,6 +660,13 @@ async def test_each_acts_on_its_own_resources_only(stack, world) -> None:
         expect("producer Q imports a DFC catalog into producer P's", await as_(
             q, "POST", f"/v1/dfc/producers/{w.producer_p}/catalog", params=w.dfc_import(),
             json=w.dfc_catalog()), 403)
+        expect("producer Q links a product of producer P's catalog", await as_(
+            q, "POST", f"/v1/dfc/producers/{w.producer_p}/links", json=w.dfc_link()), 403)
+        expect("producer Q reads producer P's product links", await as_(
+            q, "GET", f"/v1/dfc/producers/{w.producer_p}/links"), 403)
+        expect("producer P links a product of its own catalog", await as_(
+            "PRODUCER", "POST", f"/v1/dfc/producers/{w.producer_p}/links", json=w.dfc_link()),
+            201)
         check("producer P's dry run declares the offer, publishing nothing",
               await as_("PRODUCER", "POST", f"/v1/dfc/producers/{w.producer_p}/catalog",
                         params=w.dfc_import(), json=w.dfc_catalog()),

@@ -2,7 +2,9 @@
 the usual way (POST /v1/availability), read back as the producer's DFC catalog, and that
 document sent back by the same producer declares the same offers again, unchanged but for
 their time, on supply.offers, where another reader of the topic finds them. The catalog read
-again is then the same document: nothing was lost or invented on the way."""
+again is then the same document: nothing was lost or invented on the way. A catalog from another
+platform, naming its products with its own IRIs and skus, is refused until the hub and the
+producer link them (catalog.dfc-links); the same catalog then declares its offers."""
 
 from __future__ import annotations
 
@@ -12,8 +14,9 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from services.bus.catalog import OFFERS
+from services.bus.catalog import DFC_LINKS, OFFERS
 from services.bus.table import TableView
+from services.dfc.terms import document_context
 from services.events.auth import Role
 from tests.integration.sales_stack import running_gateway
 from tests.support import eventually
@@ -112,3 +115,89 @@ async def test_offers_round_trip_through_the_producer_s_dfc_catalog(stack) -> No
                        for offer_id, at in wanted.items())
         await eventually(arrived, what="the imported offers on supply.offers")
         assert all(offers.get(offer_id).producer_id == farm for offer_id in wanted)
+
+
+def foreign_catalog(here: str, farm: str) -> dict:
+    """A producer's catalog as another platform (OFN) serves it: its own IRIs, one item with
+    a sku of its own, one without a sku; no dates (the import's window)."""
+    enterprise = f"{here}/enterprises/{farm}"
+    graph: list[dict] = []
+    for n, (name, sku, kilos, euros) in enumerate((("Carottes des sables", "CAR-5", 5, 11.5),
+                                                    ("Carottes fanes", None, 1, 3.2))):
+        item = {"@id": f"{enterprise}/catalog_items/{n}", "@type": "dfc-b:CatalogItem",
+                "dfc-b:references": f"{enterprise}/supplied_products/{n}",
+                "dfc-b:offeredThrough": f"{enterprise}/offers/{n}",
+                **({"dfc-b:sku": sku} if sku else {})}
+        graph += [
+            {"@id": f"{enterprise}/supplied_products/{n}", "@type": "dfc-b:SuppliedProduct",
+             "dfc-b:name": name,
+             "dfc-b:hasQuantity": {"@type": "dfc-b:QuantitativeValue",
+                                   "dfc-b:hasUnit": "dfc-m:Kilogram", "dfc-b:value": kilos}},
+            item,
+            {"@id": f"{enterprise}/offers/{n}", "@type": "dfc-b:Offer",
+             "dfc-b:stockLimitation": 8,
+             "dfc-b:hasPrice": {"@type": "dfc-b:Price", "dfc-b:value": euros,
+                                "dfc-b:hasUnit": "dfc-m:Euro"}}]
+    return {"@context": document_context(), "@graph": graph}
+
+
+async def test_a_foreign_catalog_imports_once_its_products_are_linked(stack) -> None:
+    run = uuid.uuid4().hex[:8]
+    territory, farm, carrot = f"dfc-{run}", f"ferme-ofn-{run}", f"dfc-carotte-{run}"
+    hub = await stack.token(Role.HUB, None)
+    producer = await stack.token(Role.PRODUCER, farm, territory)
+    neighbour = await stack.token(Role.PRODUCER, f"gaec-ofn-{run}", territory)
+    document = foreign_catalog(f"https://ofn-{run}.test/api/dfc", farm)
+    today = datetime.now(UTC).date()
+    window = {"window_start": today.isoformat(),
+              "window_end": (today + timedelta(days=30)).isoformat()}
+    path, links = f"/v1/dfc/producers/{farm}/catalog", f"/v1/dfc/producers/{farm}/links"
+
+    def as_(token: str) -> dict:
+        return {"Authorization": f"Bearer {token}"}
+
+    async with httpx.AsyncClient(base_url=stack.url, timeout=30) as http:
+        made = await http.post("/v1/catalog/products", headers=as_(hub), json={
+            "product_id": carrot, "name": "Carotte", "unit": "GRAM", "category": "legumes"})
+        assert made.status_code == 201, made.text
+
+        refused = await http.post(path, headers=as_(producer), params=window, json=document)
+        assert refused.status_code == 200, refused.text
+        assert refused.json()["declared"] == []
+        references = {r["reference"] for r in refused.json()["rejected"]}
+        sku, sp = "CAR-5", f"https://ofn-{run}.test/api/dfc/enterprises/{farm}/supplied_products/1"
+        assert references == {sku, sp}  # the sku when there is one, else the product's IRI
+        assert all("associez sa référence" in r["fr"] for r in refused.json()["rejected"])
+
+        taken = await http.post(links, headers=as_(neighbour),
+                                json={"reference": sku, "product_id": carrot})
+        assert taken.status_code == 403, taken.text
+        for token, reference in ((hub, sku), (producer, sp)):  # the hub, and the producer
+            linked = await http.post(links, headers=as_(token),
+                                     json={"reference": reference, "product_id": carrot})
+            assert linked.status_code == 201, linked.text
+        listed = await http.get(links, headers=as_(producer))
+        assert [(x["reference"], x["product_id"]) for x in listed.json()] == [
+            (sku, carrot), (sp, carrot)]
+
+        imported = await http.post(path, headers=as_(producer), params=window, json=document)
+        assert imported.status_code == 200, imported.text
+        answer = imported.json()
+        assert answer["rejected"] == [] and len(answer["declared"]) == 2
+        assert {(o["product_id"], o["pack_size"], o["quantity_per_slot"], o["price_cents"])
+                for o in answer["offers"]} == {(carrot, 5_000, 40_000, 230),
+                                               (carrot, 1_000, 8_000, 320)}
+
+    # on the topics: a reader that is not this gateway finds the links and the offers
+    wanted = {e["offer_id"]: moment(e["declared_at"]) for e in answer["offers"]}
+    async with TableView(stack.platform.settings, stack.platform.registry, DFC_LINKS) as found, \
+            TableView(stack.platform.settings, stack.platform.registry, OFFERS) as offers:
+        await eventually(lambda: all(found.get(f"{farm}/{r}") is not None
+                                     for r in (sku, sp)), what="the links on catalog.dfc-links")
+        assert {found.get(f"{farm}/{r}").product_id for r in (sku, sp)} == {carrot}
+
+        def arrived() -> bool:
+            return all((o := offers.get(offer_id)) is not None and o.declared_at == at
+                       for offer_id, at in wanted.items())
+        await eventually(arrived, what="the linked catalog's offers on supply.offers")
+        assert {offers.get(offer_id).producer_id for offer_id in wanted} == {farm}
