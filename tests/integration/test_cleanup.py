@@ -13,7 +13,7 @@ from services.bus.platform import Platform
 from services.bus.provision import provision
 from services.bus.runtime import Received, Route
 from services.events.sales import SaleRecorded
-from tests.cleanup import KEPT, StackAsFound
+from tests.cleanup import KEPT, KEPT_GROUPS, StackAsFound
 from tests.support import committed_offset, eventually, sale
 
 pytestmark = pytest.mark.integration
@@ -43,6 +43,7 @@ async def test_a_session_deletes_the_groups_and_topics_it_made_and_keeps_the_res
             await running
     groups, topics = await session.end()
     assert group in groups and {made.name, made.dead_letter} <= set(topics)
+    assert not KEPT_GROUPS & set(groups)  # the services' own groups stay with their offsets
     assert before.name not in topics and not KEPT & set(topics)
     assert not any(topic.startswith("_") for topic in topics)
     left = set(await admin.list_topics())
