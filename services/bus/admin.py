@@ -90,8 +90,8 @@ async def shared_admin(settings: BusSettings) -> AsyncIterator[None]:
         if _SHARED.get() is shared:
             _SHARED.set(None)
         shared.closed = True  # a task it started that asks later opens a client of its own
-        if shared.kept is not None:
-            shared.kept.close()
+        if shared.kept is not None:  # its poller stops within one poll: not on the event loop
+            await asyncio.to_thread(shared.kept.close)
             shared.kept = None
         async with shared.lock:
             if shared.client is not None:

@@ -31,8 +31,20 @@ async def principal(request: Request, tokens: Tokens) -> Principal:
 
 def require_shop_or_staff(who: Principal, shop_id: str) -> None:
     """The shop itself, the hub or an operator (403 otherwise)."""
-    if not (who.is_shop(shop_id) or who.role in (Role.HUB, Role.OPERATOR)):
-        raise HTTPException(status.HTTP_403_FORBIDDEN, f"not allowed for shop {shop_id}")
+    _require_self_or_staff(who, Role.SHOP, shop_id, f"not allowed for shop {shop_id}")
+
+
+def require_producer_or_staff(who: Principal, producer_id: str) -> None:
+    """The producer itself, the hub or an operator (403 otherwise)."""
+    _require_self_or_staff(who, Role.PRODUCER, producer_id,
+                           f"not allowed for producer {producer_id}: the producer itself, "
+                           "the hub or an operator")
+
+
+def _require_self_or_staff(who: Principal, role: Role, subject: str, refusal: str) -> None:
+    if not (who.role is role and who.subject == subject
+            or who.role in (Role.HUB, Role.OPERATOR)):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, refusal)
 
 
 def require(who: Principal, *roles: Role) -> None:

@@ -31,7 +31,7 @@ from services.directory.rules import PRODUCER, unknown
 from services.events.auth import Role
 from services.events.catalog import DfcProductLinked
 from services.events.supply import OfferDeclared
-from services.gateway.auth import principal, require
+from services.gateway.auth import principal, require, require_producer_or_staff
 from services.gateway.availability import (
     OfferIn,
     offer_event,
@@ -132,15 +132,6 @@ class LinkIn(BaseModel):
     product_id: Slug = Field(description="The Vivres product it is.")
 
 
-def _may_link(who: Principal, producer_id: str) -> None:
-    """The producer itself, the hub or an operator (403 otherwise), as a shop's till codes."""
-    if not (who.role is Role.PRODUCER and who.subject == producer_id
-            or who.role in (Role.HUB, Role.OPERATOR)):
-        raise HTTPException(status.HTTP_403_FORBIDDEN,
-                            f"not allowed for producer {producer_id}: the producer itself, "
-                            "the hub or an operator")
-
-
 def producer_links(deps: GatewayDeps, producer_id: str) -> list[DfcProductLinked]:
     return sorted((link for link in deps.dfc_links.values() if link.producer_id == producer_id),
                   key=lambda link: link.reference)
@@ -160,7 +151,7 @@ async def link_product(producer_id: ProducerId, link: LinkIn,
     or catalog item's IRI) to a Vivres product, once: its catalog imports then read it as
     that product. The producer itself, the hub or an operator, as a shop's till codes; linking
     the same reference again replaces the link."""
-    _may_link(who, producer_id)
+    require_producer_or_staff(who, producer_id)
     _known_producer(deps, producer_id)
     known_product(deps.products, link.product_id)
     event = DfcProductLinked(producer_id=producer_id, reference=link.reference,
@@ -175,7 +166,7 @@ async def list_links(producer_id: ProducerId, who: Annotated[Principal, Depends(
                      deps: Deps) -> list[DfcProductLinked]:
     """A producer's links, by reference: the producer itself, the hub or an operator. `404`
     when the directory does not know the producer and it has no link."""
-    _may_link(who, producer_id)
+    require_producer_or_staff(who, producer_id)
     links = producer_links(deps, producer_id)
     if not links:
         _known_producer(deps, producer_id)
