@@ -9,10 +9,18 @@ SCRAM credentials are set with AlterUserScramCredentials (KIP-554; brokers forwa
 KRaft controllers) and ACLs with CreateAcls, both through confluent-kafka's admin client
 (librdkafka), which salts the password here (RFC 5802's Hi()): the password itself never
 crosses the wire.
+
+The controllers answer once a change is in their log; each broker applies it a moment later,
+when it replays that log, and a service that logs in meanwhile is refused (`SaslAuthentication
+Failed`, and it exits). So `apply` writes the ACLs first and the credentials after them, then
+returns only when every user logs in on every broker: a broker that knows a credential has
+replayed the ACLs written before it.
 """
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import json
 import os
 import secrets
@@ -31,11 +39,18 @@ from confluent_kafka.admin import (
     UserScramCredentialUpsertion,
 )
 
+import structlog
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
+from pydantic import SecretStr
+
 from services.bus.access import PRINCIPALS, Acl, Pattern, Principal, Resource
-from services.bus.admin import confluent_admin, settled
+from services.bus.admin import admin_client, confluent_admin, settled
 from services.bus.settings import BusSettings
 
 SCRAM_ITERATIONS = 8192  # Kafka's minimum is 4096
+IN_FORCE_TIMEOUT_S = 60.0  # a broker replays the controllers' log within milliseconds, usually
+log = structlog.get_logger("vivres.security")
 MECHANISMS = {"SCRAM-SHA-256": ScramMechanism.SCRAM_SHA_256,
               "SCRAM-SHA-512": ScramMechanism.SCRAM_SHA_512}
 # Kafka calls the cluster resource CLUSTER; librdkafka names the same code (4) BROKER.
@@ -79,15 +94,56 @@ async def apply(settings: BusSettings, secrets_file: Path, *, mechanism: str = "
                for p in principals]
     bindings = {acl_binding(p.user, acl): (p.user, acl) for p in principals for acl in p.acls()}
     async with confluent_admin(settings) as admin:
-        refused = await settled(admin.alter_user_scram_credentials(upserts))
-        if refused:
-            raise SecurityError(f"SCRAM credentials refused: {refused}")
         refused = await settled(admin.create_acls(list(bindings)))
+        if refused:
+            raise SecurityError("ACLs refused: " + "; ".join(
+                f"{bindings[binding][1]} for {bindings[binding][0]}: {error}"
+                for binding, error in refused.items()))
+        refused = await settled(admin.alter_user_scram_credentials(upserts))
     if refused:
-        raise SecurityError("ACLs refused: " + "; ".join(
-            f"{bindings[binding][1]} for {bindings[binding][0]}: {error}"
-            for binding, error in refused.items()))
-    return Applied([p.user for p in principals], len(bindings))
+        raise SecurityError(f"SCRAM credentials refused: {refused}")
+    users = {p.user: known[p.user] for p in principals}
+    await until_in_force(settings.model_copy(update={"kafka_sasl_mechanism": mechanism}), users)
+    return Applied(list(users), len(bindings))
+
+
+async def until_in_force(settings: BusSettings, users: dict[str, str], *,
+                         timeout_s: float = IN_FORCE_TIMEOUT_S) -> None:
+    """Return once each user logs in with its password on each broker of the cluster; raise
+    SecurityError naming who cannot after timeout_s."""
+    async with admin_client(settings) as admin:
+        brokers = sorted(f"{b['host']}:{b['port']}"
+                         for b in (await admin.describe_cluster())["brokers"])
+    waiting = sorted((user, broker) for user in users for broker in brokers)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    deadline = started + timeout_s
+    for attempt in itertools.count(1):
+        waiting = [(user, broker) for user, broker in waiting
+                   if not await _logs_in(settings, broker, user, users[user])]
+        if not waiting:
+            log.info("credentials in force", users=len(users), brokers=len(brokers),
+                     attempts=attempt, waited_s=round(loop.time() - started, 2))
+            return
+        if loop.time() > deadline:
+            raise SecurityError(f"credentials not in force after {timeout_s:.0f} s: " + ", ".join(
+                f"{user} on {broker}" for user, broker in waiting))
+        await asyncio.sleep(0.2)
+
+
+async def _logs_in(settings: BusSettings, broker: str, user: str, password: str) -> bool:
+    """Whether `user` authenticates on this one broker (a bootstrap asks it for metadata)."""
+    client = AIOKafkaAdminClient(**settings.model_copy(update={
+        "kafka_bootstrap_servers": broker, "kafka_sasl_username": user,
+        "kafka_sasl_password": SecretStr(password),
+        "kafka_sasl_password_file": None}).kafka_options())
+    try:
+        await client.start()
+    except KafkaError:
+        return False
+    finally:
+        await client.close()
+    return True
 
 
 def acl_binding(user: str, acl: Acl) -> AclBinding:

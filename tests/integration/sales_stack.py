@@ -32,6 +32,10 @@ from services.sales.ingest import GROUP, SalesIngest
 from tests.support import eventually
 
 ROOT = Path(__file__).resolve().parents[2]
+# The service processes started during the running test: a failure shows their logs' ends
+# (tests/integration/conftest.py), where a CI run's temporary files are gone afterwards.
+STARTED: list[ServiceProcess] = []
+LOG_TAIL_LINES = 25
 
 
 class ServiceProcess:
@@ -47,6 +51,7 @@ class ServiceProcess:
         self.process: subprocess.Popen | None = None
 
     def start(self) -> None:
+        STARTED.append(self)
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "services.cli.main", "serve", self.name], cwd=ROOT,
@@ -61,6 +66,14 @@ class ServiceProcess:
         products, offers) to their end before it consumes anything."""
         self.kill()
         self.start()
+
+    def tail(self, lines: int = LOG_TAIL_LINES) -> str:
+        """The last lines of its log, each cut to a screen's width."""
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError as err:
+            return f"(no log: {err})"
+        return "\n".join(line[:300] for line in text.splitlines()[-lines:])
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
