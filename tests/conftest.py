@@ -1,8 +1,10 @@
-"""Suite-wide rules: a skipped test is a failure here (integration tests must really run), and a
-session that used the broker leaves the stack as it found it (tests/cleanup.py)."""
+"""Suite-wide rules: a skipped test is a failure here (integration tests must really run), a
+session that used the broker leaves the stack as it found it (tests/cleanup.py), and a failed
+test shows its service processes' logs."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import AsyncIterator
 
 import pytest
@@ -25,6 +27,29 @@ async def _leave_the_stack_as_found(request) -> AsyncIterator[None]:
         pytest.fail(f"Kafka is not reachable ({err!r}): run `make up`")
     yield
     await cleaner.end()
+
+
+def _service_processes() -> list:
+    """The `vivres serve` children the running test started (tests/integration/sales_stack.py,
+    when a test imported it)."""
+    stack = sys.modules.get("tests.integration.sales_stack")
+    return stack.STARTED if stack is not None else []
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item) -> None:
+    _service_processes().clear()  # before the test's fixtures start theirs
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failed test shows the end of the log of each service process it started (its
+    fixtures' too): what a service was doing is the first question, and CI keeps no files."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed and call.when == "call":
+        for process in dict.fromkeys(_service_processes()):
+            report.sections.append((f"vivres serve {process.name} (log's end)", process.tail()))
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:

@@ -16,22 +16,8 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from services.bus.registry import SchemaRegistry
 from services.bus.settings import BusSettings
-from tests.integration.sales_stack import STARTED
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item, call):
-    """A failed test shows the end of each service process's log it started (`vivres serve`
-    children): what a service was doing is the first question, and CI keeps no files."""
-    if call.when == "setup":
-        STARTED.clear()
-    outcome = yield
-    report = outcome.get_result()
-    if report.failed and call.when == "call":
-        for process in dict.fromkeys(STARTED):
-            report.sections.append((f"vivres serve {process.name} (log's end)", process.tail()))
 
 
 @pytest.fixture(scope="session")
