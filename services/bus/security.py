@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import logging
 import os
 import secrets
 from collections.abc import Iterable
@@ -107,10 +108,28 @@ async def apply(settings: BusSettings, secrets_file: Path, *, mechanism: str = "
     return Applied(list(users), len(bindings))
 
 
+class _ExpectedRefusals(logging.Filter):
+    """aiokafka's error line for each login refused while a broker catches up: expected then,
+    and what is still refused at the end is said once, by the SecurityError."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "SaslAuthenticationFailed" not in record.getMessage()
+
+
 async def until_in_force(settings: BusSettings, users: dict[str, str], *,
                          timeout_s: float = IN_FORCE_TIMEOUT_S) -> None:
     """Return once each user logs in with its password on each broker of the cluster; raise
     SecurityError naming who cannot after timeout_s."""
+    quiet, aiokafka = _ExpectedRefusals(), logging.getLogger("aiokafka")
+    aiokafka.addFilter(quiet)
+    try:
+        await _until_logged_in(settings, users, timeout_s)
+    finally:
+        aiokafka.removeFilter(quiet)
+
+
+async def _until_logged_in(settings: BusSettings, users: dict[str, str],
+                           timeout_s: float) -> None:
     async with admin_client(settings) as admin:
         brokers = sorted(f"{b['host']}:{b['port']}"
                          for b in (await admin.describe_cluster())["brokers"])
