@@ -26,10 +26,15 @@ from pathlib import Path
 import httpx
 
 from bench.gateway_ingest import machine
-from tests.make_run import ctrl_c, fresh_env, months_of_history, served_signals, start_make_run
+from tests.make_run import (
+    GUARD_S,
+    ctrl_c,
+    fresh_env,
+    months_of_history,
+    served_signals,
+    start_make_run,
+)
 from tests.support import eventually, launched
-
-GUARD_S = 600  # a run that has shown nothing by then is stuck: it fails rather than waits
 
 
 async def bare_stack(state: Path) -> float:

@@ -32,6 +32,7 @@ from services.events.sales import QuantityUnit
 from tests.e2e.browser import ARTIFACTS, french_browser, keep_screenshot, page_problems
 from tests.integration.sales_stack import ROOT, running_gateway
 from tests.make_run import (
+    GUARD_S,
     ctrl_c,
     fresh_env,
     months_of_history,
@@ -48,9 +49,6 @@ ARTIFACT = ARTIFACTS / "producer-page.png"
 WAIT_MS = 30_000  # a signal goes broker -> gateway table -> SSE -> page within this
 PARIS = ZoneInfo("Europe/Paris")
 DEMO_ARTIFACT = ARTIFACTS / "producer-page-demo.png"
-# A hang guard for each step of make run on a fresh stack: the demo's promise (its history
-# shown within 2 minutes, about a minute here) is measured by bench/make_run_ready.py.
-DEMO_GUARD_S = 600
 
 
 def demand(territory: str, product_id: str, at: datetime, *, level: float, on_hand: int,
@@ -217,7 +215,7 @@ async def test_make_run_shows_months_of_weekly_history(tmp_path) -> None:
         def tokens_written() -> bool:
             assert make_run.poll() is None, output.read_text()
             return tokens.exists()
-        await eventually(tokens_written, timeout=DEMO_GUARD_S, interval=0.5,
+        await eventually(tokens_written, timeout=GUARD_S, interval=0.5,
                          what="make run seeding the demo")
         producer = next(iter(json.loads(tokens.read_text())["producers"].values()))
         async with async_playwright() as playwright, \
@@ -237,11 +235,11 @@ async def test_make_run_shows_months_of_weekly_history(tmp_path) -> None:
                                                  f"#token={producer}&territoire=lyon")).ok)
                 except PlaywrightError:
                     return False  # the gateway is not listening yet
-            await eventually(page_served, timeout=DEMO_GUARD_S, interval=1.0,
+            await eventually(page_served, timeout=GUARD_S, interval=1.0,
                              what="the gateway serving the producers' page")
             counts = await eventually(
                 lambda: weekly_bars(page, http, producer), interval=1.0,
-                timeout=DEMO_GUARD_S - (time.monotonic() - began),
+                timeout=GUARD_S - (time.monotonic() - began),
                 what="months of history on the producers' page")
             shown = time.monotonic() - began
             weeks = await page.locator("svg.semaines rect.semaine").evaluate_all(
